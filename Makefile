@@ -1,0 +1,46 @@
+# Heron developer commands. Each target creates the environment on first use.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: up test bench lint typecheck proto migrate clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(STAMP): $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen
+	@touch $(STAMP)
+
+## Run Heron with embedded defaults (SQLite, no Redis) on http://127.0.0.1:8000
+up: $(STAMP)
+	$(VENV)/bin/heron up
+
+## Apply database migrations of every service
+migrate: $(STAMP)
+	$(VENV)/bin/heron migrate
+
+## Run the whole test suite
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+## Measure: see bench/README.md
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy cli gateway/heron_gateway services/common/heron_common services/content/heron_content
+
+## Regenerate the gRPC stubs after editing proto/cms/**.proto
+proto: $(STAMP)
+	$(VENV)/bin/python proto/generate.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `heron` command: run, migrate and operate a Heron installation."""

@@ -1,0 +1,1 @@
+"""Heron gateway: the public REST API in front of the gRPC services."""

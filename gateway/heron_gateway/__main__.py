@@ -1,0 +1,39 @@
+"""Entry point: `python -m heron_gateway` serves the REST API with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from heron_common.logging import configure_logging
+from heron_gateway.app import create_app
+from heron_gateway.settings import GatewaySettings
+from starlette.types import ASGIApp
+
+
+def app_from_env() -> ASGIApp:
+    """Application factory for uvicorn workers: settings come from the environment."""
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    uvicorn.run(
+        "heron_gateway.__main__:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

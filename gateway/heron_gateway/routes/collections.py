@@ -1,0 +1,96 @@
+"""Collections: list, read, create, update, delete."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from cms.content.v1 import content_pb2 as pb
+from heron_common.grpc_client import call
+from heron_gateway.render import collection_json, json_response, now_iso
+from heron_gateway.schemas import (
+    ERROR_RESPONSES,
+    CollectionCreate,
+    CollectionEnvelope,
+    CollectionList,
+    CollectionUpdate,
+    Deleted,
+)
+from heron_gateway.upstreams import SettingsDep, UpstreamsDep
+
+router = APIRouter(prefix="/api/collections", tags=["collections"], responses=ERROR_RESPONSES)
+
+
+@router.get("", response_model=CollectionList, summary="List collections")
+async def list_collections(upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+    """Every collection with its field schema."""
+    reply = await call(
+        upstreams.content.ListCollections,
+        pb.ListCollectionsRequest(),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    data = [collection_json(c) for c in reply.collections]
+    return json_response({"data": data, "meta": {"count": len(data), "timestamp": now_iso()}})
+
+
+@router.get("/{name}", response_model=CollectionEnvelope, summary="Get a collection")
+async def get_collection(name: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+    """One collection by name (or id)."""
+    reply = await call(
+        upstreams.content.GetCollection,
+        pb.GetCollectionRequest(collection=name),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    return json_response({"data": collection_json(reply)})
+
+
+@router.post("", response_model=CollectionEnvelope, status_code=201, summary="Create a collection")
+async def create_collection(
+    body: CollectionCreate, upstreams: UpstreamsDep, settings: SettingsDep
+) -> Response:
+    """Create a collection. `schema` declares its fields: `{"properties": {...}, "required": [...]}`."""
+    request = pb.CreateCollectionRequest(
+        name=body.name,
+        display_name=body.display_name,
+        description=body.description,
+        schema_json=orjson.dumps(body.schema_) if body.schema_ is not None else b"",
+    )
+    reply = await call(
+        upstreams.content.CreateCollection, request, timeout=settings.rpc_timeout_seconds
+    )
+    return json_response({"data": collection_json(reply)}, status=201)
+
+
+@router.api_route(
+    "/{name}",
+    methods=["PUT", "PATCH"],
+    response_model=CollectionEnvelope,
+    summary="Update a collection",
+)
+async def update_collection(
+    name: str, body: CollectionUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+) -> Response:
+    """Change the display name, description or field schema; the name is permanent."""
+    request = pb.UpdateCollectionRequest(collection=name)
+    if body.display_name is not None:
+        request.display_name = body.display_name
+    if body.description is not None:
+        request.description = body.description
+    if body.schema_ is not None:
+        request.schema_json = orjson.dumps(body.schema_)
+    reply = await call(
+        upstreams.content.UpdateCollection, request, timeout=settings.rpc_timeout_seconds
+    )
+    return json_response({"data": collection_json(reply)})
+
+
+@router.delete("/{name}", response_model=Deleted, summary="Delete an empty collection")
+async def delete_collection(name: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+    """Delete a collection; refused with 409 while it still has items."""
+    await call(
+        upstreams.content.DeleteCollection,
+        pb.DeleteCollectionRequest(collection=name),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    return json_response({"success": True})

@@ -1,0 +1,169 @@
+"""Content items: list (all or per collection), read, create, update, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
+
+from cms.content.v1 import content_pb2 as pb
+from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.grpc_client import call
+from heron_gateway.render import item_json, json_response, now_iso
+from heron_gateway.schemas import (
+    ERROR_RESPONSES,
+    Deleted,
+    ItemCreate,
+    ItemEnvelope,
+    ItemList,
+    ItemUpdate,
+)
+from heron_gateway.settings import GatewaySettings
+from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
+
+router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1–1000).")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Status = Annotated[
+    Literal["draft", "published", "archived"] | None,
+    Query(description="Only items with this status."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=128,
+        description="Repeating a create with the same key returns the first result.",
+    ),
+]
+
+
+async def _list(
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    collection: str,
+    limit: int,
+    offset: int,
+    status: str | None,
+) -> Response:
+    reply = await call(
+        upstreams.content.ListItems,
+        pb.ListItemsRequest(collection=collection, limit=limit, offset=offset, status=status or ""),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    data = [item_json(i) for i in reply.items]
+    meta = {
+        "count": len(data),
+        "total": reply.total,
+        "limit": limit,
+        "offset": offset,
+        "timestamp": now_iso(),
+    }
+    return json_response({"data": data, "meta": meta})
+
+
+@router.get("/api/content", response_model=ItemList, summary="List items")
+async def list_items(
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    collection: Annotated[str | None, Query(description="A collection name or id.")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Status = None,
+) -> Response:
+    """Items of every collection, or of one with `?collection=`, newest first."""
+    return await _list(upstreams, settings, collection or "", limit, offset, status)
+
+
+@router.get(
+    "/api/collections/{name}/content", response_model=ItemList, summary="List a collection's items"
+)
+async def list_collection_items(
+    name: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Status = None,
+) -> Response:
+    """Items of one collection, newest first."""
+    return await _list(upstreams, settings, name, limit, offset, status)
+
+
+@router.get("/api/content/{item_id}", response_model=ItemEnvelope, summary="Get an item")
+async def get_item(item_id: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+    reply = await call(
+        upstreams.content.GetItem, pb.GetItemRequest(id=item_id), timeout=settings.rpc_timeout_seconds
+    )
+    return json_response({"data": item_json(reply)})
+
+
+@router.post("/api/content", response_model=ItemEnvelope, status_code=201, summary="Create an item")
+async def create_item(
+    body: ItemCreate,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Create an item in a collection; `data` is checked against the collection's schema."""
+    collection = body.collectionId or body.collection
+    if not collection:
+        raise InvalidArgument(
+            "collectionId is required", [ErrorDetail("collectionId", "name or id of a collection")]
+        )
+    request = pb.CreateItemRequest(
+        collection=collection,
+        title=body.title,
+        slug=body.slug,
+        data_json=orjson.dumps(body.data),
+        status=body.status,
+        idempotency_key=idempotency_key or "",
+    )
+    reply = await call(upstreams.content.CreateItem, request, timeout=settings.rpc_timeout_seconds)
+    return json_response({"data": item_json(reply)}, status=201)
+
+
+async def _update(
+    item_id: str, body: ItemUpdate, upstreams: Upstreams, settings: GatewaySettings, replace: bool
+) -> Response:
+    request = pb.UpdateItemRequest(id=item_id, replace_data=replace)
+    if body.title is not None:
+        request.title = body.title
+    if body.slug is not None:
+        request.slug = body.slug
+    if body.status is not None:
+        request.status = body.status
+    if body.data is not None:
+        request.data_json = orjson.dumps(body.data)
+    if body.version is not None:
+        request.expected_version = body.version
+    reply = await call(upstreams.content.UpdateItem, request, timeout=settings.rpc_timeout_seconds)
+    return json_response({"data": item_json(reply)})
+
+
+@router.put("/api/content/{item_id}", response_model=ItemEnvelope, summary="Update an item")
+async def replace_item(
+    item_id: str, body: ItemUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+) -> Response:
+    """Set the given fields; `data`, when given, replaces the item's data as a whole."""
+    return await _update(item_id, body, upstreams, settings, replace=True)
+
+
+@router.patch("/api/content/{item_id}", response_model=ItemEnvelope, summary="Patch an item")
+async def patch_item(
+    item_id: str, body: ItemUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+) -> Response:
+    """Set the given fields; `data`, when given, is merged key by key into the item's data."""
+    return await _update(item_id, body, upstreams, settings, replace=False)
+
+
+@router.delete("/api/content/{item_id}", response_model=Deleted, summary="Delete an item")
+async def delete_item(item_id: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+    await call(
+        upstreams.content.DeleteItem,
+        pb.DeleteItemRequest(id=item_id),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    return json_response({"success": True})

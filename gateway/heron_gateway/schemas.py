@@ -1,0 +1,149 @@
+"""Request and response bodies of the public API (the OpenAPI contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetailOut(BaseModel):
+    field: str = Field(description="Dotted path of the offending input, e.g. `data.body`.")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `not_found`.")
+    message: str = Field(description="What went wrong, for a person.")
+    request_id: str = Field(description="The request's `X-Request-Id`, for support and logs.")
+    details: list[ErrorDetailOut]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorOut
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "Invalid input",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        503: "A backend service is unavailable",
+        504: "A backend service did not answer in time",
+    }.items()
+}
+
+
+class CollectionOut(BaseModel):
+    id: str
+    name: str
+    display_name: str
+    description: str
+    schema_: dict[str, Any] = Field(alias="schema", description="The field schema.")
+    managed: bool
+    is_active: bool
+    created_at: int = Field(description="Epoch milliseconds.")
+    updated_at: int = Field(description="Epoch milliseconds.")
+
+
+class ItemOut(BaseModel):
+    id: str
+    title: str
+    slug: str
+    status: str = Field(description="draft | published | archived")
+    collectionId: str  # noqa: N815 - SonicJS field name
+    collection: str = Field(description="The collection's name.")
+    data: dict[str, Any]
+    author_id: str
+    version: int = Field(description="Increments on every change.")
+    created_at: int = Field(description="Epoch milliseconds.")
+    updated_at: int = Field(description="Epoch milliseconds.")
+    published_at: int | None = Field(description="Epoch milliseconds; null until published.")
+
+
+class ListMeta(BaseModel):
+    count: int = Field(description="Items in this page.")
+    total: int = Field(description="Items matching the query, ignoring limit and offset.")
+    limit: int
+    offset: int
+    timestamp: str = Field(description="When the response was produced (ISO 8601).")
+
+
+class CollectionMeta(BaseModel):
+    count: int
+    timestamp: str
+
+
+class CollectionEnvelope(BaseModel):
+    data: CollectionOut
+
+
+class CollectionList(BaseModel):
+    data: list[CollectionOut]
+    meta: CollectionMeta
+
+
+class ItemEnvelope(BaseModel):
+    data: ItemOut
+
+
+class ItemList(BaseModel):
+    data: list[ItemOut]
+    meta: ListMeta
+
+
+class Deleted(BaseModel):
+    success: bool
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64, description="Machine name, e.g. `blog_posts`.")
+    display_name: str = Field(default="", max_length=200, alias="displayName")
+    description: str = Field(default="", max_length=2000)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class CollectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    display_name: str | None = Field(default=None, max_length=200, alias="displayName")
+    description: str | None = Field(default=None, max_length=2000)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class ItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    collectionId: str | None = Field(  # noqa: N815 - SonicJS field name
+        default=None, description="The collection's id or name."
+    )
+    collection: str | None = Field(default=None, description="Alias of `collectionId`.")
+    title: str = Field(min_length=1, max_length=500)
+    slug: str = Field(default="", max_length=200, description="Derived from the title if empty.")
+    status: str = Field(default="draft", description="draft | published | archived")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    slug: str | None = Field(default=None, min_length=1, max_length=200)
+    status: str | None = None
+    data: dict[str, Any] | None = None
+    version: int | None = Field(
+        default=None, description="Only apply if the item is still at this version (else 409)."
+    )
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,26 @@
+"""Gateway settings (env prefix `HERON_GATEWAY_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from heron_common.settings import HeronSettings
+
+
+class GatewaySettings(HeronSettings):
+    model_config = SettingsConfigDict(env_prefix="HERON_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    content_target: str = Field(
+        default="127.0.0.1:50052", description="host:port of the content service (gRPC)."
+    )
+    rpc_timeout_seconds: float = Field(
+        default=5.0, description="Deadline of every gRPC call made for a request."
+    )
+    ready_timeout_seconds: float = 1.0
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: list[str] = Field(default_factory=list)
+    hsts: bool = False

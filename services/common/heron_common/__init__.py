@@ -1,0 +1,1 @@
+"""Heron shared infrastructure: settings, logging, errors, gRPC helpers and database sessions."""

@@ -1,0 +1,181 @@
+"""The domain error taxonomy, shared by services (raise) and the gateway (render).
+
+A service raises a `DomainError`; the gRPC error interceptor turns it into a status code plus
+a JSON trailer (`heron-error-bin`) carrying the code, message and field details; the gateway
+reads that trailer back into the same error and renders the one public error body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import grpc
+import orjson
+
+ERROR_TRAILER_KEY = "heron-error-bin"
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem with the input: which field (dotted path) and what is wrong with it."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass
+class DomainError(Exception):
+    """Base of every error a caller is meant to see. `message` must be safe to show."""
+
+    message: str
+    details: list[ErrorDetail] = field(default_factory=list)
+
+    code: ClassVar[str] = "internal"
+    grpc_status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    http_status: ClassVar[int] = 500
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_trailer(self) -> bytes:
+        return orjson.dumps(
+            {
+                "code": self.code,
+                "message": self.message,
+                "details": [d.to_dict() for d in self.details],
+            }
+        )
+
+
+class InvalidArgument(DomainError):
+    code = "invalid_argument"
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    grpc_status = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+    grpc_status = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    grpc_status = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+
+
+class AlreadyExists(DomainError):
+    code = "already_exists"
+    grpc_status = grpc.StatusCode.ALREADY_EXISTS
+    http_status = 409
+
+
+class Conflict(DomainError):
+    """The resource changed or is in a state that forbids the operation (e.g. version mismatch)."""
+
+    code = "conflict"
+    grpc_status = grpc.StatusCode.ABORTED
+    http_status = 409
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition_failed"
+    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 412
+
+
+class ResourceExhausted(DomainError):
+    code = "rate_limited"
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+
+
+class Unavailable(DomainError):
+    code = "unavailable"
+    grpc_status = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+
+
+class DeadlineExceeded(DomainError):
+    code = "deadline_exceeded"
+    grpc_status = grpc.StatusCode.DEADLINE_EXCEEDED
+    http_status = 504
+
+
+class Internal(DomainError):
+    code = "internal"
+    grpc_status = grpc.StatusCode.INTERNAL
+    http_status = 500
+
+
+_BY_CODE: dict[str, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        Unauthenticated,
+        PermissionDenied,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        PreconditionFailed,
+        ResourceExhausted,
+        Unavailable,
+        DeadlineExceeded,
+        Internal,
+    )
+}
+
+_BY_GRPC_STATUS: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.FAILED_PRECONDITION: PreconditionFailed,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+_GENERIC_MESSAGES: dict[type[DomainError], str] = {
+    Unavailable: "The service is temporarily unavailable; retry shortly.",
+    DeadlineExceeded: "The service did not answer in time; retry shortly.",
+    Internal: "Internal error.",
+}
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
+    """Rebuild the domain error a service raised; anything unexpected becomes `Internal`.
+
+    Only a service's own trailer is trusted for the message: a status without one (raised by
+    the gRPC library itself, e.g. connection refused) gets a generic message, so transport
+    internals never reach a client.
+    """
+    cls = _BY_GRPC_STATUS.get(error.code(), Internal)
+    for key, value in error.trailing_metadata() or ():
+        if key == ERROR_TRAILER_KEY and isinstance(value, bytes):
+            try:
+                body: dict[str, Any] = orjson.loads(value)
+                cls = _BY_CODE.get(str(body.get("code")), cls)
+                details = [
+                    ErrorDetail(str(d.get("field", "")), str(d.get("message", "")))
+                    for d in body.get("details") or []
+                    if isinstance(d, dict)
+                ]
+                return cls(str(body.get("message", "")), details)
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                break
+    return cls(_GENERIC_MESSAGES.get(cls, "The request could not be completed."))

@@ -1,0 +1,121 @@
+"""gRPC server bootstrap: error/context interceptor, health, reflection, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from heron_common.context import REQUEST_ID_METADATA_KEY, clean_request_id, request_id_var
+from heron_common.errors import ERROR_TRAILER_KEY, DomainError
+
+logger = logging.getLogger("heron.grpc")
+
+
+class ServerContextInterceptor(grpc.aio.ServerInterceptor):
+    """Binds the caller's request id to the context and maps domain errors to gRPC status.
+
+    The one place where errors are translated on the service side: a `DomainError` becomes its
+    status code plus the `heron-error-bin` trailer; any other exception is logged with its
+    traceback and answered as INTERNAL with no internals in the message.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behavior = handler.unary_unary
+        method = handler_call_details.method
+        request_id = ""
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == REQUEST_ID_METADATA_KEY:
+                request_id = str(value)
+                break
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = request_id_var.set(clean_request_id(request_id))
+            try:
+                return await behavior(request, context)
+            except DomainError as exc:
+                await context.abort(
+                    exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),)
+                )
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:
+                logger.exception("unhandled error", extra={"rpc": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                request_id_var.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def create_server(interceptors: Iterable[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
+    return grpc.aio.server(
+        interceptors=[ServerContextInterceptor(), *interceptors],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ],
+    )
+
+
+async def run_server(
+    server: grpc.aio.Server,
+    *,
+    host: str,
+    port: int,
+    service_names: Iterable[str],
+    grace_seconds: float,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop.
+
+    Health (`grpc.health.v1`) answers SERVING for "" and every listed service only once the
+    server is bound and started; reflection lists the same services.
+    """
+    names = list(service_names)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME],
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise SystemExit(f"cannot listen on {host}:{port}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    logger.info("listening", extra={"address": f"{host}:{bound}", "services": names})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    logger.info("shutting down", extra={"grace_seconds": grace_seconds})
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace_seconds)
+    if on_shutdown is not None:
+        await on_shutdown()
+    logger.info("stopped")

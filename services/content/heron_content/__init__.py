@@ -1,0 +1,1 @@
+"""Heron content service: collections, items, validation."""

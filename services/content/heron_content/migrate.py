@@ -1,0 +1,35 @@
+"""Apply the content service's Alembic migrations (at start-up and from `heron migrate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from heron_common.db import Database
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Two replicas starting together on PostgreSQL must not both run the DDL.
+_ADVISORY_LOCK_ID = 0x68657230  # "her0"
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def upgrade(database: Database) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there."""
+    async with database.transaction() as conn:
+        await conn.run_sync(_upgrade)

@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection handed over by `heron_content.migrate`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from heron_content.models import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `heron migrate` or the service's start-up")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    version_table="alembic_version_content",
+)
+with context.begin_transaction():
+    context.run_migrations()

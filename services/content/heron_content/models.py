@@ -1,0 +1,61 @@
+"""Content tables (SQLAlchemy Core): collections and items."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("schema", JsonDocument, nullable=False),
+    Column("managed", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "collection_id",
+        String(36),
+        ForeignKey("collections.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("title", String(500), nullable=False),
+    Column("slug", String(200), nullable=False),
+    Column("data", JsonDocument, nullable=False),
+    Column("status", String(20), nullable=False, default="draft"),
+    Column("author_id", String(64), nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("published_at", BigInteger, nullable=True),
+    Column("idempotency_key", String(128), nullable=True, unique=True),
+    UniqueConstraint("collection_id", "slug", name="uq_items_collection_slug"),
+    Index("ix_items_collection_created", "collection_id", "created_at", "id"),
+    Index("ix_items_created", "created_at", "id"),
+)

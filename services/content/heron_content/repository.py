@@ -1,0 +1,118 @@
+"""Content queries (SQLAlchemy Core): no policy, no validation, only SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from heron_content.models import collections, items
+
+_ITEM_COLUMNS = (*items.c, collections.c.name.label("collection_name"))
+_ITEMS_WITH_COLLECTION = items.join(collections, items.c.collection_id == collections.c.id)
+
+
+async def insert_collection(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    await conn.execute(collections.insert().values(**values))
+
+
+async def get_collection(conn: AsyncConnection, key: str) -> RowMapping | None:
+    """A collection by id or by name."""
+    query = select(collections).where(or_(collections.c.id == key, collections.c.name == key))
+    return (await conn.execute(query)).mappings().first()
+
+
+async def list_collections(conn: AsyncConnection) -> Sequence[RowMapping]:
+    query = select(collections).order_by(collections.c.name)
+    return (await conn.execute(query)).mappings().all()
+
+
+async def update_collection(conn: AsyncConnection, id_: str, values: Mapping[str, Any]) -> None:
+    await conn.execute(collections.update().where(collections.c.id == id_).values(**values))
+
+
+async def delete_collection(conn: AsyncConnection, id_: str) -> None:
+    await conn.execute(collections.delete().where(collections.c.id == id_))
+
+
+async def count_items(conn: AsyncConnection, collection_id: str) -> int:
+    query = select(func.count()).select_from(items).where(items.c.collection_id == collection_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    await conn.execute(items.insert().values(**values))
+
+
+async def get_item(conn: AsyncConnection, id_: str) -> RowMapping | None:
+    query = select(*_ITEM_COLUMNS).select_from(_ITEMS_WITH_COLLECTION).where(items.c.id == id_)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> RowMapping | None:
+    query = (
+        select(*_ITEM_COLUMNS)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(items.c.idempotency_key == key)
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def list_items(
+    conn: AsyncConnection,
+    *,
+    collection_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[RowMapping], int]:
+    """A page of items, newest first, with the total count of matching items."""
+    conditions = []
+    if collection_id is not None:
+        conditions.append(items.c.collection_id == collection_id)
+    if status:
+        conditions.append(items.c.status == status)
+    total = func.count().over().label("_total")
+    query = (
+        select(*_ITEM_COLUMNS, total)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(*conditions)
+        .order_by(items.c.created_at.desc(), items.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    if rows:
+        return rows, int(rows[0]["_total"])
+    # Past the last page the window count has no row to ride on.
+    count = select(func.count()).select_from(items).where(*conditions)
+    return rows, int((await conn.execute(count)).scalar_one())
+
+
+async def slugs_with_prefix(conn: AsyncConnection, collection_id: str, base: str) -> set[str]:
+    """Slugs in the collection equal to `base` or of the form `base-<anything>`."""
+    escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(items.c.slug).where(
+        items.c.collection_id == collection_id,
+        or_(items.c.slug == base, items.c.slug.like(f"{escaped}-%", escape="\\")),
+    )
+    return set((await conn.execute(query)).scalars().all())
+
+
+async def update_item(
+    conn: AsyncConnection, id_: str, values: Mapping[str, Any], expected_version: int | None
+) -> int:
+    """Apply `values`; with `expected_version`, only if the item is still at it. Rows changed."""
+    query = items.update().where(items.c.id == id_)
+    if expected_version is not None:
+        query = query.where(items.c.version == expected_version)
+    result = await conn.execute(query.values(**values))
+    return result.rowcount
+
+
+async def delete_item(conn: AsyncConnection, id_: str) -> int:
+    result = await conn.execute(items.delete().where(items.c.id == id_))
+    return result.rowcount

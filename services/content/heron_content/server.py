@@ -1,0 +1,39 @@
+"""Assemble and run the content service's gRPC server."""
+
+from __future__ import annotations
+
+import logging
+
+from cms.content.v1 import content_pb2, content_pb2_grpc
+from heron_common.db import Database, create_engine
+from heron_common.grpc_server import create_server, run_server
+from heron_content import migrate
+from heron_content.seed import seed_demo
+from heron_content.service import ContentService
+from heron_content.servicer import ContentServicer
+from heron_content.settings import ContentSettings
+
+logger = logging.getLogger("heron.content")
+
+SERVICE_NAME = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name
+
+
+async def serve(settings: ContentSettings) -> None:
+    database = Database(
+        create_engine(settings.resolved_database_url("content"), pool_size=settings.db_pool_size)
+    )
+    await migrate.upgrade(database)
+    service = ContentService(database)
+    if settings.seed_demo:
+        await seed_demo(service)
+
+    server = create_server()
+    content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)
+    await run_server(
+        server,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        service_names=[SERVICE_NAME],
+        grace_seconds=settings.shutdown_grace_seconds,
+        on_shutdown=database.dispose,
+    )

@@ -1,0 +1,305 @@
+"""Content use cases: collections and items, validated, with domain errors."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from heron_common.db import Database
+from heron_common.errors import (
+    AlreadyExists,
+    Conflict,
+    ErrorDetail,
+    InvalidArgument,
+    NotFound,
+)
+from heron_content import repository as repo
+from heron_content.schema import normalize_schema, validate_data
+from heron_content.slugs import is_valid_slug, next_free_slug, slugify
+
+STATUSES = ("draft", "published", "archived")
+COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_TITLE_LENGTH = 500
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _invalid(field: str, message: str) -> InvalidArgument:
+    return InvalidArgument(f"{field}: {message}", [ErrorDetail(field, message)])
+
+
+def _check_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise _invalid("title", "is required")
+    if len(title) > MAX_TITLE_LENGTH:
+        raise _invalid("title", f"at most {MAX_TITLE_LENGTH} characters")
+    return title
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise _invalid("status", f"must be one of {', '.join(STATUSES)}")
+    return status
+
+
+def _check_slug(slug: str) -> str:
+    if not is_valid_slug(slug):
+        suggestion = slugify(slug) or "my-item"
+        raise _invalid(
+            "slug", f"use lowercase letters, digits and hyphens only, e.g. {suggestion!r}"
+        )
+    return slug
+
+
+class ContentService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- collections -------------------------------------------------------------------------
+
+    async def create_collection(
+        self,
+        *,
+        name: str,
+        display_name: str,
+        description: str,
+        schema: Any,
+        managed: bool = False,
+    ) -> RowMapping:
+        if not COLLECTION_NAME.match(name):
+            raise _invalid(
+                "name",
+                "must start with a lowercase letter and contain only lowercase letters, "
+                "digits and underscores (at most 64)",
+            )
+        canonical = normalize_schema(schema)
+        now = now_ms()
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "display_name": display_name.strip() or name,
+            "description": description,
+            "schema": canonical,
+            "managed": managed,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            async with self.db.transaction() as conn:
+                if await repo.get_collection(conn, name) is not None:
+                    raise AlreadyExists(f"a collection named {name!r} already exists")
+                await repo.insert_collection(conn, values)
+        except IntegrityError:
+            raise AlreadyExists(f"a collection named {name!r} already exists") from None
+        return await self.get_collection(values["id"])
+
+    async def get_collection(self, key: str) -> RowMapping:
+        async with self.db.read() as conn:
+            row = await repo.get_collection(conn, key)
+        if row is None:
+            raise NotFound(f"collection {key!r} not found")
+        return row
+
+    async def list_collections(self) -> list[RowMapping]:
+        async with self.db.read() as conn:
+            return list(await repo.list_collections(conn))
+
+    async def update_collection(
+        self,
+        key: str,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        schema: Any = None,
+        schema_set: bool = False,
+    ) -> RowMapping:
+        values: dict[str, Any] = {}
+        if display_name is not None:
+            if not display_name.strip():
+                raise _invalid("display_name", "must not be empty")
+            values["display_name"] = display_name.strip()
+        if description is not None:
+            values["description"] = description
+        if schema_set:
+            values["schema"] = normalize_schema(schema)
+        async with self.db.transaction() as conn:
+            row = await repo.get_collection(conn, key)
+            if row is None:
+                raise NotFound(f"collection {key!r} not found")
+            if values:
+                values["updated_at"] = now_ms()
+                await repo.update_collection(conn, row["id"], values)
+        return await self.get_collection(row["id"])
+
+    async def delete_collection(self, key: str) -> None:
+        async with self.db.transaction() as conn:
+            row = await repo.get_collection(conn, key)
+            if row is None:
+                raise NotFound(f"collection {key!r} not found")
+            count = await repo.count_items(conn, row["id"])
+            if count:
+                raise Conflict(
+                    f"collection {row['name']!r} still has {count} item(s); delete them first"
+                )
+            await repo.delete_collection(conn, row["id"])
+
+    # -- items -------------------------------------------------------------------------------
+
+    async def create_item(
+        self,
+        *,
+        collection: str,
+        title: str,
+        slug: str = "",
+        data: Any = None,
+        status: str = "",
+        author_id: str = "",
+        idempotency_key: str = "",
+    ) -> RowMapping:
+        title = _check_title(title)
+        status = _check_status(status or "draft")
+        if slug:
+            _check_slug(slug)
+        data = {} if data is None else data
+        now = now_ms()
+        item_id = str(uuid.uuid4())
+        try:
+            async with self.db.transaction() as conn:
+                if idempotency_key:
+                    existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                    if existing is not None:
+                        return existing
+                coll = await repo.get_collection(conn, collection)
+                if coll is None:
+                    raise NotFound(f"collection {collection!r} not found")
+                validate_data(coll["schema"], data)
+                final_slug = slug or next_free_slug(
+                    base := (slugify(title) or "item"),
+                    await repo.slugs_with_prefix(conn, coll["id"], base),
+                )
+                await repo.insert_item(
+                    conn,
+                    {
+                        "id": item_id,
+                        "collection_id": coll["id"],
+                        "title": title,
+                        "slug": final_slug,
+                        "data": data,
+                        "status": status,
+                        "author_id": author_id,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                        "published_at": now if status == "published" else None,
+                        "idempotency_key": idempotency_key or None,
+                    },
+                )
+        except IntegrityError:
+            if idempotency_key:
+                async with self.db.read() as conn:
+                    existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                if existing is not None:
+                    return existing
+            raise AlreadyExists(
+                f"an item with slug {slug or slugify(title)!r} already exists in this collection",
+                [ErrorDetail("slug", "already taken in this collection")],
+            ) from None
+        return await self.get_item(item_id)
+
+    async def get_item(self, item_id: str) -> RowMapping:
+        async with self.db.read() as conn:
+            row = await repo.get_item(conn, item_id)
+        if row is None:
+            raise NotFound(f"item {item_id!r} not found")
+        return row
+
+    async def list_items(
+        self, *, collection: str = "", limit: int = 0, offset: int = 0, status: str = ""
+    ) -> tuple[list[RowMapping], int]:
+        if limit < 0 or limit > MAX_LIMIT:
+            raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
+        if offset < 0:
+            raise _invalid("offset", "must not be negative")
+        if status:
+            _check_status(status)
+        async with self.db.read() as conn:
+            collection_id = None
+            if collection:
+                coll = await repo.get_collection(conn, collection)
+                if coll is None:
+                    raise NotFound(f"collection {collection!r} not found")
+                collection_id = coll["id"]
+            rows, total = await repo.list_items(
+                conn,
+                collection_id=collection_id,
+                status=status or None,
+                limit=limit or DEFAULT_LIMIT,
+                offset=offset,
+            )
+        return list(rows), total
+
+    async def update_item(
+        self,
+        item_id: str,
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        data: Any = None,
+        data_set: bool = False,
+        status: str | None = None,
+        replace_data: bool = False,
+        expected_version: int | None = None,
+    ) -> RowMapping:
+        values: dict[str, Any] = {}
+        if title is not None:
+            values["title"] = _check_title(title)
+        if slug is not None:
+            values["slug"] = _check_slug(slug)
+        if status is not None:
+            values["status"] = _check_status(status)
+        try:
+            async with self.db.transaction() as conn:
+                current = await repo.get_item(conn, item_id)
+                if current is None:
+                    raise NotFound(f"item {item_id!r} not found")
+                if expected_version is not None and current["version"] != expected_version:
+                    raise Conflict(
+                        f"item {item_id!r} is at version {current['version']}, "
+                        f"not {expected_version}; reload it and retry"
+                    )
+                if data_set:
+                    if not isinstance(data, dict):
+                        raise _invalid("data", "expected an object")
+                    merged = data if replace_data else {**current["data"], **data}
+                    coll = await repo.get_collection(conn, current["collection_id"])
+                    assert coll is not None  # the foreign key guarantees it
+                    validate_data(coll["schema"], merged)
+                    values["data"] = merged
+                if values.get("status") == "published" and current["published_at"] is None:
+                    values["published_at"] = now_ms()
+                values["version"] = current["version"] + 1
+                values["updated_at"] = now_ms()
+                changed = await repo.update_item(conn, item_id, values, current["version"])
+                if not changed:
+                    raise Conflict(f"item {item_id!r} was changed concurrently; retry")
+        except IntegrityError:
+            raise AlreadyExists(
+                f"an item with slug {slug!r} already exists in this collection",
+                [ErrorDetail("slug", "already taken in this collection")],
+            ) from None
+        return await self.get_item(item_id)
+
+    async def delete_item(self, item_id: str) -> None:
+        async with self.db.transaction() as conn:
+            if not await repo.delete_item(conn, item_id):
+                raise NotFound(f"item {item_id!r} not found")

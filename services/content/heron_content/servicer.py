@@ -1,0 +1,152 @@
+"""gRPC servicer: protobuf messages ⇄ content use cases, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+from sqlalchemy.engine import RowMapping
+
+from cms.content.v1 import content_pb2 as pb
+from cms.content.v1 import content_pb2_grpc
+from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_content.service import ContentService
+
+
+def _json(raw: bytes, field: str) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"{field} is not valid JSON", [ErrorDetail(field, str(exc))]) from None
+
+
+def collection_message(row: RowMapping) -> pb.Collection:
+    return pb.Collection(
+        id=row["id"],
+        name=row["name"],
+        display_name=row["display_name"],
+        description=row["description"],
+        schema_json=orjson.dumps(row["schema"]),
+        managed=row["managed"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def item_message(row: RowMapping) -> pb.Item:
+    return pb.Item(
+        id=row["id"],
+        collection_id=row["collection_id"],
+        collection_name=row["collection_name"],
+        title=row["title"],
+        slug=row["slug"],
+        data_json=orjson.dumps(row["data"]),
+        status=row["status"],
+        author_id=row["author_id"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        published_at=row["published_at"] or 0,
+    )
+
+
+class ContentServicer(content_pb2_grpc.ContentServiceServicer):
+    def __init__(self, service: ContentService) -> None:
+        self.service = service
+
+    async def CreateCollection(
+        self, request: pb.CreateCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Collection:
+        row = await self.service.create_collection(
+            name=request.name,
+            display_name=request.display_name,
+            description=request.description,
+            schema=_json(request.schema_json, "schema"),
+            managed=request.managed,
+        )
+        return collection_message(row)
+
+    async def GetCollection(
+        self, request: pb.GetCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Collection:
+        return collection_message(await self.service.get_collection(request.collection))
+
+    async def ListCollections(
+        self, request: pb.ListCollectionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCollectionsResponse:
+        rows = await self.service.list_collections()
+        return pb.ListCollectionsResponse(collections=[collection_message(r) for r in rows])
+
+    async def UpdateCollection(
+        self, request: pb.UpdateCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Collection:
+        schema_set = request.HasField("schema_json")
+        row = await self.service.update_collection(
+            request.collection,
+            display_name=request.display_name if request.HasField("display_name") else None,
+            description=request.description if request.HasField("description") else None,
+            schema=_json(request.schema_json, "schema") if schema_set else None,
+            schema_set=schema_set,
+        )
+        return collection_message(row)
+
+    async def DeleteCollection(
+        self, request: pb.DeleteCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteCollectionResponse:
+        await self.service.delete_collection(request.collection)
+        return pb.DeleteCollectionResponse()
+
+    async def CreateItem(
+        self, request: pb.CreateItemRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Item:
+        row = await self.service.create_item(
+            collection=request.collection,
+            title=request.title,
+            slug=request.slug,
+            data=_json(request.data_json, "data"),
+            status=request.status,
+            author_id=request.author_id,
+            idempotency_key=request.idempotency_key,
+        )
+        return item_message(row)
+
+    async def GetItem(self, request: pb.GetItemRequest, context: grpc.aio.ServicerContext) -> pb.Item:
+        return item_message(await self.service.get_item(request.id))
+
+    async def ListItems(
+        self, request: pb.ListItemsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListItemsResponse:
+        rows, total = await self.service.list_items(
+            collection=request.collection,
+            limit=request.limit,
+            offset=request.offset,
+            status=request.status,
+        )
+        return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
+
+    async def UpdateItem(
+        self, request: pb.UpdateItemRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Item:
+        data_set = request.HasField("data_json")
+        row = await self.service.update_item(
+            request.id,
+            title=request.title if request.HasField("title") else None,
+            slug=request.slug if request.HasField("slug") else None,
+            data=_json(request.data_json, "data") if data_set else None,
+            data_set=data_set,
+            status=request.status if request.HasField("status") else None,
+            replace_data=request.replace_data,
+            expected_version=(
+                request.expected_version if request.HasField("expected_version") else None
+            ),
+        )
+        return item_message(row)
+
+    async def DeleteItem(
+        self, request: pb.DeleteItemRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteItemResponse:
+        await self.service.delete_item(request.id)
+        return pb.DeleteItemResponse()

@@ -1,0 +1,14 @@
+"""Content service settings (env prefix `HERON_CONTENT_`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from heron_common.settings import ServiceSettings
+
+
+class ContentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HERON_CONTENT_", extra="ignore")
+
+    grpc_port: int = 50052
+    seed_demo: bool = True
