@@ -14,7 +14,11 @@ SERVICES = [("content", "heron_content")]
 
 
 def _common_env(data_dir: Path) -> dict[str, str]:
-    return {"HERON_DATA_DIR": str(data_dir.resolve())}
+    # At a terminal people read the logs: plain text unless JSON is asked for.
+    return {
+        "HERON_DATA_DIR": str(data_dir.resolve()),
+        "HERON_LOG_JSON": os.environ.get("HERON_LOG_JSON", "false"),
+    }
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from heron_common.settings import HeronSettings
 
 
 class GatewaySettings(HeronSettings):
-    model_config = SettingsConfigDict(env_prefix="HERON_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HERON_GATEWAY_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = 8000

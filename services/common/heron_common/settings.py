@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class HeronSettings(BaseSettings):
-    """Fields every process has. Subclasses set `model_config` with their own `env_prefix`."""
+    """Fields every process has. Subclasses set `model_config` with their own `env_prefix`.
 
-    model_config = SettingsConfigDict(env_prefix="HERON_", extra="ignore")
+    The fields here are shared by every process of an installation, so they are read from
+    `HERON_*` names whatever the subclass's prefix (`HERON_DATA_DIR`, not
+    `HERON_CONTENT_DATA_DIR`).
+    """
 
-    data_dir: Path = Field(default=Path("data"), description="Where embedded stores live.")
-    log_level: str = "INFO"
-    log_json: bool = True
+    model_config = SettingsConfigDict(env_prefix="HERON_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias=AliasChoices("data_dir", "HERON_DATA_DIR"),
+        description="Where embedded stores live.",
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("log_level", "HERON_LOG_LEVEL")
+    )
+    log_json: bool = Field(default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON"))
 
 
 class ServiceSettings(HeronSettings):

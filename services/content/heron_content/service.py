@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -21,6 +22,8 @@ from heron_common.errors import (
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
 from heron_content.slugs import is_valid_slug, next_free_slug, slugify
+
+logger = logging.getLogger("heron.content")
 
 STATUSES = ("draft", "published", "archived")
 COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -101,6 +104,7 @@ class ContentService:
                 await repo.insert_collection(conn, values)
         except IntegrityError:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
+        logger.info("collection created", extra={"collection": name})
         return await self.get_collection(values["id"])
 
     async def get_collection(self, key: str) -> RowMapping:
@@ -139,6 +143,7 @@ class ContentService:
             if values:
                 values["updated_at"] = now_ms()
                 await repo.update_collection(conn, row["id"], values)
+        logger.info("collection updated", extra={"collection": row["name"], "fields": sorted(values)})
         return await self.get_collection(row["id"])
 
     async def delete_collection(self, key: str) -> None:
@@ -152,6 +157,7 @@ class ContentService:
                     f"collection {row['name']!r} still has {count} item(s); delete them first"
                 )
             await repo.delete_collection(conn, row["id"])
+        logger.info("collection deleted", extra={"collection": row["name"]})
 
     # -- items -------------------------------------------------------------------------------
 
@@ -214,6 +220,7 @@ class ContentService:
                 f"an item with slug {slug or slugify(title)!r} already exists in this collection",
                 [ErrorDetail("slug", "already taken in this collection")],
             ) from None
+        logger.info("item created", extra={"item_id": item_id, "collection": collection})
         return await self.get_item(item_id)
 
     async def get_item(self, item_id: str) -> RowMapping:
@@ -292,6 +299,7 @@ class ContentService:
                 changed = await repo.update_item(conn, item_id, values, current["version"])
                 if not changed:
                     raise Conflict(f"item {item_id!r} was changed concurrently; retry")
+            logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except IntegrityError:
             raise AlreadyExists(
                 f"an item with slug {slug!r} already exists in this collection",
@@ -303,3 +311,4 @@ class ContentService:
         async with self.db.transaction() as conn:
             if not await repo.delete_item(conn, item_id):
                 raise NotFound(f"item {item_id!r} not found")
+        logger.info("item deleted", extra={"item_id": item_id})

@@ -8,7 +8,7 @@ from heron_common.settings import ServiceSettings
 
 
 class ContentSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HERON_CONTENT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HERON_CONTENT_", extra="ignore", populate_by_name=True)
 
     grpc_port: int = 50052
     seed_demo: bool = True

@@ -1,0 +1,124 @@
+"""Shared fixtures: finding PostgreSQL and Redis, throwaway databases, free ports.
+
+A backing server is taken from the environment first (HERON_TEST_POSTGRES_URL,
+HERON_TEST_REDIS_URL), then from the local default port, then from testcontainers when a
+Docker engine is reachable. Under CI (CI=true) a missing server fails the run instead of
+skipping tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _docker_reachable() -> bool:
+    return os.path.exists("/var/run/docker.sock") or bool(os.environ.get("DOCKER_HOST"))
+
+
+def _missing(what: str) -> None:
+    message = f"{what} is required but none was found (set the URL in the environment)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A URL of a PostgreSQL server (maintenance database), however it was found."""
+    url = os.environ.get("HERON_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if tcp_open("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+        return
+    if _docker_reachable():
+        try:
+            from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+        else:
+            with PostgresContainer("postgres:16-alpine", driver=None) as container:
+                yield container.get_connection_url()
+            return
+    _missing("PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("HERON_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if tcp_open("127.0.0.1", 6379):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    if _docker_reachable():
+        try:
+            from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+        else:
+            with RedisContainer("redis:7-alpine") as container:
+                host = container.get_container_host_ip()
+                yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+            return
+    _missing("Redis")
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _with_database(server_url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A throwaway database for this test session, dropped at the end."""
+    name = f"heron_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(postgres_server_url, name)
+    finally:
+        asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A throwaway database for one test."""
+    name = f"heron_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(postgres_server_url, name)
+    finally:
+        asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,78 @@
+"""`heron up`: the one-command quickstart, started and stopped as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+
+def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port, content_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HERON_GATEWAY_PORT": str(port),
+        "HERON_CONTENT_GRPC_PORT": str(content_port),
+    }
+    heron = Path(sys.executable).parent / "heron"
+    proc = subprocess.Popen(
+        [str(heron), "--data-dir", str(tmp_path / "data"), "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        output = ""
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while "Heron is running" not in output and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output += line
+        assert f"Heron is running at {url}" in output, output
+
+        listed = httpx.get(f"{url}/api/collections/blog_posts/content").json()
+        assert listed["meta"]["total"] >= 3
+        assert (tmp_path / "data" / "content.db").exists()
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        rest = proc.stdout.read()
+        assert "heron: stopping" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    # Nothing is left listening.
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+        raise AssertionError("the gateway is still answering after Ctrl-C")
+    except httpx.TransportError:
+        pass
+
+
+def test_heron_migrate_and_help(tmp_path: Path) -> None:
+    heron = Path(sys.executable).parent / "heron"
+    helped = subprocess.run([str(heron), "--help"], capture_output=True, text=True, check=True)
+    assert "up" in helped.stdout and "migrate" in helped.stdout
+    migrated = subprocess.run(
+        [str(heron), "--data-dir", str(tmp_path), "migrate"], capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert (tmp_path / "content.db").exists()
+    again = subprocess.run(
+        [str(heron), "--data-dir", str(tmp_path), "migrate"], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
