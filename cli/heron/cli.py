@@ -81,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run Heron (gateway and services) on this machine")
     up.add_argument("--host", default=os.environ.get("HERON_GATEWAY_HOST", "127.0.0.1"))
-    up.add_argument(
-        "--port", type=int, default=int(os.environ.get("HERON_GATEWAY_PORT", "8000"))
-    )
+    up.add_argument("--port", type=int, default=int(os.environ.get("HERON_GATEWAY_PORT", "8000")))
     up.add_argument(
         "--content-port",
         type=int,

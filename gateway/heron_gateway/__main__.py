@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uvicorn
-
 from heron_common.logging import configure_logging
+from starlette.types import ASGIApp
+
 from heron_gateway.app import create_app
 from heron_gateway.settings import GatewaySettings
-from starlette.types import ASGIApp
 
 
 def app_from_env() -> ASGIApp:

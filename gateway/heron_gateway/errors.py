@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-
 from heron_common.context import request_id_var
 from heron_common.errors import DomainError, ErrorDetail, Unavailable
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 logger = logging.getLogger("heron.gateway")
 
@@ -53,7 +53,7 @@ def error_response(
     message: str,
     details: list[dict[str, Any]] | None = None,
     code: str = "",
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     return Response(
         error_body(status, message, details, code),
@@ -85,8 +85,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             return error_response(
-                400, "The request body is not valid JSON.", [{"field": "body",
-                "message": str(err.get("ctx", {}).get("error", "invalid JSON"))}]
+                400,
+                "The request body is not valid JSON.",
+                [
+                    {
+                        "field": "body",
+                        "message": str(err.get("ctx", {}).get("error", "invalid JSON")),
+                    }
+                ],
             )
         details.append(ErrorDetail(_location(tuple(err.get("loc", ()))), err["msg"]).to_dict())
     return error_response(400, "The request is invalid; see details.", details)

@@ -10,10 +10,10 @@ import logging
 import time
 from collections.abc import Iterable
 
+from heron_common.context import clean_request_id, request_id_var
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heron_common.context import clean_request_id, request_id_var
 from heron_gateway.errors import error_body
 
 access_logger = logging.getLogger("heron.access")
@@ -179,4 +179,3 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-

@@ -10,9 +10,8 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from starlette.responses import Response
-
 from cms.content.v1 import content_pb2 as pb
+from starlette.responses import Response
 
 
 def collection_json(c: pb.Collection) -> dict[str, Any]:

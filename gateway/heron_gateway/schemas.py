@@ -53,7 +53,7 @@ class ItemOut(BaseModel):
     title: str
     slug: str
     status: str = Field(description="draft | published | archived")
-    collectionId: str  # noqa: N815 - SonicJS field name
+    collectionId: str
     collection: str = Field(description="The collection's name.")
     data: dict[str, Any]
     author_id: str
@@ -118,7 +118,7 @@ class CollectionUpdate(BaseModel):
 class ItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    collectionId: str | None = Field(  # noqa: N815 - SonicJS field name
+    collectionId: str | None = Field(
         default=None, description="The collection's id or name."
     )
     collection: str | None = Field(default=None, description="Alias of `collectionId`.")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from heron_common.settings import HeronSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from heron_common.settings import HeronSettings
-
 
 class GatewaySettings(HeronSettings):
-    model_config = SettingsConfigDict(env_prefix="HERON_GATEWAY_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HERON_GATEWAY_", extra="ignore", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from cms.content.v1 import content_pb2, content_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
-
-from cms.content.v1 import content_pb2, content_pb2_grpc
 from heron_common.grpc_client import create_channel, retry_service_config
+
 from heron_gateway.settings import GatewaySettings
 
 CONTENT_SERVICE = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name

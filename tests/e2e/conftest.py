@@ -127,7 +127,9 @@ def start_stack(tmp: Path, database_url: str = "", seed: bool = True) -> Stack:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """The stack on each embedded and production database, shared by the e2e tests."""
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""

@@ -107,7 +107,11 @@ def test_list_limit_offset(stack: Stack, collection: str) -> None:
     page = c.get(f"/api/collections/{collection}/content", params={"limit": 2, "offset": 1}).json()
     assert [i["id"] for i in page["data"]] == newest_first[1:3]
     assert page["meta"] | {"timestamp": None} == {
-        "count": 2, "total": 5, "limit": 2, "offset": 1, "timestamp": None
+        "count": 2,
+        "total": 5,
+        "limit": 2,
+        "offset": 1,
+        "timestamp": None,
     }
     past_end = c.get(f"/api/collections/{collection}/content", params={"offset": 10}).json()
     assert past_end["data"] == []
@@ -147,7 +151,9 @@ def test_collections_crud(stack: Stack) -> None:
     assert_error(c.get(f"/api/collections/{name}"), 404, "not_found")
 
 
-def test_duplicate_slug_is_409_and_derived_slugs_do_not_collide(stack: Stack, collection: str) -> None:
+def test_duplicate_slug_is_409_and_derived_slugs_do_not_collide(
+    stack: Stack, collection: str
+) -> None:
     c = stack.client
     first = c.post(
         "/api/content", json={"collectionId": collection, "title": "Hello", "data": {"body": "x"}}
@@ -174,23 +180,34 @@ def test_bad_input_is_400_and_changes_nothing(stack: Stack, collection: str) -> 
     cases = [
         ({"collectionId": collection, "title": "t", "data": {}}, "data.body"),
         ({"collectionId": collection, "title": "t", "data": {"body": 1}}, "data.body"),
-        ({"collectionId": collection, "title": "t", "data": {"body": "b", "rating": 9}},
-         "data.rating"),
+        (
+            {"collectionId": collection, "title": "t", "data": {"body": "b", "rating": 9}},
+            "data.rating",
+        ),
         ({"collectionId": collection, "title": "t", "data": {"body": "b", "nope": 1}}, "data.nope"),
-        ({"collectionId": collection, "title": "t", "status": "live", "data": {"body": "b"}},
-         "status"),
-        ({"collectionId": collection, "title": "t", "slug": "Bad Slug", "data": {"body": "b"}},
-         "slug"),
+        (
+            {"collectionId": collection, "title": "t", "status": "live", "data": {"body": "b"}},
+            "status",
+        ),
+        (
+            {"collectionId": collection, "title": "t", "slug": "Bad Slug", "data": {"body": "b"}},
+            "slug",
+        ),
         ({"collectionId": collection, "title": "", "data": {"body": "b"}}, "title"),
-        ({"collectionId": collection, "title": "t", "data": {"body": "b"}, "role": "admin"},
-         "role"),
+        (
+            {"collectionId": collection, "title": "t", "data": {"body": "b"}, "role": "admin"},
+            "role",
+        ),
         ({"title": "t", "data": {"body": "b"}}, "collectionId"),
     ]
     for body, field in cases:
         error = assert_error(c.post("/api/content", json=body), 400, "invalid_argument")
         assert field in [d["field"] for d in error["details"]], (body, error)
-    assert_error(c.post("/api/content", json={"collectionId": "missing_coll", "title": "t"}),
-                 404, "not_found")
+    assert_error(
+        c.post("/api/content", json={"collectionId": "missing_coll", "title": "t"}),
+        404,
+        "not_found",
+    )
     malformed = c.post(
         "/api/content", content=b'{"title": ', headers={"content-type": "application/json"}
     )
@@ -199,7 +216,8 @@ def test_bad_input_is_400_and_changes_nothing(stack: Stack, collection: str) -> 
     assert_error(c.get("/api/content", params={"limit": 5000}), 400, "invalid_argument")
     assert_error(c.get("/api/content", params={"offset": -1}), 400, "invalid_argument")
     bad_schema = c.post(
-        "/api/collections", json={"name": unique("x"), "schema": {"properties": {"a": {"type": "?"}}}}
+        "/api/collections",
+        json={"name": unique("x"), "schema": {"properties": {"a": {"type": "?"}}}},
     )
     assert assert_error(bad_schema, 400, "invalid_argument")["details"][0]["field"] == (
         "schema.properties.a.type"
@@ -262,7 +280,9 @@ def test_request_id_reaches_the_service_log(stack: Stack, collection: str) -> No
 
 def test_unknown_route_and_method(stack: Stack) -> None:
     assert_error(stack.client.get("/api/nothing-here"), 404, "not_found")
-    assert_error(stack.client.post("/api/collections/blog_posts/content"), 405, "method_not_allowed")
+    assert_error(
+        stack.client.post("/api/collections/blog_posts/content"), 405, "method_not_allowed"
+    )
 
 
 def test_security_headers_and_body_limit(stack: Stack) -> None:
@@ -283,8 +303,15 @@ def test_health_ready_openapi_docs(stack: Stack) -> None:
     assert c.get("/health").json() == {"status": "ok"}
     assert c.get("/ready").json() == {"status": "ready", "checks": {"content": "serving"}}
     spec = c.get("/openapi.json").json()
-    for path in ("/api/collections", "/api/collections/{name}", "/api/content",
-                 "/api/content/{item_id}", "/api/collections/{name}/content", "/health", "/ready"):
+    for path in (
+        "/api/collections",
+        "/api/collections/{name}",
+        "/api/content",
+        "/api/content/{item_id}",
+        "/api/collections/{name}/content",
+        "/health",
+        "/ready",
+    ):
         assert path in spec["paths"], path
     assert "ItemOut" in spec["components"]["schemas"]
     docs = c.get("/docs")

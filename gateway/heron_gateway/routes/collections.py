@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import orjson
+from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter
+from heron_common.grpc_client import call
 from starlette.responses import Response
 
-from cms.content.v1 import content_pb2 as pb
-from heron_common.grpc_client import call
 from heron_gateway.render import collection_json, json_response, now_iso
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
@@ -49,7 +49,7 @@ async def get_collection(name: str, upstreams: UpstreamsDep, settings: SettingsD
 async def create_collection(
     body: CollectionCreate, upstreams: UpstreamsDep, settings: SettingsDep
 ) -> Response:
-    """Create a collection. `schema` declares its fields: `{"properties": {...}, "required": [...]}`."""
+    """Create a collection; `schema` declares its fields (`properties`, `required`)."""
     request = pb.CreateCollectionRequest(
         name=body.name,
         display_name=body.display_name,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query
-from starlette.responses import Response
-
 from cms.content.v1 import content_pb2 as pb
+from fastapi import APIRouter, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.grpc_client import call
+from starlette.responses import Response
+
 from heron_gateway.render import item_json, json_response, now_iso
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
@@ -25,7 +25,7 @@ from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1–1000).")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1 to 1000).")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 Status = Annotated[
     Literal["draft", "published", "archived"] | None,
@@ -95,7 +95,9 @@ async def list_collection_items(
 @router.get("/api/content/{item_id}", response_model=ItemEnvelope, summary="Get an item")
 async def get_item(item_id: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
     reply = await call(
-        upstreams.content.GetItem, pb.GetItemRequest(id=item_id), timeout=settings.rpc_timeout_seconds
+        upstreams.content.GetItem,
+        pb.GetItemRequest(id=item_id),
+        timeout=settings.rpc_timeout_seconds,
     )
     return json_response({"data": item_json(reply)})
 

@@ -29,7 +29,7 @@ async def health() -> Response:
 async def ready(upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
     """Every backend service answers its gRPC health check with SERVING."""
     try:
-        reply = await upstreams.content_health.Check(
+        reply = await upstreams.content_health.Check(  # type: ignore[attr-defined]
             health_pb2.HealthCheckRequest(service=CONTENT_SERVICE),
             timeout=settings.ready_timeout_seconds,
         )

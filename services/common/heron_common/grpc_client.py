@@ -68,7 +68,7 @@ async def call(
     method: UnaryMethod[Response] | Callable[..., Awaitable[Response]],
     request: Any,
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - becomes the gRPC deadline, not an asyncio timeout
     metadata: Iterable[tuple[str, str]] = (),
 ) -> Response:
     """Call a unary RPC with a deadline and the current request id; raise domain errors.

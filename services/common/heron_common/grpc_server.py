@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -28,9 +29,11 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
@@ -42,10 +45,10 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
                 request_id = str(value)
                 break
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = request_id_var.set(clean_request_id(request_id))
             try:
-                return await behavior(request, context)
+                return await behavior(request, context)  # type: ignore[arg-type]
             except DomainError as exc:
                 await context.abort(
                     exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),)
@@ -77,6 +80,41 @@ def create_server(interceptors: Iterable[grpc.aio.ServerInterceptor] = ()) -> gr
     )
 
 
+@dataclass
+class StartedServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Report NOT_SERVING, let in-flight calls finish within the grace period, stop."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_seconds)
+
+
+async def start_server(
+    server: grpc.aio.Server, *, host: str, port: int, service_names: Iterable[str]
+) -> StartedServer:
+    """Add health and reflection, bind (port 0 picks a free one) and start serving.
+
+    Health (`grpc.health.v1`) answers SERVING for "" and every listed service only once the
+    server is bound and started; reflection lists the same services.
+    """
+    names = list(service_names)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection([*names, health_name, reflection.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise SystemExit(f"cannot listen on {host}:{port}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    logger.info("listening", extra={"address": f"{host}:{bound}", "services": names})
+    return StartedServer(server, bound, health_servicer)
+
+
 async def run_server(
     server: grpc.aio.Server,
     *,
@@ -86,27 +124,8 @@ async def run_server(
     grace_seconds: float,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop.
-
-    Health (`grpc.health.v1`) answers SERVING for "" and every listed service only once the
-    server is bound and started; reflection lists the same services.
-    """
-    names = list(service_names)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME],
-        server,
-    )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise SystemExit(f"cannot listen on {host}:{port}")
-    await server.start()
-    for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    logger.info("listening", extra={"address": f"{host}:{bound}", "services": names})
-
+    """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop."""
+    started = await start_server(server, host=host, port=port, service_names=service_names)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -114,8 +133,7 @@ async def run_server(
     await stop.wait()
 
     logger.info("shutting down", extra={"grace_seconds": grace_seconds})
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace_seconds)
+    await started.stop(grace_seconds)
     if on_shutdown is not None:
         await on_shutdown()
     logger.info("stopped")

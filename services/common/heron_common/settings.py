@@ -26,7 +26,9 @@ class HeronSettings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("log_level", "HERON_LOG_LEVEL")
     )
-    log_json: bool = Field(default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON"))
+    log_json: bool = Field(
+        default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON")
+    )
 
 
 class ServiceSettings(HeronSettings):

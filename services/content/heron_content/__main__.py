@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import uvloop
-
 from heron_common.db import Database, create_engine
 from heron_common.logging import configure_logging
+
 from heron_content import migrate
 from heron_content.server import serve
 from heron_content.settings import ContentSettings

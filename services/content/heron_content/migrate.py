@@ -6,10 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from heron_common.db import Database
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-
-from heron_common.db import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Two replicas starting together on PostgreSQL must not both run the DDL.

@@ -1,7 +1,7 @@
 """Collection field schemas and the validation of item data against them.
 
 A schema is a JSON object in the JSON-Schema-like shape SonicJS uses:
-`{"type": "object", "properties": {"body": {"type": "richtext", "required": true}}, "required": [...]}`.
+`{"type": "object", "properties": {"body": {"type": "richtext", "required": true}}}`.
 Each property has a field type; SonicJS's field type names map onto a small set of JSON types.
 """
 
@@ -42,9 +42,26 @@ FIELD_TYPES: dict[str, str] = {
 
 _PROPERTY_KEYS = frozenset(
     {
-        "type", "title", "description", "required", "default", "enum", "minLength",
-        "maxLength", "minimum", "maximum", "placeholder", "helpText", "format", "items",
-        "options", "collection", "unique", "readonly", "hidden", "widget",
+        "type",
+        "title",
+        "description",
+        "required",
+        "default",
+        "enum",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "placeholder",
+        "helpText",
+        "format",
+        "items",
+        "options",
+        "collection",
+        "unique",
+        "readonly",
+        "hidden",
+        "widget",
     }
 )
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -88,7 +105,9 @@ def normalize_schema(raw: Any) -> dict[str, Any]:
         path = f"schema.properties.{name}"
         if not FIELD_NAME.match(name):
             problems.append(
-                ErrorDetail(path, "field names are letters, digits and _, not starting with a digit")
+                ErrorDetail(
+                    path, "field names are letters, digits and _, not starting with a digit"
+                )
             )
             continue
         if not isinstance(definition, dict):
@@ -111,7 +130,9 @@ def normalize_schema(raw: Any) -> dict[str, Any]:
             problems.append(ErrorDetail(f"{path}.enum", "must be a non-empty list"))
         for bound in ("minLength", "maxLength", "minimum", "maximum"):
             value = definition.get(bound)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
                 problems.append(ErrorDetail(f"{path}.{bound}", "must be a number"))
         field = dict(definition)
         if field.pop("required", False) is True or name in raw_required:
@@ -136,9 +157,7 @@ def _json_type_ok(expected: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected == "number":
         return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         )
     if expected == "array":
         return isinstance(value, list)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import grpc
 from cms.content.v1 import content_pb2, content_pb2_grpc
 from heron_common.db import Database, create_engine
 from heron_common.grpc_server import create_server, run_server
+
 from heron_content import migrate
 from heron_content.seed import seed_demo
 from heron_content.service import ContentService
@@ -18,6 +20,12 @@ logger = logging.getLogger("heron.content")
 SERVICE_NAME = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name
 
 
+def build_server(service: ContentService) -> grpc.aio.Server:
+    server = create_server()
+    content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)
+    return server
+
+
 async def serve(settings: ContentSettings) -> None:
     database = Database(
         create_engine(settings.resolved_database_url("content"), pool_size=settings.db_pool_size)
@@ -27,8 +35,7 @@ async def serve(settings: ContentSettings) -> None:
     if settings.seed_demo:
         await seed_demo(service)
 
-    server = create_server()
-    content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)
+    server = build_server(service)
     await run_server(
         server,
         host=settings.grpc_host,

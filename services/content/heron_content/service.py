@@ -8,9 +8,6 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
-
 from heron_common.db import Database
 from heron_common.errors import (
     AlreadyExists,
@@ -19,6 +16,9 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
 from heron_content.slugs import is_valid_slug, next_free_slug, slugify
@@ -87,8 +87,9 @@ class ContentService:
             )
         canonical = normalize_schema(schema)
         now = now_ms()
-        values = {
-            "id": str(uuid.uuid4()),
+        collection_id = str(uuid.uuid4())
+        values: dict[str, Any] = {
+            "id": collection_id,
             "name": name,
             "display_name": display_name.strip() or name,
             "description": description,
@@ -105,7 +106,7 @@ class ContentService:
         except IntegrityError:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
         logger.info("collection created", extra={"collection": name})
-        return await self.get_collection(values["id"])
+        return await self.get_collection(collection_id)
 
     async def get_collection(self, key: str) -> RowMapping:
         async with self.db.read() as conn:
@@ -143,7 +144,9 @@ class ContentService:
             if values:
                 values["updated_at"] = now_ms()
                 await repo.update_collection(conn, row["id"], values)
-        logger.info("collection updated", extra={"collection": row["name"], "fields": sorted(values)})
+        logger.info(
+            "collection updated", extra={"collection": row["name"], "fields": sorted(values)}
+        )
         return await self.get_collection(row["id"])
 
     async def delete_collection(self, key: str) -> None:

@@ -6,12 +6,14 @@ from typing import Any
 
 import grpc
 import orjson
-from sqlalchemy.engine import RowMapping
-
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
 from heron_common.errors import ErrorDetail, InvalidArgument
+from sqlalchemy.engine import RowMapping
+
 from heron_content.service import ContentService
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _json(raw: bytes, field: str) -> Any:
@@ -20,7 +22,9 @@ def _json(raw: bytes, field: str) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidArgument(f"{field} is not valid JSON", [ErrorDetail(field, str(exc))]) from None
+        raise InvalidArgument(
+            f"{field} is not valid JSON", [ErrorDetail(field, str(exc))]
+        ) from None
 
 
 def collection_message(row: RowMapping) -> pb.Collection:
@@ -58,7 +62,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         self.service = service
 
     async def CreateCollection(
-        self, request: pb.CreateCollectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateCollectionRequest, context: Context
     ) -> pb.Collection:
         row = await self.service.create_collection(
             name=request.name,
@@ -70,18 +74,18 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return collection_message(row)
 
     async def GetCollection(
-        self, request: pb.GetCollectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetCollectionRequest, context: Context
     ) -> pb.Collection:
         return collection_message(await self.service.get_collection(request.collection))
 
     async def ListCollections(
-        self, request: pb.ListCollectionsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListCollectionsRequest, context: Context
     ) -> pb.ListCollectionsResponse:
         rows = await self.service.list_collections()
         return pb.ListCollectionsResponse(collections=[collection_message(r) for r in rows])
 
     async def UpdateCollection(
-        self, request: pb.UpdateCollectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateCollectionRequest, context: Context
     ) -> pb.Collection:
         schema_set = request.HasField("schema_json")
         row = await self.service.update_collection(
@@ -94,13 +98,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return collection_message(row)
 
     async def DeleteCollection(
-        self, request: pb.DeleteCollectionRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteCollectionRequest, context: Context
     ) -> pb.DeleteCollectionResponse:
         await self.service.delete_collection(request.collection)
         return pb.DeleteCollectionResponse()
 
     async def CreateItem(
-        self, request: pb.CreateItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateItemRequest, context: Context
     ) -> pb.Item:
         row = await self.service.create_item(
             collection=request.collection,
@@ -113,11 +117,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         )
         return item_message(row)
 
-    async def GetItem(self, request: pb.GetItemRequest, context: grpc.aio.ServicerContext) -> pb.Item:
+    async def GetItem(
+        self, request: pb.GetItemRequest, context: Context
+    ) -> pb.Item:
         return item_message(await self.service.get_item(request.id))
 
     async def ListItems(
-        self, request: pb.ListItemsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListItemsRequest, context: Context
     ) -> pb.ListItemsResponse:
         rows, total = await self.service.list_items(
             collection=request.collection,
@@ -128,7 +134,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
 
     async def UpdateItem(
-        self, request: pb.UpdateItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateItemRequest, context: Context
     ) -> pb.Item:
         data_set = request.HasField("data_json")
         row = await self.service.update_item(
@@ -146,7 +152,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return item_message(row)
 
     async def DeleteItem(
-        self, request: pb.DeleteItemRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteItemRequest, context: Context
     ) -> pb.DeleteItemResponse:
         await self.service.delete_item(request.id)
         return pb.DeleteItemResponse()

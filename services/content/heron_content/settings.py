@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic_settings import SettingsConfigDict
-
 from heron_common.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 
 class ContentSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HERON_CONTENT_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HERON_CONTENT_", extra="ignore", populate_by_name=True
+    )
 
     grpc_port: int = 50052
     seed_demo: bool = True
