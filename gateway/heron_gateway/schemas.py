@@ -118,9 +118,7 @@ class CollectionUpdate(BaseModel):
 class ItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    collectionId: str | None = Field(
-        default=None, description="The collection's id or name."
-    )
+    collectionId: str | None = Field(default=None, description="The collection's id or name.")
     collection: str | None = Field(default=None, description="Alias of `collectionId`.")
     title: str = Field(min_length=1, max_length=500)
     slug: str = Field(default="", max_length=200, description="Derived from the title if empty.")

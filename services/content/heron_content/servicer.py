@@ -103,9 +103,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         await self.service.delete_collection(request.collection)
         return pb.DeleteCollectionResponse()
 
-    async def CreateItem(
-        self, request: pb.CreateItemRequest, context: Context
-    ) -> pb.Item:
+    async def CreateItem(self, request: pb.CreateItemRequest, context: Context) -> pb.Item:
         row = await self.service.create_item(
             collection=request.collection,
             title=request.title,
@@ -117,9 +115,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         )
         return item_message(row)
 
-    async def GetItem(
-        self, request: pb.GetItemRequest, context: Context
-    ) -> pb.Item:
+    async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
         return item_message(await self.service.get_item(request.id))
 
     async def ListItems(
@@ -133,9 +129,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         )
         return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
 
-    async def UpdateItem(
-        self, request: pb.UpdateItemRequest, context: Context
-    ) -> pb.Item:
+    async def UpdateItem(self, request: pb.UpdateItemRequest, context: Context) -> pb.Item:
         data_set = request.HasField("data_json")
         row = await self.service.update_item(
             request.id,
