@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -10,6 +12,20 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the supervisor dies, even by SIGKILL.
+
+    Children run in their own session (so a terminal's Ctrl-C reaches only the supervisor);
+    without this, a killed supervisor would leave them running and holding their ports.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -31,6 +47,7 @@ class Process:
             # Own session: a terminal's Ctrl-C reaches only the supervisor, which then stops
             # the processes in order (gateway first, so no request meets a stopped service).
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.started_at = time.monotonic()
 

@@ -76,3 +76,37 @@ def test_heron_migrate_and_help(tmp_path: Path) -> None:
         [str(heron), "--data-dir", str(tmp_path), "migrate"], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
+
+
+def test_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
+    port, content_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HERON_GATEWAY_PORT": str(port),
+        "HERON_CONTENT_GRPC_PORT": str(content_port),
+    }
+    heron = Path(sys.executable).parent / "heron"
+    proc = subprocess.Popen(
+        [str(heron), "--data-dir", str(tmp_path), "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/ready"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            time.sleep(0.1)
+        except httpx.TransportError:
+            return
+    raise AssertionError("the gateway outlived its killed supervisor")

@@ -59,8 +59,19 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """For people at a terminal: the message, then the record's fields as key=value."""
+
     def __init__(self, service: str) -> None:
         super().__init__(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _RESERVED and not key.startswith("_")
+        )
+        line = super().format(record)
+        return f"{line} {fields}" if fields else line
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
