@@ -61,6 +61,7 @@ def test_item_lifecycle(stack: Stack, collection: str) -> None:
     )
     assert created.status_code == 201, created.text
     item = created.json()["data"]
+    assert created.headers["location"] == f"/api/content/{item['id']}"
     assert item["slug"] == "cafe-au-lait"
     assert item["status"] == "draft"
     assert item["version"] == 1

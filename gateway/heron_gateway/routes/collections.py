@@ -59,7 +59,11 @@ async def create_collection(
     reply = await call(
         upstreams.content.CreateCollection, request, timeout=settings.rpc_timeout_seconds
     )
-    return json_response({"data": collection_json(reply)}, status=201)
+    return json_response(
+        {"data": collection_json(reply)},
+        status=201,
+        headers={"Location": f"/api/collections/{reply.name}"},
+    )
 
 
 @router.api_route(

@@ -124,7 +124,9 @@ async def create_item(
         idempotency_key=idempotency_key or "",
     )
     reply = await call(upstreams.content.CreateItem, request, timeout=settings.rpc_timeout_seconds)
-    return json_response({"data": item_json(reply)}, status=201)
+    return json_response(
+        {"data": item_json(reply)}, status=201, headers={"Location": f"/api/content/{reply.id}"}
+    )
 
 
 async def _update(
