@@ -12,7 +12,8 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
@@ -42,48 +43,66 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """A URL of a PostgreSQL server (maintenance database), however it was found."""
-    url = os.environ.get("HERON_TEST_POSTGRES_URL")
+def _find_server(
+    what: str,
+    env_var: str,
+    local_port: int,
+    local_url: str,
+    container: Callable[[], AbstractContextManager[str]],
+) -> Iterator[str]:
+    """The URL from the environment, else the local server, else a testcontainer."""
+    url = os.environ.get(env_var)
     if url:
         yield url
         return
-    if tcp_open("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    if tcp_open("127.0.0.1", local_port):
+        yield local_url
         return
     if _docker_reachable():
         try:
-            from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
-        except ImportError:
-            pass
-        else:
-            with PostgresContainer("postgres:16-alpine", driver=None) as container:
-                yield container.get_connection_url()
+            with container() as container_url:
+                yield container_url
             return
-    _missing("PostgreSQL")
+        except ImportError:  # testcontainers is optional
+            pass
+    _missing(what)
+
+
+@contextmanager
+def _postgres_container() -> Iterator[str]:
+    from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@contextmanager
+def _redis_container() -> Iterator[str]:
+    from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+
+    with RedisContainer("redis:7-alpine") as container:
+        host = container.get_container_host_ip()
+        yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A URL of a PostgreSQL server (maintenance database), however it was found."""
+    yield from _find_server(
+        "PostgreSQL",
+        "HERON_TEST_POSTGRES_URL",
+        5432,
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        _postgres_container,
+    )
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    url = os.environ.get("HERON_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    if tcp_open("127.0.0.1", 6379):
-        yield "redis://127.0.0.1:6379/0"
-        return
-    if _docker_reachable():
-        try:
-            from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
-        except ImportError:
-            pass
-        else:
-            with RedisContainer("redis:7-alpine") as container:
-                host = container.get_container_host_ip()
-                yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
-            return
-    _missing("Redis")
+    """A URL of a Redis server, however it was found."""
+    yield from _find_server(
+        "Redis", "HERON_TEST_REDIS_URL", 6379, "redis://127.0.0.1:6379/0", _redis_container
+    )
 
 
 async def _admin(server_url: str, statement: str) -> None:

@@ -8,27 +8,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.conftest import free_port
 
+HERON = Path(sys.executable).parent / "heron"
 
-def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+
+def start_heron_up(data_dir: Path, **popen: Any) -> tuple[subprocess.Popen[str], int]:
+    """`heron up` on free ports; returns the process and the gateway's port."""
     port, content_port = free_port(), free_port()
     env = {
         **os.environ,
         "HERON_GATEWAY_PORT": str(port),
         "HERON_CONTENT_GRPC_PORT": str(content_port),
     }
-    heron = Path(sys.executable).parent / "heron"
     proc = subprocess.Popen(
-        [str(heron), "--data-dir", str(tmp_path / "data"), "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        [str(HERON), "--data-dir", str(data_dir), "up"], env=env, text=True, **popen
     )
+    return proc, port
+
+
+def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc, port = start_heron_up(tmp_path / "data", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         output = ""
@@ -64,7 +68,7 @@ def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None
 
 
 def test_heron_migrate_and_help(tmp_path: Path) -> None:
-    heron = Path(sys.executable).parent / "heron"
+    heron = HERON
     helped = subprocess.run([str(heron), "--help"], capture_output=True, text=True, check=True)
     assert "up" in helped.stdout and "migrate" in helped.stdout
     migrated = subprocess.run(
@@ -79,19 +83,7 @@ def test_heron_migrate_and_help(tmp_path: Path) -> None:
 
 
 def test_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
-    port, content_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "HERON_GATEWAY_PORT": str(port),
-        "HERON_CONTENT_GRPC_PORT": str(content_port),
-    }
-    heron = Path(sys.executable).parent / "heron"
-    proc = subprocess.Popen(
-        [str(heron), "--data-dir", str(tmp_path), "up"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port = start_heron_up(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/ready"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

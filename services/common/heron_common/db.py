@@ -82,34 +82,29 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside BEGIN … COMMIT (rolled back on any exception)."""
-        try:
-            async with self.engine.begin() as conn:
-                yield conn
-        except DBAPIError as exc:
-            _raise_if_outage(exc)
-            raise
-        except OSError as exc:  # the driver could not even connect
-            raise _unavailable(exc) from exc
+        async with _outages_as_unavailable(), self.engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only."""
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            _raise_if_outage(exc)
-            raise
-        except OSError as exc:  # the driver could not even connect
-            raise _unavailable(exc) from exc
+        async with _outages_as_unavailable(), self.engine.connect() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def _raise_if_outage(exc: DBAPIError) -> None:
+@asynccontextmanager
+async def _outages_as_unavailable() -> AsyncIterator[None]:
     """Connection loss and lock timeouts are retryable outages; anything else is a bug."""
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    try:
+        yield
+    except DBAPIError as exc:
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            raise _unavailable(exc) from exc
+        raise
+    except OSError as exc:  # the driver could not even connect
         raise _unavailable(exc) from exc
 
 
