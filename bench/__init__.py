@@ -1,0 +1,1 @@
+"""Heron's benchmark: `make bench` (or `python -m bench`); see bench/README.md."""

@@ -1,0 +1,60 @@
+"""Raw ASGI floor: `GET /bytes/<n>` answers n bytes of JSON from memory, nothing else.
+
+Served by uvicorn with the gateway's settings (uvloop, httptools, same workers, no access log,
+no server header), so the only difference from a gateway response is Heron's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+MAX_BODY = 16 * 1024 * 1024
+
+_responses: dict[int, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+
+def _response(size: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A JSON document of exactly `size` bytes (at least 12) and its headers, built once."""
+    size = max(12, min(size, MAX_BODY))
+    cached = _responses.get(size)
+    if cached is None:
+        body = b'{"data":"' + b"x" * (size - 11) + b'"}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % size)]
+        cached = _responses[size] = (body, headers)
+    return cached
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    tail = scope["path"].rpartition("/")[2]
+    body, headers = _response(int(tail) if tail.isdigit() else 0)
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    uvicorn.run(
+        "bench.floors.asgi:app",
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""One benchmark run: start everything, seed, run each scenario beside its floor, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from bench.content import COLLECTION
+from bench.database import analyze
+from bench.errors import BenchError
+from bench.features import detect
+from bench.machine import Pinning, ensure_wrk, machine_facts, plan_pinning
+from bench.measures import LatencyResult, LoadResult
+from bench.options import Options
+from bench.processes import Server, postgres_cpu_seconds
+from bench.record import FloorRun, Outcome, RunRecord, TargetCheck
+from bench.report import markdown, write_results
+from bench.scenarios import (
+    SCENARIOS,
+    Context,
+    Figures,
+    LoadPlan,
+    Scenario,
+    SequentialPlan,
+)
+from bench.seed import seed
+from bench.sequential import run_sequential
+from bench.stack import Stack
+from bench.wrk import run_wrk
+
+FLOOR_NAMES = {"asgi": "raw ASGI", "echo": "echo hop"}
+SIZE_SAMPLES = 20
+
+R = TypeVar("R", LoadResult, LatencyResult)
+CpuShare = dict[str, float]  # server name → ms of CPU per request
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class ScenarioRunner:
+    """Runs scenarios and the floors they are compared with (each floor size measured once)."""
+
+    def __init__(self, stack: Stack, options: Options, pinning: Pinning, ctx: Context) -> None:
+        self.stack = stack
+        self.options = options
+        self.pinning = pinning
+        self.ctx = ctx
+        self.floors: dict[tuple[str, int], FloorRun] = {}
+        self.floor_runs: list[FloorRun] = []
+
+    def _cpu(self, servers: list[Server]) -> dict[str, float]:
+        snapshot = {s.name: s.cpu_seconds() for s in servers}
+        if servers is self.stack.heron and not self.options.embedded:
+            snapshot["postgres"] = postgres_cpu_seconds()
+        return snapshot
+
+    def metered(self, servers: list[Server], measure: Callable[[], R]) -> tuple[R, CpuShare]:
+        """Run `measure` and charge each server's CPU time to the requests it answered."""
+        before = self._cpu(servers)
+        result = measure()
+        after = self._cpu(servers)
+        n = max(1, result.requests)
+        return result, {k: round((after[k] - before[k]) * 1000 / n, 3) for k in after}
+
+    def load(
+        self, url: str, servers: list[Server], plan: LoadPlan | None = None
+    ) -> tuple[LoadResult, CpuShare]:
+        """A warm-up run (discarded), then the measured one."""
+
+        def once(seconds: int) -> LoadResult:
+            return run_wrk(
+                url,
+                duration=seconds,
+                connections=self.options.connections,
+                pinning=self.pinning,
+                paths_file=plan.paths_file if plan else None,
+                headers=plan.headers if plan else None,
+            )
+
+        if self.options.warmup:
+            once(self.options.warmup)
+        return self.metered(servers, lambda: once(self.options.duration))
+
+    def body_size(self, plan: LoadPlan) -> int:
+        """The median size of the scenario's response bodies, to size its floor."""
+        paths = [plan.path]
+        if plan.paths_file is not None:
+            paths = plan.paths_file.read_text().split()[:SIZE_SAMPLES]
+        sizes = []
+        with httpx.Client(base_url=self.ctx.base_url, headers=plan.headers, timeout=10) as c:
+            for path in paths:
+                reply = c.get(path)
+                if not reply.is_success:
+                    raise BenchError(f"GET {path} answered {reply.status_code}: {reply.text}")
+                sizes.append(len(reply.content))
+        return int(statistics.median(sizes))
+
+    def load_floor(self, kind: str, size: int) -> FloorRun:
+        key = (kind, size)
+        if key not in self.floors:
+            if kind == "asgi":
+                url = f"{self.stack.asgi_floor_url}/bytes/{size}"
+            else:
+                url = f"{self.stack.echo_floor_url}/sized/{size}"
+            log(f"  floor: {FLOOR_NAMES[kind]}, {size:,} B body")
+            servers = self.stack.asgi_floor if kind == "asgi" else self.stack.echo_floor
+            result, cpu = self.load(url, servers)
+            floor = FloorRun(FLOOR_NAMES[kind], size, "load", result, cpu)
+            self.floors[key] = floor
+            self.floor_runs.append(floor)
+        return self.floors[key]
+
+    def sequential(
+        self, base_url: str, plan: SequentialPlan, servers: list[Server]
+    ) -> tuple[LatencyResult, CpuShare]:
+        """Warm-up requests (discarded), then the measured ones."""
+
+        def send(count: int, first: int) -> LatencyResult:
+            return run_sequential(
+                base_url,
+                plan.method,
+                plan.path,
+                plan.make_body,
+                count=count,
+                first=first,
+                headers=plan.headers,
+            )
+
+        warmup = max(5, self.options.sequential_requests // 10)
+        send(warmup, 0)
+        return self.metered(servers, lambda: send(self.options.sequential_requests, warmup))
+
+    def sequential_floor(self, plan: SequentialPlan) -> FloorRun:
+        """The echo hop, sent the scenario's own bodies by the same client."""
+        if plan.make_body is None:
+            raise BenchError("a sequential scenario without a body has no floor yet")
+        floor_plan = SequentialPlan("POST", "/echo", plan.make_body)
+        size = len(plan.make_body(0))
+        log(f"  floor: echo hop, sequential, {size:,} B body")
+        result, cpu = self.sequential(self.stack.echo_floor_url, floor_plan, self.stack.echo_floor)
+        floor = FloorRun("echo hop", size, "sequential", result, cpu)
+        self.floor_runs.append(floor)
+        return floor
+
+    def run(self, scenario: Scenario) -> Outcome:
+        base = Outcome(scenario.key, scenario.title, scenario.kind, "n/a")
+        missing = sorted(f for f in scenario.requires if not self.ctx.features.get(f))
+        if missing:
+            return replace(base, note=f"not built yet ({', '.join(missing)})")
+        if scenario.plan is None:
+            return replace(base, note="scenario not written yet")
+        note = "; ".join(
+            text for feature, text in scenario.prefers.items() if not self.ctx.features.get(feature)
+        )
+        log(f"scenario {scenario.key}: {scenario.title}")
+        plan = scenario.plan(self.ctx)
+        result: LoadResult | LatencyResult
+        try:
+            if isinstance(plan, LoadPlan):
+                size = self.body_size(plan)
+                url = f"{self.ctx.base_url}{plan.path}"
+                result, cpu = self.load(url, self.stack.heron, plan)
+                if not result.requests:
+                    raise BenchError(
+                        f"no request completed in {self.options.duration} s "
+                        f"({result.errors} errors): each takes longer than the run"
+                    )
+                floor = self.load_floor(scenario.floor, size)
+                ratio = round(result.rps / floor.result.rps, 4) if floor.result.rps else None
+            else:
+                result, cpu = self.sequential(self.ctx.base_url, plan, self.stack.heron)
+                floor = self.sequential_floor(plan)
+                size = floor.body_bytes
+                ratio = round(floor.result.p50_ms / result.p50_ms, 4) if result.p50_ms else None
+        except BenchError as exc:
+            self.stack.check_alive()  # a dead server ends the run; anything else, the scenario
+            return replace(base, status="error", note=str(exc)[:500])
+        figures = Figures(result.rps, result.p50_ms, result.p99_ms, ratio)
+        checks = tuple(TargetCheck(t.label, t.check(figures)) for t in scenario.targets)
+        if result.errors:
+            note = "; ".join(filter(None, [note, f"{result.errors} failed requests"]))
+        return replace(
+            base,
+            status="ok",
+            note=note,
+            body_bytes=size,
+            result=result,
+            floor=floor,
+            ratio=ratio,
+            targets=checks,
+            cpu_ms_per_request=cpu,
+        )
+
+
+def _new_record(options: Options, pinning: Pinning, started_at: dt.datetime) -> RunRecord:
+    postgres = "" if options.embedded else "; PostgreSQL (a system service) is not pinned"
+    return RunRecord(
+        started_at=started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        mode=options.mode,
+        description="",
+        settings={
+            "items": options.items,
+            "duration_s": options.duration,
+            "warmup_s": options.warmup,
+            "connections": options.connections,
+            "wrk_threads": 1,
+            "gateway_workers": options.workers,
+            "sequential_requests": options.sequential_requests,
+            "quick": options.quick,
+        },
+        machine=machine_facts(),
+        pinning=pinning.note + postgres,
+    )
+
+
+def _seed(stack: Stack, options: Options, record: RunRecord, workdir: Path) -> Context:
+    """Seed the collection, find the features, and return what scenarios may use."""
+    bulk_url = stack.content_database_url if options.bulk_seed else None
+    seeded = seed(stack.gateway_url, options.items, options.seed_concurrency, bulk_url)
+    log(f"seeded {len(seeded.ids):,} items in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)")
+    record.seed = {
+        "items": len(seeded.ids),
+        "seconds": round(seeded.seconds, 1),
+        "per_second": round(seeded.rate, 1),
+        "via": "bulk insert into the database" if bulk_url else "public REST API",
+    }
+    if not options.embedded:
+        analyze(stack.content_database_url)
+    paths_file = workdir / "item-paths.txt"
+    paths_file.write_text("".join(f"/api/content/{i}\n" for i in seeded.ids))
+    record.features = detect(stack.gateway_url, f"/api/content/{seeded.ids[0]}")
+    built = [f for f, ok in record.features.items() if ok]
+    log(f"features built: {', '.join(built) or 'none of ' + ', '.join(record.features)}")
+    return Context(
+        base_url=stack.gateway_url,
+        collection=COLLECTION,
+        item_ids=tuple(seeded.ids),
+        item_paths_file=paths_file,
+        features=record.features,
+    )
+
+
+def run(options: Options) -> None:
+    """The whole run; results are written and the table printed only if it completes."""
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC)
+    pinning = plan_pinning(options.workers)
+    ensure_wrk()
+    pinning.pin_this_process()
+    selected = [s for s in SCENARIOS if options.scenarios is None or s.key in options.scenarios]
+    record = _new_record(options, pinning, started_at)
+    log(f"{options.mode} mode; {record.pinning}")
+    with (
+        tempfile.TemporaryDirectory(prefix="heron-bench-") as tmp,
+        Stack(options, pinning, Path(tmp)) as stack,
+    ):
+        log("starting Heron")
+        stack.start_heron()
+        record.description = stack.description
+        record.heron_processes = [s.name for s in stack.heron]
+        log("starting the floor servers")
+        stack.start_floors()
+        record.rss_start = stack.rss()
+        ctx = _seed(stack, options, record, Path(tmp))
+        runner = ScenarioRunner(stack, options, pinning, ctx)
+        for scenario in selected:
+            record.outcomes.append(runner.run(scenario))
+        record.floors = runner.floor_runs
+        stack.check_alive()
+        time.sleep(2)  # let the last requests drain: RSS "at rest"
+        record.rss_end = stack.rss()
+        log("stopping servers")
+    record.seconds = round(time.monotonic() - started, 1)
+    table = markdown(record)
+    json_path, md_path = write_results(record, table, options, started_at)
+    print(table, flush=True)
+    log(f"results written to {json_path} and {md_path.name}")

@@ -1,0 +1,219 @@
+"""The scenario registry: what is measured, against which floor, and the targets to report.
+
+A scenario whose `requires` names a feature the running Heron lacks is reported as
+"n/a (not built yet)". To add one once its feature exists, write its `plan` (a function of the
+run's `Context` returning what to request) and, if needed, how `Context` gets what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+from bench.content import item_payload
+
+Kind = Literal["load", "sequential"]
+FloorKind = Literal["asgi", "echo"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What scenarios may use: the gateway, the seeded items and what the gateway can do."""
+
+    base_url: str
+    collection: str
+    item_ids: tuple[str, ...]
+    item_paths_file: Path
+    features: Mapping[str, bool]
+    token: str | None = None  # a bearer token, once auth exists
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """wrk requests `path`, or a random line of `paths_file` per request."""
+
+    path: str
+    paths_file: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SequentialPlan:
+    """One client sends `method path` with body `make_body(n)`, one request at a time."""
+
+    method: str
+    path: str
+    make_body: Callable[[int], bytes] | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Plan = LoadPlan | SequentialPlan
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What targets are checked against; `ratio` is the share of the floor reached."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    check: Callable[[Figures], bool]
+
+
+def at_least(share: float, floor_name: str) -> Target:
+    return Target(
+        f"≥ {share:.0%} of {floor_name}", lambda f: f.ratio is not None and f.ratio >= share
+    )
+
+
+def p99_under(ms: float) -> Target:
+    return Target(f"p99 < {ms:g} ms", lambda f: f.p99_ms < ms)
+
+
+def p50_under(ms: float) -> Target:
+    return Target(f"p50 < {ms:g} ms", lambda f: f.p50_ms < ms)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: Kind
+    floor: FloorKind
+    plan: Callable[[Context], Plan] | None
+    requires: frozenset[str] = frozenset()
+    # Features the scenario is about but can run without; each missing one adds its note.
+    prefers: Mapping[str, str] = field(default_factory=dict)
+    targets: tuple[Target, ...] = ()
+
+
+def _auth(ctx: Context) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ctx.token}"} if ctx.token else {}
+
+
+def _list_plan(ctx: Context) -> Plan:
+    return LoadPlan(f"/api/collections/{ctx.collection}/content?limit=50")
+
+
+def _item_plan(ctx: Context) -> Plan:
+    return LoadPlan(f"/api/content/{ctx.item_ids[0]}", paths_file=ctx.item_paths_file)
+
+
+def _uncached_item_plan(ctx: Context) -> Plan:
+    # `no-cache` asks the gateway to skip its cache; the cache must honour it (see README).
+    return LoadPlan(
+        f"/api/content/{ctx.item_ids[0]}",
+        paths_file=ctx.item_paths_file,
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def _create_plan(ctx: Context) -> Plan:
+    def body(n: int) -> bytes:
+        payload = item_payload(n, seed=2)
+        payload["title"] = f"{payload['title']} (create {n})"
+        return orjson.dumps(payload)
+
+    return SequentialPlan("POST", "/api/content", body, headers=_auth(ctx))
+
+
+NO_CACHE = "no cache yet: measures the uncached path"
+CACHED_TARGETS = (at_least(0.5, "raw ASGI"), p99_under(5))
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "cached-list",
+        "cached list read (limit=50, anonymous)",
+        "load",
+        "asgi",
+        _list_plan,
+        prefers={"cache": NO_CACHE},
+        targets=CACHED_TARGETS,
+    ),
+    Scenario(
+        "cached-item",
+        "cached single item (random ids)",
+        "load",
+        "asgi",
+        _item_plan,
+        prefers={"cache": NO_CACHE},
+        targets=CACHED_TARGETS,
+    ),
+    Scenario(
+        "uncached-item",
+        "uncached single item (gateway → gRPC → DB)",
+        "load",
+        "echo",
+        _uncached_item_plan,
+        targets=(at_least(0.6, "echo hop"),),
+    ),
+    # Plans below are written when their feature lands (the API's exact shape is not known).
+    Scenario(
+        "filtered-list",
+        "filtered + sorted list",
+        "load",
+        "echo",
+        None,
+        requires=frozenset({"filters"}),
+    ),
+    Scenario(
+        "deep-keyset",
+        "deep keyset page",
+        "load",
+        "echo",
+        None,
+        requires=frozenset({"keyset"}),
+    ),
+    Scenario(
+        "auth-read",
+        "authenticated read (bearer token)",
+        "load",
+        "asgi",
+        None,
+        requires=frozenset({"auth"}),
+    ),
+    Scenario(
+        "create-item",
+        "create item (authenticated), sequential",
+        "sequential",
+        "echo",
+        _create_plan,
+        prefers={"auth": "no auth yet: anonymous create"},
+        targets=(p50_under(10),),
+    ),
+    Scenario(
+        "login",
+        "login, sequential",
+        "sequential",
+        "echo",
+        None,
+        requires=frozenset({"auth"}),
+        targets=(p50_under(100),),
+    ),
+    Scenario(
+        "media-upload",
+        "media upload",
+        "sequential",
+        "echo",
+        None,
+        requires=frozenset({"media"}),
+    ),
+    Scenario(
+        "media-delivery",
+        "media delivery",
+        "load",
+        "asgi",
+        None,
+        requires=frozenset({"media"}),
+    ),
+)
