@@ -29,12 +29,14 @@ class Upstreams:
         await self.content_channel.close()
 
 
-def get_upstreams(request: Request) -> Upstreams:
+# Dependencies are `async def` so FastAPI calls them on the loop; a plain `def` would be sent
+# to the thread pool on every request.
+async def get_upstreams(request: Request) -> Upstreams:
     upstreams: Upstreams = request.app.state.upstreams
     return upstreams
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -38,6 +39,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _orjson_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns are encoded and decoded with orjson (several times faster than the stdlib).
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _orjson_dumps, "json_deserializer": orjson.loads}
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Build the engine; nothing connects until the first query."""
     url = normalize_url(url)
@@ -45,7 +54,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(url, connect_args={"timeout": 15}, **_JSON_CODEC)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -61,6 +70,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
+        **_JSON_CODEC,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
@@ -73,6 +83,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Reads run in autocommit: no BEGIN before and no ROLLBACK after each checkout, which
+        # on PostgreSQL are two of the three round trips of a single-row read.
+        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
 
     @property
@@ -87,8 +100,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads only."""
-        async with _outages_as_unavailable(), self.engine.connect() as conn:
+        """A connection for reads only, in autocommit: each statement sees committed data."""
+        async with _outages_as_unavailable(), self._read_engine.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:

@@ -24,8 +24,12 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
 
     The one place where errors are translated on the service side: a `DomainError` becomes its
     status code plus the `heron-error-bin` trailer; any other exception is logged with its
-    traceback and answered as INTERNAL with no internals in the message.
+    traceback and answered as INTERNAL with no internals in the message. Wrapped handlers are
+    built once per method, not per call.
     """
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -34,38 +38,48 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        behavior = handler.unary_unary
-        method = handler_call_details.method
+        wrapped = self._wrapped[method] = _wrap_unary(handler, method)
+        return wrapped
+
+
+def _wrap_unary(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    behavior = handler.unary_unary
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         request_id = ""
-        for key, value in handler_call_details.invocation_metadata or ():
+        for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_METADATA_KEY:
                 request_id = str(value)
                 break
+        token = request_id_var.set(clean_request_id(request_id))
+        try:
+            return await behavior(request, context)  # type: ignore[arg-type, misc]
+        except DomainError as exc:
+            await context.abort(
+                exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),)
+            )
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:
+            logger.exception("unhandled error", extra={"rpc": method})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            request_id_var.reset(token)
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            token = request_id_var.set(clean_request_id(request_id))
-            try:
-                return await behavior(request, context)  # type: ignore[arg-type]
-            except DomainError as exc:
-                await context.abort(
-                    exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),)
-                )
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                raise
-            except Exception:
-                logger.exception("unhandled error", extra={"rpc": method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            finally:
-                request_id_var.reset(token)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    return grpc.unary_unary_rpc_method_handler(
+        unary,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def create_server(interceptors: Iterable[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:

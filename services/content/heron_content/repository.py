@@ -5,14 +5,33 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Text, bindparam, cast, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content.models import collections, items
 
-_ITEM_COLUMNS = (*items.c, collections.c.name.label("collection_name"))
+# Item data leaves the database as JSON text and travels on as bytes: services never parse it
+# on reads.
+_ITEM_COLUMNS = (
+    *(c for c in items.c if c.name != "data"),
+    cast(items.c.data, Text).label("data"),
+    collections.c.name.label("collection_name"),
+)
 _ITEMS_WITH_COLLECTION = items.join(collections, items.c.collection_id == collections.c.id)
+
+# Hot statements are built once; SQLAlchemy then reuses their compiled form on every call.
+_COLLECTION_BY_KEY = select(collections).where(
+    or_(collections.c.id == bindparam("key"), collections.c.name == bindparam("key"))
+)
+_ITEM_BY_ID = (
+    select(*_ITEM_COLUMNS).select_from(_ITEMS_WITH_COLLECTION).where(items.c.id == bindparam("id"))
+)
+_ITEM_BY_IDEMPOTENCY_KEY = (
+    select(*_ITEM_COLUMNS)
+    .select_from(_ITEMS_WITH_COLLECTION)
+    .where(items.c.idempotency_key == bindparam("key"))
+)
 
 
 async def insert_collection(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -21,8 +40,7 @@ async def insert_collection(conn: AsyncConnection, values: Mapping[str, Any]) ->
 
 async def get_collection(conn: AsyncConnection, key: str) -> RowMapping | None:
     """A collection by id or by name."""
-    query = select(collections).where(or_(collections.c.id == key, collections.c.name == key))
-    return (await conn.execute(query)).mappings().first()
+    return (await conn.execute(_COLLECTION_BY_KEY, {"key": key})).mappings().first()
 
 
 async def list_collections(conn: AsyncConnection) -> Sequence[RowMapping]:
@@ -48,17 +66,11 @@ async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
 
 
 async def get_item(conn: AsyncConnection, id_: str) -> RowMapping | None:
-    query = select(*_ITEM_COLUMNS).select_from(_ITEMS_WITH_COLLECTION).where(items.c.id == id_)
-    return (await conn.execute(query)).mappings().first()
+    return (await conn.execute(_ITEM_BY_ID, {"id": id_})).mappings().first()
 
 
 async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> RowMapping | None:
-    query = (
-        select(*_ITEM_COLUMNS)
-        .select_from(_ITEMS_WITH_COLLECTION)
-        .where(items.c.idempotency_key == key)
-    )
-    return (await conn.execute(query)).mappings().first()
+    return (await conn.execute(_ITEM_BY_IDEMPOTENCY_KEY, {"key": key})).mappings().first()
 
 
 async def list_items(
@@ -69,15 +81,18 @@ async def list_items(
     limit: int,
     offset: int,
 ) -> tuple[Sequence[RowMapping], int]:
-    """A page of items, newest first, with the total count of matching items."""
+    """A page of items, newest first, with the total count of matching items.
+
+    Two statements rather than `count(*) over ()`: the window would make the database read and
+    sort every matching row for each page, where the page alone walks the index.
+    """
     conditions = []
     if collection_id is not None:
         conditions.append(items.c.collection_id == collection_id)
     if status:
         conditions.append(items.c.status == status)
-    total = func.count().over().label("_total")
     query = (
-        select(*_ITEM_COLUMNS, total)
+        select(*_ITEM_COLUMNS)
         .select_from(_ITEMS_WITH_COLLECTION)
         .where(*conditions)
         .order_by(items.c.created_at.desc(), items.c.id.desc())
@@ -85,19 +100,16 @@ async def list_items(
         .offset(offset)
     )
     rows = (await conn.execute(query)).mappings().all()
-    if rows:
-        return rows, int(rows[0]["_total"])
-    # Past the last page the window count has no row to ride on.
+    if offset == 0 and len(rows) < limit:
+        return rows, len(rows)
     count = select(func.count()).select_from(items).where(*conditions)
     return rows, int((await conn.execute(count)).scalar_one())
 
 
-async def slugs_with_prefix(conn: AsyncConnection, collection_id: str, base: str) -> set[str]:
-    """Slugs in the collection equal to `base` or of the form `base-<anything>`."""
-    escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+async def taken_slugs(conn: AsyncConnection, collection_id: str, candidates: list[str]) -> set[str]:
+    """Which of `candidates` are already used in the collection (one index lookup each)."""
     query = select(items.c.slug).where(
-        items.c.collection_id == collection_id,
-        or_(items.c.slug == base, items.c.slug.like(f"{escaped}-%", escape="\\")),
+        items.c.collection_id == collection_id, items.c.slug.in_(candidates)
     )
     return set((await conn.execute(query)).scalars().all())
 

@@ -6,8 +6,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from heron_common.db import Database
 from heron_common.errors import (
     AlreadyExists,
@@ -16,12 +18,11 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
-from heron_content.slugs import is_valid_slug, next_free_slug, slugify
+from heron_content.slugs import is_valid_slug, next_free_slug, slug_candidates, slugify
 
 logger = logging.getLogger("heron.content")
 
@@ -30,6 +31,10 @@ COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_TITLE_LENGTH = 500
+
+
+# An item or collection as read from the store; item `data` is JSON text.
+Item = Mapping[Any, Any]
 
 
 def now_ms() -> int:
@@ -78,7 +83,7 @@ class ContentService:
         description: str,
         schema: Any,
         managed: bool = False,
-    ) -> RowMapping:
+    ) -> Item:
         if not COLLECTION_NAME.match(name):
             raise _invalid(
                 "name",
@@ -108,14 +113,14 @@ class ContentService:
         logger.info("collection created", extra={"collection": name})
         return await self.get_collection(collection_id)
 
-    async def get_collection(self, key: str) -> RowMapping:
+    async def get_collection(self, key: str) -> Item:
         async with self.db.read() as conn:
             row = await repo.get_collection(conn, key)
         if row is None:
             raise NotFound(f"collection {key!r} not found")
         return row
 
-    async def list_collections(self) -> list[RowMapping]:
+    async def list_collections(self) -> list[Item]:
         async with self.db.read() as conn:
             return list(await repo.list_collections(conn))
 
@@ -127,7 +132,7 @@ class ContentService:
         description: str | None = None,
         schema: Any = None,
         schema_set: bool = False,
-    ) -> RowMapping:
+    ) -> Item:
         values: dict[str, Any] = {}
         if display_name is not None:
             if not display_name.strip():
@@ -174,7 +179,7 @@ class ContentService:
         status: str = "",
         author_id: str = "",
         idempotency_key: str = "",
-    ) -> RowMapping:
+    ) -> Item:
         title = _check_title(title)
         status = _check_status(status or "draft")
         if slug:
@@ -194,25 +199,23 @@ class ContentService:
                 validate_data(coll["schema"], data)
                 final_slug = slug or next_free_slug(
                     base := (slugify(title) or "item"),
-                    await repo.slugs_with_prefix(conn, coll["id"], base),
+                    await repo.taken_slugs(conn, coll["id"], slug_candidates(base)),
                 )
-                await repo.insert_item(
-                    conn,
-                    {
-                        "id": item_id,
-                        "collection_id": coll["id"],
-                        "title": title,
-                        "slug": final_slug,
-                        "data": data,
-                        "status": status,
-                        "author_id": author_id,
-                        "version": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                        "published_at": now if status == "published" else None,
-                        "idempotency_key": idempotency_key or None,
-                    },
-                )
+                row = {
+                    "id": item_id,
+                    "collection_id": coll["id"],
+                    "title": title,
+                    "slug": final_slug,
+                    "data": data,
+                    "status": status,
+                    "author_id": author_id,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "published_at": now if status == "published" else None,
+                    "idempotency_key": idempotency_key or None,
+                }
+                await repo.insert_item(conn, row)
         except IntegrityError:
             if idempotency_key:
                 async with self.db.read() as conn:
@@ -224,9 +227,10 @@ class ContentService:
                 [ErrorDetail("slug", "already taken in this collection")],
             ) from None
         logger.info("item created", extra={"item_id": item_id, "collection": collection})
-        return await self.get_item(item_id)
+        # What was written is what a read would return: no second round trip to re-read it.
+        return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}
 
-    async def get_item(self, item_id: str) -> RowMapping:
+    async def get_item(self, item_id: str) -> Item:
         async with self.db.read() as conn:
             row = await repo.get_item(conn, item_id)
         if row is None:
@@ -235,7 +239,7 @@ class ContentService:
 
     async def list_items(
         self, *, collection: str = "", limit: int = 0, offset: int = 0, status: str = ""
-    ) -> tuple[list[RowMapping], int]:
+    ) -> tuple[list[Item], int]:
         if limit < 0 or limit > MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
         if offset < 0:
@@ -269,7 +273,7 @@ class ContentService:
         status: str | None = None,
         replace_data: bool = False,
         expected_version: int | None = None,
-    ) -> RowMapping:
+    ) -> Item:
         values: dict[str, Any] = {}
         if title is not None:
             values["title"] = _check_title(title)
@@ -290,7 +294,7 @@ class ContentService:
                 if data_set:
                     if not isinstance(data, dict):
                         raise _invalid("data", "expected an object")
-                    merged = data if replace_data else {**current["data"], **data}
+                    merged = data if replace_data else {**orjson.loads(current["data"]), **data}
                     coll = await repo.get_collection(conn, current["collection_id"])
                     assert coll is not None  # the foreign key guarantees it
                     validate_data(coll["schema"], merged)

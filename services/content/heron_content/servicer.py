@@ -9,9 +9,8 @@ import orjson
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
 from heron_common.errors import ErrorDetail, InvalidArgument
-from sqlalchemy.engine import RowMapping
 
-from heron_content.service import ContentService
+from heron_content.service import ContentService, Item
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -27,7 +26,7 @@ def _json(raw: bytes, field: str) -> Any:
         ) from None
 
 
-def collection_message(row: RowMapping) -> pb.Collection:
+def collection_message(row: Item) -> pb.Collection:
     return pb.Collection(
         id=row["id"],
         name=row["name"],
@@ -40,14 +39,14 @@ def collection_message(row: RowMapping) -> pb.Collection:
     )
 
 
-def item_message(row: RowMapping) -> pb.Item:
+def item_message(row: Item) -> pb.Item:
     return pb.Item(
         id=row["id"],
         collection_id=row["collection_id"],
         collection_name=row["collection_name"],
         title=row["title"],
         slug=row["slug"],
-        data_json=orjson.dumps(row["data"]),
+        data_json=row["data"].encode(),
         status=row["status"],
         author_id=row["author_id"],
         version=row["version"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 
 MAX_SLUG_LENGTH = 200
@@ -21,14 +22,22 @@ def is_valid_slug(slug: str) -> bool:
     return bool(slug) and slugify(slug) == slug
 
 
+CANDIDATES = 20
+
+
+def _with_suffix(base: str, suffix: str) -> str:
+    return base[: MAX_SLUG_LENGTH - len(suffix)] + suffix
+
+
+def slug_candidates(base: str) -> list[str]:
+    """`base`, `base-2` … `base-20`: the slugs tried, in order, for a derived slug."""
+    return [base, *(_with_suffix(base, f"-{n}") for n in range(2, CANDIDATES + 1))]
+
+
 def next_free_slug(base: str, taken: set[str]) -> str:
-    """`base`, or `base-2`, `base-3`… whichever is first not taken."""
-    if base not in taken:
-        return base
-    n = 2
-    while True:
-        suffix = f"-{n}"
-        candidate = base[: MAX_SLUG_LENGTH - len(suffix)] + suffix
+    """The first free candidate; past twenty namesakes, `base-<random>` (checked by the unique
+    index like any other slug)."""
+    for candidate in slug_candidates(base):
         if candidate not in taken:
             return candidate
-        n += 1
+    return _with_suffix(base, f"-{secrets.token_hex(4)}")

@@ -34,3 +34,5 @@ def test_validity() -> None:
 def test_next_free_slug() -> None:
     assert next_free_slug("post", set()) == "post"
     assert next_free_slug("post", {"post", "post-2"}) == "post-3"
+    crowded = next_free_slug("post", {"post", *(f"post-{n}" for n in range(2, 21))})
+    assert crowded.startswith("post-") and len(crowded) == len("post-") + 8
