@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,29 @@ def _common_env(data_dir: Path) -> dict[str, str]:
     }
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Start every Heron process with embedded defaults and supervise them."""
+    # Checked first: another instance on the port would answer our readiness probe.
+    for what, host, port, flag in (
+        ("the gateway", args.host, args.port, "--port"),
+        ("the content service", "127.0.0.1", args.content_port, "--content-port"),
+    ):
+        if _port_in_use(host, port):
+            print(
+                f"heron: {host}:{port} is in use (wanted for {what}); is Heron already "
+                f"running? Stop it or pass {flag}.",
+                file=sys.stderr,
+            )
+            return 1
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _common_env(data_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class ErrorDetailOut(BaseModel):
@@ -133,8 +133,11 @@ class ItemUpdate(BaseModel):
     slug: str | None = Field(default=None, min_length=1, max_length=200)
     status: str | None = None
     data: dict[str, Any] | None = None
-    version: int | None = Field(
-        default=None, description="Only apply if the item is still at this version (else 409)."
+    version: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="Only apply if the item is still at this version (else 409).",
     )
 
 

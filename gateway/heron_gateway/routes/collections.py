@@ -6,6 +6,7 @@ import orjson
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter
 from heron_common.grpc_client import call
+from heron_common.jsondoc import check_json_document
 from starlette.responses import Response
 
 from heron_gateway.render import collection_json, json_response, now_iso
@@ -50,6 +51,7 @@ async def create_collection(
     body: CollectionCreate, upstreams: UpstreamsDep, settings: SettingsDep
 ) -> Response:
     """Create a collection; `schema` declares its fields (`properties`, `required`)."""
+    check_json_document(body.schema_, "schema")
     request = pb.CreateCollectionRequest(
         name=body.name,
         display_name=body.display_name,
@@ -82,6 +84,7 @@ async def update_collection(
     if body.description is not None:
         request.description = body.description
     if body.schema_ is not None:
+        check_json_document(body.schema_, "schema")
         request.schema_json = orjson.dumps(body.schema_)
     reply = await call(
         upstreams.content.UpdateCollection, request, timeout=settings.rpc_timeout_seconds

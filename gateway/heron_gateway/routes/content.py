@@ -9,6 +9,7 @@ from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.grpc_client import call
+from heron_common.jsondoc import check_json_document
 from starlette.responses import Response
 
 from heron_gateway.render import item_json, json_response, now_iso
@@ -26,7 +27,7 @@ from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1 to 1000).")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
 Status = Annotated[
     Literal["draft", "published", "archived"] | None,
     Query(description="Only items with this status."),
@@ -115,6 +116,7 @@ async def create_item(
         raise InvalidArgument(
             "collectionId is required", [ErrorDetail("collectionId", "name or id of a collection")]
         )
+    check_json_document(body.data, "data")
     request = pb.CreateItemRequest(
         collection=collection,
         title=body.title,
@@ -140,6 +142,7 @@ async def _update(
     if body.status is not None:
         request.status = body.status
     if body.data is not None:
+        check_json_document(body.data, "data")
         request.data_json = orjson.dumps(body.data)
     if body.version is not None:
         request.expected_version = body.version

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from heron_common.errors import Unavailable
+from heron_common.errors import InvalidArgument, Unavailable
 
 logger = logging.getLogger("heron.db")
 
@@ -43,8 +44,13 @@ def _orjson_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-# JSON columns are encoded and decoded with orjson (several times faster than the stdlib).
-_JSON_CODEC: dict[str, Any] = {"json_serializer": _orjson_dumps, "json_deserializer": orjson.loads}
+_ENGINE_OPTIONS: dict[str, Any] = {
+    # JSON columns are encoded and decoded with orjson (several times faster than the stdlib).
+    "json_serializer": _orjson_dumps,
+    "json_deserializer": orjson.loads,
+    # Statement parameters are content (and, later, credentials): never in logged errors.
+    "hide_parameters": True,
+}
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -54,7 +60,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 15}, **_JSON_CODEC)
+        engine = create_async_engine(url, connect_args={"timeout": 15}, **_ENGINE_OPTIONS)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +76,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        **_JSON_CODEC,
+        **_ENGINE_OPTIONS,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
@@ -113,11 +119,13 @@ async def _outages_as_unavailable() -> AsyncIterator[None]:
     """Connection loss and lock timeouts are retryable outages; anything else is a bug."""
     try:
         yield
+    except DataError as exc:  # a value the database cannot hold, e.g. out of a column's range
+        raise InvalidArgument("A value in the request cannot be stored.") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             raise _unavailable(exc) from exc
         raise
-    except OSError as exc:  # the driver could not even connect
+    except (OSError, PoolTimeout) as exc:  # could not connect, or every connection is busy
         raise _unavailable(exc) from exc
 
 

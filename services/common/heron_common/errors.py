@@ -14,6 +14,7 @@ import grpc
 import orjson
 
 ERROR_TRAILER_KEY = "heron-error-bin"
+MAX_TRAILER_DETAILS = 20
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,12 @@ class DomainError(Exception):
         return self.message
 
     def to_trailer(self) -> bytes:
-        return orjson.dumps(
-            {
-                "code": self.code,
-                "message": self.message,
-                "details": [d.to_dict() for d in self.details],
-            }
-        )
+        """The JSON trailer; bounded so it always fits gRPC's metadata size limit."""
+        details = [
+            {"field": d.field[:200], "message": d.message[:300]}
+            for d in self.details[:MAX_TRAILER_DETAILS]
+        ]
+        return orjson.dumps({"code": self.code, "message": self.message[:500], "details": details})
 
 
 class InvalidArgument(DomainError):
@@ -155,6 +155,7 @@ _GENERIC_MESSAGES: dict[type[DomainError], str] = {
     DeadlineExceeded: "The service did not answer in time; retry shortly.",
     Internal: "Internal error.",
 }
+_TRANSPORT_LIMIT = "The answer is too large to relay; ask for fewer items (a lower `limit`)."
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
@@ -178,4 +179,8 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
                 return cls(str(body.get("message", "")), details)
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 break
+    if cls is ResourceExhausted:
+        # Only a service's own trailer means "rate limited"; from the library itself it means a
+        # message or metadata size limit, which retrying will never get past.
+        return Internal(_TRANSPORT_LIMIT)
     return cls(_GENERIC_MESSAGES.get(cls, "The request could not be completed."))

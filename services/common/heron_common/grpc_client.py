@@ -56,7 +56,8 @@ def create_channel(target: str, *, service_config: str | None = None) -> grpc.ai
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 5_000),
-        ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        # A page of up to 50 items of up to 1 MiB each must fit.
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.enable_retries", 1),
     ]
     if service_config:

@@ -100,9 +100,12 @@ class StartedServer:
     port: int
     health: health.aio.HealthServicer
 
-    async def stop(self, grace_seconds: float) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within the grace period, stop."""
+    async def stop(self, grace_seconds: float, drain_seconds: float = 0.0) -> None:
+        """Report NOT_SERVING, keep serving for `drain_seconds` while clients and load
+        balancers move away, then let in-flight calls finish within the grace period."""
         await self.health.enter_graceful_shutdown()
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
         await self.server.stop(grace_seconds)
 
 
@@ -119,9 +122,10 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection([*names, health_name, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise SystemExit(f"cannot listen on {host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpc raises when the address is taken or invalid
+        raise SystemExit(f"cannot listen on {host}:{port}: is another process using it?") from exc
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -136,6 +140,7 @@ async def run_server(
     port: int,
     service_names: Iterable[str],
     grace_seconds: float,
+    drain_seconds: float = 0.0,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop."""
@@ -147,7 +152,7 @@ async def run_server(
     await stop.wait()
 
     logger.info("shutting down", extra={"grace_seconds": grace_seconds})
-    await started.stop(grace_seconds)
+    await started.stop(grace_seconds, drain_seconds)
     if on_shutdown is not None:
         await on_shutdown()
     logger.info("stopped")

@@ -65,8 +65,9 @@ class TextFormatter(logging.Formatter):
         super().__init__(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        # Values are JSON-quoted so a client-supplied path cannot forge a log line.
         fields = " ".join(
-            f"{key}={value}"
+            f"{key}={orjson.dumps(value, default=str).decode()}"
             for key, value in record.__dict__.items()
             if key not in _RESERVED and not key.startswith("_")
         )

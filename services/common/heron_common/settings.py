@@ -42,6 +42,11 @@ class ServiceSettings(HeronSettings):
     )
     db_pool_size: int = 10
     shutdown_grace_seconds: float = 10.0
+    shutdown_drain_seconds: float = Field(
+        default=0.0,
+        description="After SIGTERM, keep serving (health NOT_SERVING) this long before "
+        "stopping, so replicas behind a load balancer restart without failed calls.",
+    )
 
     def resolved_database_url(self, service: str) -> str:
         if self.database_url:

@@ -55,6 +55,8 @@ items = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("published_at", BigInteger, nullable=True),
     Column("idempotency_key", String(128), nullable=True, unique=True),
+    # sha256 of the create request the key was first used with; a reuse must match it.
+    Column("idempotency_fingerprint", String(64), nullable=True),
     UniqueConstraint("collection_id", "slug", name="uq_items_collection_slug"),
     Index("ix_items_collection_created", "collection_id", "created_at", "id"),
     Index("ix_items_created", "created_at", "id"),

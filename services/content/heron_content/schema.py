@@ -64,7 +64,7 @@ _PROPERTY_KEYS = frozenset(
         "widget",
     }
 )
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_FIELDS = 200
 
 
@@ -103,7 +103,7 @@ def normalize_schema(raw: Any) -> dict[str, Any]:
     canonical: dict[str, Any] = {}
     for name, definition in properties.items():
         path = f"schema.properties.{name}"
-        if not FIELD_NAME.match(name):
+        if not FIELD_NAME.fullmatch(name):
             problems.append(
                 ErrorDetail(
                     path, "field names are letters, digits and _, not starting with a digit"
@@ -128,13 +128,19 @@ def normalize_schema(raw: Any) -> dict[str, Any]:
         enum = definition.get("enum")
         if enum is not None and (not isinstance(enum, list) or not enum):
             problems.append(ErrorDetail(f"{path}.enum", "must be a non-empty list"))
-        for bound in ("minLength", "maxLength", "minimum", "maximum"):
-            value = definition.get(bound)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                problems.append(ErrorDetail(f"{path}.{bound}", "must be a number"))
         field = dict(definition)
+        for bound in ("minLength", "maxLength", "minimum", "maximum"):
+            if bound not in definition:
+                continue
+            value = definition[bound]
+            if value is None:  # "no bound", as a client may spell it
+                del field[bound]
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                problems.append(ErrorDetail(f"{path}.{bound}", "must be a finite number"))
         if field.pop("required", False) is True or name in raw_required:
             required.append(name)
         canonical[name] = field

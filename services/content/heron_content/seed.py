@@ -61,7 +61,10 @@ DEMO_ITEMS = [
 
 
 async def seed_demo(service: ContentService) -> bool:
-    """Create the demo collection and its items when the store has no collection at all."""
+    """Create the demo collection and its items in a store with no collection at all.
+
+    The service calls it only for a store its migrations created just now.
+    """
     if await service.list_collections():
         return False
     await service.create_collection(

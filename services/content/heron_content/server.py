@@ -30,9 +30,10 @@ async def serve(settings: ContentSettings) -> None:
     database = Database(
         create_engine(settings.resolved_database_url("content"), pool_size=settings.db_pool_size)
     )
-    await migrate.upgrade(database)
+    created = await migrate.upgrade(database)
     service = ContentService(database)
-    if settings.seed_demo:
+    # Only a store created just now gets the demo: one its owner emptied stays empty.
+    if settings.seed_demo and created:
         await seed_demo(service)
 
     server = build_server(service)
@@ -42,5 +43,6 @@ async def serve(settings: ContentSettings) -> None:
         port=settings.grpc_port,
         service_names=[SERVICE_NAME],
         grace_seconds=settings.shutdown_grace_seconds,
+        drain_seconds=settings.shutdown_drain_seconds,
         on_shutdown=database.dispose,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -18,7 +19,9 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from heron_common.jsondoc import check_json_document, check_text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
@@ -27,7 +30,7 @@ from heron_content.slugs import is_valid_slug, next_free_slug, slug_candidates, 
 logger = logging.getLogger("heron.content")
 
 STATUSES = ("draft", "published", "archived")
-COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+COLLECTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_TITLE_LENGTH = 500
@@ -46,6 +49,7 @@ def _invalid(field: str, message: str) -> InvalidArgument:
 
 
 def _check_title(title: str) -> str:
+    check_text(title, "title")
     title = title.strip()
     if not title:
         raise _invalid("title", "is required")
@@ -84,12 +88,15 @@ class ContentService:
         schema: Any,
         managed: bool = False,
     ) -> Item:
-        if not COLLECTION_NAME.match(name):
+        if not COLLECTION_NAME.fullmatch(name):
             raise _invalid(
                 "name",
                 "must start with a lowercase letter and contain only lowercase letters, "
                 "digits and underscores (at most 64)",
             )
+        check_text(display_name, "display_name")
+        check_text(description, "description")
+        check_json_document(schema, "schema")
         canonical = normalize_schema(schema)
         now = now_ms()
         collection_id = str(uuid.uuid4())
@@ -115,10 +122,7 @@ class ContentService:
 
     async def get_collection(self, key: str) -> Item:
         async with self.db.read() as conn:
-            row = await repo.get_collection(conn, key)
-        if row is None:
-            raise NotFound(f"collection {key!r} not found")
-        return row
+            return await _collection(conn, key)
 
     async def list_collections(self) -> list[Item]:
         async with self.db.read() as conn:
@@ -135,17 +139,18 @@ class ContentService:
     ) -> Item:
         values: dict[str, Any] = {}
         if display_name is not None:
+            check_text(display_name, "display_name")
             if not display_name.strip():
                 raise _invalid("display_name", "must not be empty")
             values["display_name"] = display_name.strip()
         if description is not None:
+            check_text(description, "description")
             values["description"] = description
         if schema_set:
+            check_json_document(schema, "schema")
             values["schema"] = normalize_schema(schema)
         async with self.db.transaction() as conn:
-            row = await repo.get_collection(conn, key)
-            if row is None:
-                raise NotFound(f"collection {key!r} not found")
+            row = await _collection(conn, key)
             if values:
                 values["updated_at"] = now_ms()
                 await repo.update_collection(conn, row["id"], values)
@@ -155,16 +160,15 @@ class ContentService:
         return await self.get_collection(row["id"])
 
     async def delete_collection(self, key: str) -> None:
-        async with self.db.transaction() as conn:
-            row = await repo.get_collection(conn, key)
-            if row is None:
-                raise NotFound(f"collection {key!r} not found")
-            count = await repo.count_items(conn, row["id"])
-            if count:
-                raise Conflict(
-                    f"collection {row['name']!r} still has {count} item(s); delete them first"
-                )
-            await repo.delete_collection(conn, row["id"])
+        try:
+            async with self.db.transaction() as conn:
+                row = await _collection(conn, key)
+                count = await repo.count_items(conn, row["id"])
+                if count:
+                    raise _not_empty(row["name"], count)
+                await repo.delete_collection(conn, row["id"])
+        except IntegrityError:  # an item was created meanwhile: the foreign key refuses
+            raise _not_empty(row["name"], 1) from None
         logger.info("collection deleted", extra={"collection": row["name"]})
 
     # -- items -------------------------------------------------------------------------------
@@ -185,56 +189,87 @@ class ContentService:
         if slug:
             _check_slug(slug)
         data = {} if data is None else data
-        now = now_ms()
-        item_id = str(uuid.uuid4())
-        try:
-            async with self.db.transaction() as conn:
-                if idempotency_key:
-                    existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
-                    if existing is not None:
-                        return existing
-                coll = await repo.get_collection(conn, collection)
-                if coll is None:
-                    raise NotFound(f"collection {collection!r} not found")
-                validate_data(coll["schema"], data)
-                final_slug = slug or next_free_slug(
-                    base := (slugify(title) or "item"),
-                    await repo.taken_slugs(conn, coll["id"], slug_candidates(base)),
+        check_json_document(data, "data")
+        fingerprint = (
+            _fingerprint(collection, title, slug, data, status) if idempotency_key else None
+        )
+        for attempt in range(_SLUG_RACE_RETRIES + 1):
+            try:
+                row = await self._insert_item(
+                    collection, title, slug, data, status, author_id, idempotency_key, fingerprint
                 )
-                row = {
-                    "id": item_id,
-                    "collection_id": coll["id"],
-                    "title": title,
-                    "slug": final_slug,
-                    "data": data,
-                    "status": status,
-                    "author_id": author_id,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                    "published_at": now if status == "published" else None,
-                    "idempotency_key": idempotency_key or None,
-                }
-                await repo.insert_item(conn, row)
-        except IntegrityError:
+                break
+            except IntegrityError as exc:
+                violated = _violated_constraint(exc)
+                if violated == "idempotency_key":
+                    async with self.db.read() as conn:
+                        existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                    if existing is not None:
+                        return _replayed(existing, fingerprint)
+                if violated == "foreign_key":  # the collection was deleted meanwhile
+                    raise _collection_not_found(collection) from None
+                # A derived slug raced with a concurrent create of the same title: derive again.
+                if violated == "slug" and not slug and attempt < _SLUG_RACE_RETRIES:
+                    continue
+                raise AlreadyExists(
+                    f"an item with slug {slug or slugify(title)!r} already exists "
+                    "in this collection",
+                    [ErrorDetail("slug", "already taken in this collection")],
+                ) from None
+        if row.get("replayed"):
+            return row["item"]  # type: ignore[no-any-return]
+        logger.info("item created", extra={"item_id": row["id"], "collection": collection})
+        return row
+
+    async def _insert_item(
+        self,
+        collection: str,
+        title: str,
+        slug: str,
+        data: dict[str, Any],
+        status: str,
+        author_id: str,
+        idempotency_key: str,
+        fingerprint: str | None,
+    ) -> dict[str, Any]:
+        now = now_ms()
+        async with self.db.transaction() as conn:
             if idempotency_key:
-                async with self.db.read() as conn:
-                    existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
                 if existing is not None:
-                    return existing
-            raise AlreadyExists(
-                f"an item with slug {slug or slugify(title)!r} already exists in this collection",
-                [ErrorDetail("slug", "already taken in this collection")],
-            ) from None
-        logger.info("item created", extra={"item_id": item_id, "collection": collection})
+                    return {"replayed": True, "item": _replayed(existing, fingerprint)}
+            coll = await _collection(conn, collection)
+            validate_data(coll["schema"], data)
+            final_slug = slug or next_free_slug(
+                base := (slugify(title) or "item"),
+                await repo.taken_slugs(conn, coll["id"], slug_candidates(base)),
+            )
+            row = {
+                "id": str(uuid.uuid4()),
+                "collection_id": coll["id"],
+                "title": title,
+                "slug": final_slug,
+                "data": data,
+                "status": status,
+                "author_id": author_id,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "published_at": now if status == "published" else None,
+                "idempotency_key": idempotency_key or None,
+                "idempotency_fingerprint": fingerprint,
+            }
+            await repo.insert_item(conn, row)
         # What was written is what a read would return: no second round trip to re-read it.
         return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}
 
     async def get_item(self, item_id: str) -> Item:
+        if not _is_uuid(item_id):
+            raise _item_not_found(item_id)
         async with self.db.read() as conn:
             row = await repo.get_item(conn, item_id)
         if row is None:
-            raise NotFound(f"item {item_id!r} not found")
+            raise _item_not_found(item_id)
         return row
 
     async def list_items(
@@ -247,12 +282,7 @@ class ContentService:
         if status:
             _check_status(status)
         async with self.db.read() as conn:
-            collection_id = None
-            if collection:
-                coll = await repo.get_collection(conn, collection)
-                if coll is None:
-                    raise NotFound(f"collection {collection!r} not found")
-                collection_id = coll["id"]
+            collection_id = (await _collection(conn, collection))["id"] if collection else None
             rows, total = await repo.list_items(
                 conn,
                 collection_id=collection_id,
@@ -281,31 +311,36 @@ class ContentService:
             values["slug"] = _check_slug(slug)
         if status is not None:
             values["status"] = _check_status(status)
+        if data_set:
+            if not isinstance(data, dict):
+                raise _invalid("data", "expected an object")
+            check_json_document(data, "data")
+        if not _is_uuid(item_id):
+            raise _item_not_found(item_id)
         try:
             async with self.db.transaction() as conn:
                 current = await repo.get_item(conn, item_id)
                 if current is None:
-                    raise NotFound(f"item {item_id!r} not found")
+                    raise _item_not_found(item_id)
                 if expected_version is not None and current["version"] != expected_version:
                     raise Conflict(
-                        f"item {item_id!r} is at version {current['version']}, "
+                        f"the item is at version {current['version']}, "
                         f"not {expected_version}; reload it and retry"
                     )
                 if data_set:
-                    if not isinstance(data, dict):
-                        raise _invalid("data", "expected an object")
                     merged = data if replace_data else {**orjson.loads(current["data"]), **data}
-                    coll = await repo.get_collection(conn, current["collection_id"])
-                    assert coll is not None  # the foreign key guarantees it
+                    coll = await _collection(conn, current["collection_id"])
                     validate_data(coll["schema"], merged)
                     values["data"] = merged
                 if values.get("status") == "published" and current["published_at"] is None:
                     values["published_at"] = now_ms()
+                if _unchanged(current, values):
+                    return current  # nothing to write: the version stays as it is
                 values["version"] = current["version"] + 1
                 values["updated_at"] = now_ms()
                 changed = await repo.update_item(conn, item_id, values, current["version"])
                 if not changed:
-                    raise Conflict(f"item {item_id!r} was changed concurrently; retry")
+                    raise Conflict("the item was changed concurrently; reload it and retry")
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except IntegrityError:
             raise AlreadyExists(
@@ -315,7 +350,83 @@ class ContentService:
         return await self.get_item(item_id)
 
     async def delete_item(self, item_id: str) -> None:
+        if not _is_uuid(item_id):
+            raise _item_not_found(item_id)
         async with self.db.transaction() as conn:
             if not await repo.delete_item(conn, item_id):
-                raise NotFound(f"item {item_id!r} not found")
+                raise _item_not_found(item_id)
         logger.info("item deleted", extra={"item_id": item_id})
+
+
+_SLUG_RACE_RETRIES = 5
+
+
+async def _collection(conn: AsyncConnection, key: str) -> Item:
+    row = await repo.get_collection(conn, key) if _is_collection_key(key) else None
+    if row is None:
+        raise _collection_not_found(key)
+    return row
+
+
+def _not_empty(name: str, count: int) -> Conflict:
+    return Conflict(f"collection {name!r} still has item(s) ({count}+); delete them first")
+
+
+def _shown(key: str) -> str:
+    """A caller-supplied key as quoted in a message: bounded, so errors stay small."""
+    return repr(key if len(key) <= 80 else key[:77] + "...")
+
+
+def _collection_not_found(key: str) -> NotFound:
+    return NotFound(f"collection {_shown(key)} not found")
+
+
+def _item_not_found(item_id: str) -> NotFound:
+    return NotFound(f"item {_shown(item_id)} not found")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _is_collection_key(key: str) -> bool:
+    return bool(COLLECTION_NAME.fullmatch(key)) or _is_uuid(key)
+
+
+def _unchanged(current: Item, values: dict[str, Any]) -> bool:
+    for field, value in values.items():
+        stored = orjson.loads(current["data"]) if field == "data" else current[field]
+        if stored != value:
+            return False
+    return True
+
+
+def _fingerprint(collection: str, title: str, slug: str, data: Any, status: str) -> str:
+    request = [collection, title, slug, data, status]
+    return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _replayed(existing: Item, fingerprint: str | None) -> Item:
+    """The item a repeated create returns, if the repeat is the same request."""
+    if existing["idempotency_fingerprint"] != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new item",
+            [ErrorDetail("Idempotency-Key", "reused with a different request")],
+        )
+    return existing
+
+
+def _violated_constraint(exc: IntegrityError) -> str:
+    """Which constraint an insert broke, from the driver's message (PostgreSQL or SQLite)."""
+    message = str(exc.orig)
+    if "idempotency_key" in message:
+        return "idempotency_key"
+    if "uq_items_collection_slug" in message or "items.collection_id, items.slug" in message:
+        return "slug"
+    if "foreign key" in message.lower():
+        return "foreign_key"
+    return "other"

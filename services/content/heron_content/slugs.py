@@ -26,7 +26,7 @@ CANDIDATES = 20
 
 
 def _with_suffix(base: str, suffix: str) -> str:
-    return base[: MAX_SLUG_LENGTH - len(suffix)] + suffix
+    return base[: MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
 
 
 def slug_candidates(base: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from heron_content.migrate import VERSION_TABLE
 from heron_content.models import metadata
 
 connection = context.config.attributes.get("connection")
@@ -14,7 +15,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
-    version_table="alembic_version_content",
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()
