@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,12 +87,13 @@ def test_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
     proc, port = start_heron_up(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/ready"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    ready = False
+    while not ready and time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
+            ready = httpx.get(url, timeout=1).status_code == 200
         except httpx.TransportError:
             time.sleep(0.1)
+    assert ready, "heron up never became ready"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 15
@@ -102,3 +104,28 @@ def test_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
         except httpx.TransportError:
             return
     raise AssertionError("the gateway outlived its killed supervisor")
+
+
+def test_heron_up_refuses_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                str(HERON),
+                "--data-dir",
+                str(tmp_path),
+                "up",
+                "--port",
+                str(port),
+                "--content-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is in use" in result.stderr
+    assert "Heron is running" not in result.stdout

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, start_stack
 
 
 def _wait_for(stack: Stack, path: str, status: int, timeout: float) -> float:
@@ -70,3 +71,18 @@ def test_sigterm_stops_the_service_cleanly(own_stack: Stack) -> None:
     assert '"msg":"shutting down"' in log and '"msg":"stopped"' in log
     reply = httpx.get(f"{own_stack.base_url}/api/collections", timeout=5)
     assert reply.status_code == 503
+
+
+def test_demo_is_not_seeded_again_into_an_emptied_store(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, seed=True)
+    try:
+        c = stack.client
+        for item in c.get("/api/collections/blog_posts/content").json()["data"]:
+            assert c.delete(f"/api/content/{item['id']}").status_code == 200
+        assert c.delete("/api/collections/blog_posts").status_code == 200
+        stack.content.stop()
+        stack.content.start()
+        stack.wait_ready()
+        assert c.get("/api/collections").json()["data"] == []
+    finally:
+        stack.stop()

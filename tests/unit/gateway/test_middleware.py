@@ -68,3 +68,14 @@ async def test_access_log_has_path_not_query(caplog: pytest.LogCaptureFixture) -
     assert record.__dict__["path"] == "/x"
     assert record.__dict__["status"] == 200
     assert "secret" not in str(record.__dict__)
+
+
+def test_text_logs_cannot_be_forged() -> None:
+    from heron_common.logging import TextFormatter
+
+    record = logging.makeLogRecord(
+        {"msg": "request", "path": "/x\n2026-01-01 INFO gateway heron.access: request", "status": 1}
+    )
+    line = TextFormatter("gateway").format(record)
+    assert "\n" not in line
+    assert 'path="/x\\n2026' in line
