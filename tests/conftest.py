@@ -115,29 +115,28 @@ async def _admin(server_url: str, statement: str) -> None:
         await conn.close()
 
 
-def _with_database(server_url: str, database: str) -> str:
+@contextmanager
+def throwaway_database(server_url: str) -> Iterator[str]:
+    """Create a uniquely named database, yield its URL, drop it (even if clients remain)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+    name = f"heron_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A throwaway database for this test session, dropped at the end."""
-    name = f"heron_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(postgres_server_url, name)
-    finally:
-        asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """A throwaway database for this test session."""
+    with throwaway_database(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A throwaway database for one test."""
-    name = f"heron_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(postgres_server_url, name)
-    finally:
-        asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_database(postgres_server_url) as url:
+        yield url

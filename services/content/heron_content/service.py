@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
-from heron_content.slugs import is_valid_slug, next_free_slug, slug_candidates, slugify
+from heron_content.slugs import (
+    is_valid_slug,
+    next_free_slug,
+    random_slug,
+    slug_candidates,
+    slugify,
+)
 
 logger = logging.getLogger("heron.content")
 
@@ -195,8 +201,17 @@ class ContentService:
         )
         for attempt in range(_SLUG_RACE_RETRIES + 1):
             try:
+                # After two lost races the numbered candidates are contended: go random.
                 row = await self._insert_item(
-                    collection, title, slug, data, status, author_id, idempotency_key, fingerprint
+                    collection,
+                    title,
+                    slug,
+                    data,
+                    status,
+                    author_id,
+                    idempotency_key,
+                    fingerprint,
+                    contended=attempt >= 2,
                 )
                 break
             except IntegrityError as exc:
@@ -231,6 +246,7 @@ class ContentService:
         author_id: str,
         idempotency_key: str,
         fingerprint: str | None,
+        contended: bool = False,
     ) -> dict[str, Any]:
         now = now_ms()
         async with self.db.transaction() as conn:
@@ -240,10 +256,14 @@ class ContentService:
                     return {"replayed": True, "item": _replayed(existing, fingerprint)}
             coll = await _collection(conn, collection)
             validate_data(coll["schema"], data)
-            final_slug = slug or next_free_slug(
-                base := (slugify(title) or "item"),
-                await repo.taken_slugs(conn, coll["id"], slug_candidates(base)),
-            )
+            base = slugify(title) or "item"
+            if slug:
+                final_slug = slug
+            elif contended:
+                final_slug = random_slug(base)
+            else:
+                taken = await repo.taken_slugs(conn, coll["id"], slug_candidates(base))
+                final_slug = next_free_slug(base, taken)
             row = {
                 "id": str(uuid.uuid4()),
                 "collection_id": coll["id"],

@@ -40,4 +40,9 @@ def next_free_slug(base: str, taken: set[str]) -> str:
     for candidate in slug_candidates(base):
         if candidate not in taken:
             return candidate
+    return random_slug(base)
+
+
+def random_slug(base: str) -> str:
+    """`base-<8 hex digits>`: for when the numbered candidates are taken or contended."""
     return _with_suffix(base, f"-{secrets.token_hex(4)}")
