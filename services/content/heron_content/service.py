@@ -202,7 +202,7 @@ class ContentService:
         for attempt in range(_SLUG_RACE_RETRIES + 1):
             try:
                 # After two lost races the numbered candidates are contended: go random.
-                row = await self._insert_item(
+                item, created = await self._insert_item(
                     collection,
                     title,
                     slug,
@@ -231,10 +231,9 @@ class ContentService:
                     "in this collection",
                     [ErrorDetail("slug", "already taken in this collection")],
                 ) from None
-        if row.get("replayed"):
-            return row["item"]  # type: ignore[no-any-return]
-        logger.info("item created", extra={"item_id": row["id"], "collection": collection})
-        return row
+        if created:
+            logger.info("item created", extra={"item_id": item["id"], "collection": collection})
+        return item
 
     async def _insert_item(
         self,
@@ -247,13 +246,14 @@ class ContentService:
         idempotency_key: str,
         fingerprint: str | None,
         contended: bool = False,
-    ) -> dict[str, Any]:
+    ) -> tuple[Item, bool]:
+        """The new item and True, or the item an earlier use of the key created and False."""
         now = now_ms()
         async with self.db.transaction() as conn:
             if idempotency_key:
                 existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
                 if existing is not None:
-                    return {"replayed": True, "item": _replayed(existing, fingerprint)}
+                    return _replayed(existing, fingerprint), False
             coll = await _collection(conn, collection)
             validate_data(coll["schema"], data)
             base = slugify(title) or "item"
@@ -281,7 +281,7 @@ class ContentService:
             }
             await repo.insert_item(conn, row)
         # What was written is what a read would return: no second round trip to re-read it.
-        return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}
+        return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}, True
 
     async def get_item(self, item_id: str) -> Item:
         if not _is_uuid(item_id):
@@ -347,14 +347,16 @@ class ContentService:
                         f"the item is at version {current['version']}, "
                         f"not {expected_version}; reload it and retry"
                     )
+                # The stored data is parsed once, for the merge and the no-op check alike.
+                stored = {**current, "data": orjson.loads(current["data"])} if data_set else current
                 if data_set:
-                    merged = data if replace_data else {**orjson.loads(current["data"]), **data}
+                    merged = data if replace_data else {**stored["data"], **data}
                     coll = await _collection(conn, current["collection_id"])
                     validate_data(coll["schema"], merged)
                     values["data"] = merged
                 if values.get("status") == "published" and current["published_at"] is None:
                     values["published_at"] = now_ms()
-                if _unchanged(current, values):
+                if all(stored[field] == value for field, value in values.items()):
                     return current  # nothing to write: the version stays as it is
                 values["version"] = current["version"] + 1
                 values["updated_at"] = now_ms()
@@ -367,7 +369,9 @@ class ContentService:
                 f"an item with slug {slug!r} already exists in this collection",
                 [ErrorDetail("slug", "already taken in this collection")],
             ) from None
-        return await self.get_item(item_id)
+        # What was written is what a read would return: no second round trip to re-read it.
+        written = {**values, "data": orjson.dumps(values["data"]).decode()} if data_set else values
+        return {**current, **written}
 
     async def delete_item(self, item_id: str) -> None:
         if not _is_uuid(item_id):
@@ -414,14 +418,6 @@ def _is_uuid(value: str) -> bool:
 
 def _is_collection_key(key: str) -> bool:
     return bool(COLLECTION_NAME.fullmatch(key)) or _is_uuid(key)
-
-
-def _unchanged(current: Item, values: dict[str, Any]) -> bool:
-    for field, value in values.items():
-        stored = orjson.loads(current["data"]) if field == "data" else current[field]
-        if stored != value:
-            return False
-    return True
 
 
 def _fingerprint(collection: str, title: str, slug: str, data: Any, status: str) -> str:
