@@ -11,9 +11,9 @@ import time
 import uuid
 from typing import Any
 
-from heron_common.db import create_engine  # type: ignore[import-untyped]
-from heron_content.models import items  # type: ignore[import-untyped]
-from heron_content.slugs import slugify  # type: ignore[import-untyped]
+from heron_common.db import create_engine
+from heron_content.models import items
+from heron_content.slugs import slugify
 
 from bench.content import item_payload
 from bench.progress import Progress

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from bench.floors import serve
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -41,19 +42,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run(
-        "bench.floors.asgi:app",
-        host="127.0.0.1",
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-    )
+    serve("bench.floors.asgi:app", port=args.port, workers=args.workers, lifespan="off")
 
 
 if __name__ == "__main__":

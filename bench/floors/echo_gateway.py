@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
-from heron_common.grpc_client import create_channel  # type: ignore[import-untyped]
+from heron_common.grpc_client import create_channel
 from starlette.responses import Response
+
+from bench.floors import serve
 
 TARGET_ENV = "BENCH_ECHO_TARGET"
 TIMEOUT = 5.0
@@ -62,18 +63,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     os.environ[TARGET_ENV] = args.target  # read by every worker's factory call
-    uvicorn.run(
-        "bench.floors.echo_gateway:create_app",
-        factory=True,
-        host="127.0.0.1",
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
+    serve(
+        "bench.floors.echo_gateway:create_app", port=args.port, workers=args.workers, factory=True
     )
 
 

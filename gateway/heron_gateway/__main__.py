@@ -7,6 +7,7 @@ from heron_common.logging import configure_logging
 from starlette.types import ASGIApp
 
 from heron_gateway.app import create_app
+from heron_gateway.serving import UVICORN_OPTIONS
 from heron_gateway.settings import GatewaySettings
 
 
@@ -26,12 +27,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
         timeout_graceful_shutdown=10,
+        **UVICORN_OPTIONS,
     )
 
 
