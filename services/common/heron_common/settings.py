@@ -29,6 +29,12 @@ class HeronSettings(BaseSettings):
     log_json: bool = Field(
         default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON")
     )
+    redis_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("redis_url", "HERON_REDIS_URL", "REDIS_URL"),
+        description="The shared Redis tier (L2 cache, invalidation bus, rate limits); empty "
+        "means none: each process runs on its own memory, and stays correct.",
+    )
 
 
 class ServiceSettings(HeronSettings):
