@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy cli gateway/heron_gateway services/common/heron_common services/content/heron_content
+	$(VENV)/bin/mypy cli gateway/heron_gateway services/common/heron_common services/content/heron_content services/auth/heron_auth
 
 ## Regenerate the gRPC stubs after editing proto/cms/**.proto
 proto: $(STAMP)

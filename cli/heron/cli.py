@@ -1,8 +1,9 @@
-"""`heron` command line: `up`, `migrate`."""
+"""`heron` command line: `up`, `migrate`, `user create`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from heron.supervisor import Process, Supervisor
 
-SERVICES = [("content", "heron_content")]
+SERVICES = [("auth", "heron_auth"), ("content", "heron_content")]
 
 
 def _common_env(data_dir: Path) -> dict[str, str]:
@@ -36,6 +37,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Checked first: another instance on the port would answer our readiness probe.
     for what, host, port, flag in (
         ("the gateway", args.host, args.port, "--port"),
+        ("the auth service", "127.0.0.1", args.auth_port, "--auth-port"),
         ("the content service", "127.0.0.1", args.content_port, "--content-port"),
     ):
         if _port_in_use(host, port):
@@ -48,8 +50,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _common_env(data_dir)
+    admin = _ensure_admin(env)
+    if admin is None:
+        return 1
     content_target = f"127.0.0.1:{args.content_port}"
+    env["HERON_AUTH_TARGET"] = f"127.0.0.1:{args.auth_port}"
     processes = [
+        Process("auth", "heron_auth", {**env, "HERON_AUTH_GRPC_PORT": str(args.auth_port)}),
         Process(
             "content",
             "heron_content",
@@ -72,9 +79,47 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"  API docs:  {url}/docs\n"
         f"  Try:       curl {url}/api/collections/blog_posts/content\n"
         f"  Data:      {data_dir.resolve()}\n"
+        f"{admin}"
         "Press Ctrl-C to stop.\n"
     )
     return Supervisor(processes).run(f"{url}/ready", banner)
+
+
+def _ensure_admin(env: dict[str, str]) -> str | None:
+    """Create the first admin of an empty auth store; the banner text about it (None: failed).
+
+    A generated password is shown this once, on the terminal, and never logged.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "heron_auth", "ensure-admin"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(f"heron: could not prepare the auth store:\n{result.stderr}", file=sys.stderr)
+        return None
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    if not answer["created"]:
+        return ""
+    if answer["password"] is None:
+        return f"  Admin:     {answer['email']} (password from HERON_ADMIN_PASSWORD)\n"
+    return (
+        f"  Admin:     {answer['email']}\n"
+        f"  Password:  {answer['password']}\n"
+        "             (shown once: write it down; change it with POST /auth/password)\n"
+    )
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    """Create an account from the command line, e.g. an admin (for ops)."""
+    env = {**os.environ, **_common_env(args.data_dir)}
+    argv = [sys.executable, "-m", "heron_auth", "create-user", "--email", args.email]
+    argv += ["--role", args.role, "--display-name", args.display_name]
+    if args.password_stdin:
+        argv.append("--password-stdin")
+    return subprocess.run(argv, env=env, check=False).returncode
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -110,7 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("HERON_CONTENT_GRPC_PORT", "50052")),
         help="gRPC port of the content service",
     )
+    up.add_argument(
+        "--auth-port",
+        type=int,
+        default=int(os.environ.get("HERON_AUTH_GRPC_PORT", "50051")),
+        help="gRPC port of the auth service",
+    )
     up.set_defaults(func=cmd_up)
+
+    user = sub.add_parser("user", help="manage accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    create = user_sub.add_parser("create", help="create an account (any role, admin included)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", default="viewer", help="admin, editor, author or viewer")
+    create.add_argument("--display-name", default="")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin instead of prompting",
+    )
+    create.set_defaults(func=cmd_user_create)
 
     migrate = sub.add_parser("migrate", help="apply database migrations of every service")
     migrate.set_defaults(func=cmd_migrate)

@@ -15,8 +15,9 @@ from heron_gateway.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
+    UrlHygieneMiddleware,
 )
-from heron_gateway.routes import collections, content, health
+from heron_gateway.routes import auth, collections, content, health, users
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import Upstreams
 
@@ -30,6 +31,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.upstreams = Upstreams(settings)
+        await app.state.upstreams.start()
         try:
             yield
         finally:
@@ -48,15 +50,30 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(health.router)
     api.include_router(collections.router)
     api.include_router(content.router)
+    api.include_router(auth.router)
+    api.include_router(users.router)
 
-    app: ASGIApp = BodySizeLimitMiddleware(api, max_bytes=settings.max_body_bytes)
+    app: ASGIApp = UrlHygieneMiddleware(api)
+    app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app = CORSMiddleware(
             app,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
-            expose_headers=["X-Request-Id"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-Id",
+                "X-CSRF-Token",
+            ],
+            expose_headers=[
+                "X-Request-Id",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
             max_age=600,
         )
     app = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_paths=DOCS_PATHS)

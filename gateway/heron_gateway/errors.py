@@ -10,7 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from heron_common.context import request_id_var
-from heron_common.errors import DomainError, ErrorDetail, Unavailable
+from heron_common.errors import DomainError, ErrorDetail, Unauthenticated, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -73,7 +73,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    headers = {"Retry-After": "1"} if isinstance(exc, Unavailable) else None
+    headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = "1"
+    elif isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="heron"'
     return error_response(
         exc.http_status, exc.message, [d.to_dict() for d in exc.details], exc.code, headers
     )

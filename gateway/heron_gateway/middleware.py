@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id, access log, security headers, body size limit.
+"""Pure ASGI middleware: request id, access log, security headers, body size limit, URL
+hygiene.
 
 Each is a small class holding only configuration; per-request state lives in locals and the
 request-id context variable, never on `self`.
@@ -7,8 +8,10 @@ request-id context variable, never on `self`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
+from urllib.parse import unquote_to_bytes
 
 from heron_common.context import clean_request_id, request_id_var
 from starlette.exceptions import HTTPException
@@ -179,3 +182,74 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+_CREDENTIAL_PARAMS = frozenset(
+    {
+        "access_token",
+        "token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "apikey",
+        "api_token",
+        "jwt",
+        "auth",
+        "authorization",
+        "bearer",
+    }
+)
+_JWT_IN_VALUE = re.compile(rb"(?:^|=)eyJ[\w-]+\.[\w-]+\.[\w-]+(?:&|$)")
+_UNAUTHENTICATED = [
+    (b"content-type", b"application/json"),
+    (b"www-authenticate", b'Bearer realm="heron"'),
+]
+
+
+class UrlHygieneMiddleware:
+    """Canonical paths for routing, and no credentials in URLs.
+
+    Repeated and trailing slashes are dropped, and `/auth/…` is matched case-insensitively, so
+    `/AUTH/LOGIN/` is the login route (and counts against its rate limits) instead of a way
+    around them. A URL carrying a token (`?access_token=`, `?api_key=`, a JWT as a value) is
+    refused with 401: URLs end up in logs, histories and Referer headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if "//" in path or (path.endswith("/") and path != "/") or path[:6].lower() == "/auth/":
+            canonical = "/" + "/".join(p for p in path.split("/") if p)
+            if canonical[:6].lower() == "/auth/":
+                canonical = canonical.lower()
+            if canonical != path:
+                scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
+        query: bytes = scope.get("query_string", b"")
+        if query and _carries_credentials(query):
+            body = error_body(
+                401,
+                "Credentials are not accepted in the URL; send them in the Authorization header.",
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [*_UNAUTHENTICATED, (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _carries_credentials(query: bytes) -> bool:
+    for pair in query.split(b"&"):
+        name = unquote_to_bytes(pair.split(b"=", 1)[0]).decode("latin-1").strip().lower()
+        if name in _CREDENTIAL_PARAMS:
+            return True
+    return _JWT_IN_VALUE.search(unquote_to_bytes(query)) is not None

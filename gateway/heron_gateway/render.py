@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import orjson
+from cms.auth.v1 import auth_pb2
 from cms.content.v1 import content_pb2 as pb
 from starlette.responses import Response
 
@@ -42,6 +43,41 @@ def item_json(i: pb.Item) -> dict[str, Any]:
         "created_at": i.created_at,
         "updated_at": i.updated_at,
         "published_at": i.published_at or None,
+    }
+
+
+def user_json(u: auth_pb2.User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "email": u.email,
+        "display_name": u.display_name,
+        "role": u.role,
+        "status": u.status,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+        "last_login_at": u.last_login_at or None,
+    }
+
+
+def role_json(r: auth_pb2.Role) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "description": r.description,
+        "permissions": list(r.permissions),
+        "builtin": r.builtin,
+    }
+
+
+def api_token_json(t: auth_pb2.ApiToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "prefix": t.prefix,
+        "permissions": list(t.permissions) or None,
+        "created_at": t.created_at,
+        "expires_at": t.expires_at or None,
+        "last_used_at": t.last_used_at or None,
+        "revoked_at": t.revoked_at or None,
     }
 
 

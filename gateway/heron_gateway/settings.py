@@ -25,3 +25,33 @@ class GatewaySettings(HeronSettings):
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
     hsts: bool = False
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies (comma-separated IPs, or *) whose X-Forwarded-For is trusted for "
+        "the client address. Empty: none, the peer address is the client.",
+    )
+    auth_poll_seconds: float = Field(
+        default=1.0, description="How often revocations and role changes are fetched."
+    )
+    auth_stale_after_seconds: float = Field(
+        default=15.0,
+        description="Signed-in requests get 503 when revocations could not be fetched this long.",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark session cookies Secure (browsers send them over HTTPS "
+        "and to localhost only).",
+    )
+    login_attempts_per_account: int = Field(
+        default=10, description="Failed sign-ins per account per window before 429."
+    )
+    login_attempts_per_ip: int = Field(
+        default=100, description="Sign-in attempts per client address per window."
+    )
+    login_window_seconds: int = 900
+    register_attempts_per_ip: int = Field(
+        default=10, description="Registrations per client address per hour."
+    )
+    refresh_attempts_per_ip: int = Field(
+        default=120, description="Token refreshes per client address per minute."
+    )

@@ -1,18 +1,53 @@
-"""The gateway's gRPC channels: one per upstream service per process, closed at shutdown."""
+"""What the gateway holds per process: one gRPC channel per upstream service, the token
+verifier fed by the auth service, the rate limiter, and the API token cache."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Annotated
 
+from cms.auth.v1 import auth_pb2, auth_pb2_grpc
 from cms.content.v1 import content_pb2, content_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.grpc_client import create_channel, retry_service_config
+from heron_common.identity import Authenticator, GrpcAuthSource
+from heron_common.ratelimit import RateLimiter
+from heron_common.redis_client import create_redis
 
 from heron_gateway.settings import GatewaySettings
 
 CONTENT_SERVICE = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name
 CONTENT_READS = ("GetCollection", "ListCollections", "GetItem", "ListItems")
+AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+AUTH_READS = ("GetMe", "ListUsers", "GetUser", "ListRoles", "ListApiTokens", "GetJwks")
+
+
+class ApiTokenCache:
+    """API token → the access token it was exchanged for, keyed by the whole token's hash."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self.capacity = capacity
+
+    def get(self, digest: bytes) -> str | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        access, expires = entry
+        if expires - 30 < time.time():  # refresh before it expires mid-request
+            self._entries.pop(digest, None)
+            return None
+        return access
+
+    def put(self, digest: bytes, access: str, expires_in: int) -> None:
+        self._entries[digest] = (access, time.time() + expires_in)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def drop(self, digest: bytes) -> None:
+        self._entries.pop(digest, None)
 
 
 class Upstreams:
@@ -24,9 +59,31 @@ class Upstreams:
         )
         self.content = content_pb2_grpc.ContentServiceStub(self.content_channel)
         self.content_health = health_pb2_grpc.HealthStub(self.content_channel)
+        self.auth_channel = create_channel(
+            settings.auth_target, service_config=retry_service_config(AUTH_SERVICE, AUTH_READS)
+        )
+        self.auth = auth_pb2_grpc.AuthServiceStub(self.auth_channel)
+        self.auth_health = health_pb2_grpc.HealthStub(self.auth_channel)
+        self.authenticator = Authenticator(
+            GrpcAuthSource(self.auth, timeout=settings.rpc_timeout_seconds),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            poll_seconds=settings.auth_poll_seconds,
+            stale_after_seconds=settings.auth_stale_after_seconds,
+        )
+        self.redis = create_redis(settings.redis_url)
+        self.limiter = RateLimiter(self.redis, prefix="heron:rl")
+        self.api_tokens = ApiTokenCache()
+
+    async def start(self) -> None:
+        await self.authenticator.start()
 
     async def close(self) -> None:
+        await self.authenticator.stop()
         await self.content_channel.close()
+        await self.auth_channel.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 # Dependencies are `async def` so FastAPI calls them on the loop; a plain `def` would be sent

@@ -13,6 +13,7 @@ TYPED = [
     "gateway/heron_gateway",
     "services/common/heron_common",
     "services/content/heron_content",
+    "services/auth/heron_auth",
 ]
 
 

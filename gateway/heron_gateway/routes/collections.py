@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
 from cms.content.v1 import content_pb2 as pb
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from heron_common.grpc_client import call
 from heron_common.jsondoc import check_json_document
+from heron_common.permissions import Principal
 from starlette.responses import Response
 
 from heron_gateway.render import collection_json, json_response, now_iso
@@ -18,37 +21,49 @@ from heron_gateway.schemas import (
     CollectionUpdate,
     Deleted,
 )
+from heron_gateway.security import Access
 from heron_gateway.upstreams import SettingsDep, UpstreamsDep
+
+CanRead = Annotated[Principal, Depends(Access("collections.read"))]
+CanCreate = Annotated[Principal, Depends(Access("collections.create"))]
+CanUpdate = Annotated[Principal, Depends(Access("collections.update"))]
+CanDelete = Annotated[Principal, Depends(Access("collections.delete"))]
 
 router = APIRouter(prefix="/api/collections", tags=["collections"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=CollectionList, summary="List collections")
-async def list_collections(upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def list_collections(
+    upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
+) -> Response:
     """Every collection with its field schema."""
     reply = await call(
         upstreams.content.ListCollections,
         pb.ListCollectionsRequest(),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     data = [collection_json(c) for c in reply.collections]
     return json_response({"data": data, "meta": {"count": len(data), "timestamp": now_iso()}})
 
 
 @router.get("/{name}", response_model=CollectionEnvelope, summary="Get a collection")
-async def get_collection(name: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def get_collection(
+    name: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
+) -> Response:
     """One collection by name (or id)."""
     reply = await call(
         upstreams.content.GetCollection,
         pb.GetCollectionRequest(collection=name),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"data": collection_json(reply)})
 
 
 @router.post("", response_model=CollectionEnvelope, status_code=201, summary="Create a collection")
 async def create_collection(
-    body: CollectionCreate, upstreams: UpstreamsDep, settings: SettingsDep
+    body: CollectionCreate, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanCreate
 ) -> Response:
     """Create a collection; `schema` declares its fields (`properties`, `required`)."""
     check_json_document(body.schema_, "schema")
@@ -59,7 +74,10 @@ async def create_collection(
         schema_json=orjson.dumps(body.schema_) if body.schema_ is not None else b"",
     )
     reply = await call(
-        upstreams.content.CreateCollection, request, timeout=settings.rpc_timeout_seconds
+        upstreams.content.CreateCollection,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response(
         {"data": collection_json(reply)},
@@ -75,7 +93,11 @@ async def create_collection(
     summary="Update a collection",
 )
 async def update_collection(
-    name: str, body: CollectionUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+    name: str,
+    body: CollectionUpdate,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
 ) -> Response:
     """Change the display name, description or field schema; the name is permanent."""
     request = pb.UpdateCollectionRequest(collection=name)
@@ -87,17 +109,23 @@ async def update_collection(
         check_json_document(body.schema_, "schema")
         request.schema_json = orjson.dumps(body.schema_)
     reply = await call(
-        upstreams.content.UpdateCollection, request, timeout=settings.rpc_timeout_seconds
+        upstreams.content.UpdateCollection,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"data": collection_json(reply)})
 
 
 @router.delete("/{name}", response_model=Deleted, summary="Delete an empty collection")
-async def delete_collection(name: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def delete_collection(
+    name: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
+) -> Response:
     """Delete a collection; refused with 409 while it still has items."""
     await call(
         upstreams.content.DeleteCollection,
         pb.DeleteCollectionRequest(collection=name),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"success": True})

@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 import orjson
 from cms.content.v1 import content_pb2 as pb
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.grpc_client import call
 from heron_common.jsondoc import check_json_document
+from heron_common.permissions import Principal
 from starlette.responses import Response
 
 from heron_gateway.render import item_json, json_response, now_iso
@@ -21,10 +22,18 @@ from heron_gateway.schemas import (
     ItemList,
     ItemUpdate,
 )
+from heron_gateway.security import Access
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
+
+# What each route needs at the door; the content service checks ownership (`:own`) and draft
+# visibility itself, on the verified token the gateway forwards.
+CanRead = Annotated[Principal, Depends(Access("content.read"))]
+CanCreate = Annotated[Principal, Depends(Access("content.create"))]
+CanUpdate = Annotated[Principal, Depends(Access("content.update"))]
+CanDelete = Annotated[Principal, Depends(Access("content.delete"))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1 to 1000).")]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
@@ -42,6 +51,7 @@ IdempotencyKey = Annotated[
 
 
 async def _list(
+    principal: Principal,
     upstreams: Upstreams,
     settings: GatewaySettings,
     collection: str,
@@ -53,6 +63,7 @@ async def _list(
         upstreams.content.ListItems,
         pb.ListItemsRequest(collection=collection, limit=limit, offset=offset, status=status or ""),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     data = [item_json(i) for i in reply.items]
     meta = {
@@ -69,13 +80,14 @@ async def _list(
 async def list_items(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
+    principal: CanRead,
     collection: Annotated[str | None, Query(description="A collection name or id.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
     status: Status = None,
 ) -> Response:
     """Items of every collection, or of one with `?collection=`, newest first."""
-    return await _list(upstreams, settings, collection or "", limit, offset, status)
+    return await _list(principal, upstreams, settings, collection or "", limit, offset, status)
 
 
 @router.get(
@@ -85,20 +97,24 @@ async def list_collection_items(
     name: str,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
+    principal: CanRead,
     limit: Limit = 50,
     offset: Offset = 0,
     status: Status = None,
 ) -> Response:
     """Items of one collection, newest first."""
-    return await _list(upstreams, settings, name, limit, offset, status)
+    return await _list(principal, upstreams, settings, name, limit, offset, status)
 
 
 @router.get("/api/content/{item_id}", response_model=ItemEnvelope, summary="Get an item")
-async def get_item(item_id: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def get_item(
+    item_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
+) -> Response:
     reply = await call(
         upstreams.content.GetItem,
         pb.GetItemRequest(id=item_id),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"data": item_json(reply)})
 
@@ -108,6 +124,7 @@ async def create_item(
     body: ItemCreate,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
+    principal: CanCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create an item in a collection; `data` is checked against the collection's schema."""
@@ -125,14 +142,24 @@ async def create_item(
         status=body.status,
         idempotency_key=idempotency_key or "",
     )
-    reply = await call(upstreams.content.CreateItem, request, timeout=settings.rpc_timeout_seconds)
+    reply = await call(
+        upstreams.content.CreateItem,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
     return json_response(
         {"data": item_json(reply)}, status=201, headers={"Location": f"/api/content/{reply.id}"}
     )
 
 
 async def _update(
-    item_id: str, body: ItemUpdate, upstreams: Upstreams, settings: GatewaySettings, replace: bool
+    principal: Principal,
+    item_id: str,
+    body: ItemUpdate,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    replace: bool,
 ) -> Response:
     request = pb.UpdateItemRequest(id=item_id, replace_data=replace)
     if body.title is not None:
@@ -146,31 +173,47 @@ async def _update(
         request.data_json = orjson.dumps(body.data)
     if body.version is not None:
         request.expected_version = body.version
-    reply = await call(upstreams.content.UpdateItem, request, timeout=settings.rpc_timeout_seconds)
+    reply = await call(
+        upstreams.content.UpdateItem,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
     return json_response({"data": item_json(reply)})
 
 
 @router.put("/api/content/{item_id}", response_model=ItemEnvelope, summary="Update an item")
 async def replace_item(
-    item_id: str, body: ItemUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+    item_id: str,
+    body: ItemUpdate,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
 ) -> Response:
     """Set the given fields; `data`, when given, replaces the item's data as a whole."""
-    return await _update(item_id, body, upstreams, settings, replace=True)
+    return await _update(principal, item_id, body, upstreams, settings, replace=True)
 
 
 @router.patch("/api/content/{item_id}", response_model=ItemEnvelope, summary="Patch an item")
 async def patch_item(
-    item_id: str, body: ItemUpdate, upstreams: UpstreamsDep, settings: SettingsDep
+    item_id: str,
+    body: ItemUpdate,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
 ) -> Response:
     """Set the given fields; `data`, when given, is merged key by key into the item's data."""
-    return await _update(item_id, body, upstreams, settings, replace=False)
+    return await _update(principal, item_id, body, upstreams, settings, replace=False)
 
 
 @router.delete("/api/content/{item_id}", response_model=Deleted, summary="Delete an item")
-async def delete_item(item_id: str, upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def delete_item(
+    item_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
+) -> Response:
     await call(
         upstreams.content.DeleteItem,
         pb.DeleteItemRequest(id=item_id),
         timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"success": True})

@@ -1,23 +1,35 @@
-"""Liveness and readiness."""
+"""Liveness and readiness: open to anyone, answered without looking at credentials."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import grpc
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from grpc_health.v1 import health_pb2
 from starlette.responses import Response
 
 from heron_gateway.render import json_response
 from heron_gateway.schemas import Health, Readiness
-from heron_gateway.upstreams import CONTENT_SERVICE, SettingsDep, UpstreamsDep
+from heron_gateway.security import OPEN, Access
+from heron_gateway.upstreams import AUTH_SERVICE, CONTENT_SERVICE, SettingsDep, UpstreamsDep
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(Access(OPEN))])
 
 
 @router.get("/health", response_model=Health, summary="Liveness")
 async def health() -> Response:
     """The gateway process is up; says nothing about the services behind it."""
     return json_response({"status": "ok"})
+
+
+async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC109
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status).lower())
+    except grpc.aio.AioRpcError as exc:
+        return "unreachable" if exc.code() != grpc.StatusCode.NOT_FOUND else "unknown"
 
 
 @router.get(
@@ -28,16 +40,13 @@ async def health() -> Response:
 )
 async def ready(upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
     """Every backend service answers its gRPC health check with SERVING."""
-    try:
-        reply = await upstreams.content_health.Check(  # type: ignore[attr-defined]
-            health_pb2.HealthCheckRequest(service=CONTENT_SERVICE),
-            timeout=settings.ready_timeout_seconds,
-        )
-        content = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status).lower()
-    except grpc.aio.AioRpcError as exc:
-        content = "unreachable" if exc.code() != grpc.StatusCode.NOT_FOUND else "unknown"
-    ok = content == "serving"
+    timeout = settings.ready_timeout_seconds
+    content, auth = await asyncio.gather(
+        _check(upstreams.content_health, CONTENT_SERVICE, timeout),
+        _check(upstreams.auth_health, AUTH_SERVICE, timeout),
+    )
+    ok = content == auth == "serving"
     return json_response(
-        {"status": "ready" if ok else "unavailable", "checks": {"content": content}},
+        {"status": "ready" if ok else "unavailable", "checks": {"content": content, "auth": auth}},
         status=200 if ok else 503,
     )

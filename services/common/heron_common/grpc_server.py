@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from heron_common.authz import MethodPolicy, principal_var
 from heron_common.context import REQUEST_ID_METADATA_KEY, clean_request_id, request_id_var
 from heron_common.errors import ERROR_TRAILER_KEY, DomainError
 
@@ -25,10 +26,12 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
     The one place where errors are translated on the service side: a `DomainError` becomes its
     status code plus the `heron-error-bin` trailer; any other exception is logged with its
     traceback and answered as INTERNAL with no internals in the message. Wrapped handlers are
-    built once per method, not per call.
+    built once per method, not per call. With a `policy`, each call is authorized first and its
+    principal bound to `principal_var`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, policy: MethodPolicy | None = None) -> None:
+        self.policy = policy
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
@@ -45,23 +48,26 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        wrapped = self._wrapped[method] = _wrap_unary(handler, method)
+        wrapped = self._wrapped[method] = _wrap_unary(handler, method, self.policy)
         return wrapped
 
 
 def _wrap_unary(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
     behavior = handler.unary_unary
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        metadata = context.invocation_metadata() or ()
         request_id = ""
-        for key, value in context.invocation_metadata() or ():
+        for key, value in metadata:
             if key == REQUEST_ID_METADATA_KEY:
                 request_id = str(value)
                 break
         token = request_id_var.set(clean_request_id(request_id))
         try:
+            if policy is not None:
+                principal_var.set(await policy.authorize(method, metadata))
             return await behavior(request, context)  # type: ignore[arg-type, misc]
         except DomainError as exc:
             await context.abort(
@@ -82,9 +88,11 @@ def _wrap_unary(
     )
 
 
-def create_server(interceptors: Iterable[grpc.aio.ServerInterceptor] = ()) -> grpc.aio.Server:
+def create_server(
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (), *, policy: MethodPolicy | None = None
+) -> grpc.aio.Server:
     return grpc.aio.server(
-        interceptors=[ServerContextInterceptor(), *interceptors],
+        interceptors=[ServerContextInterceptor(policy), *interceptors],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 16 * 1024 * 1024),

@@ -29,6 +29,17 @@ class HeronSettings(BaseSettings):
     log_json: bool = Field(
         default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON")
     )
+    jwt_issuer: str = Field(
+        default="heron", validation_alias=AliasChoices("jwt_issuer", "HERON_JWT_ISSUER")
+    )
+    jwt_audience: str = Field(
+        default="heron-api", validation_alias=AliasChoices("jwt_audience", "HERON_JWT_AUDIENCE")
+    )
+    auth_target: str = Field(
+        default="127.0.0.1:50051",
+        validation_alias=AliasChoices("auth_target", "HERON_AUTH_TARGET"),
+        description="host:port of the auth service (gRPC), which publishes the signing keys.",
+    )
     redis_url: str = Field(
         default="",
         validation_alias=AliasChoices("redis_url", "HERON_REDIS_URL", "REDIS_URL"),
@@ -47,6 +58,9 @@ class ServiceSettings(HeronSettings):
         description="SQLAlchemy URL; empty means SQLite at <data_dir>/<service>.db.",
     )
     db_pool_size: int = 10
+    auth_poll_seconds: float = Field(
+        default=1.0, description="How often revocations and role changes are fetched."
+    )
     shutdown_grace_seconds: float = 10.0
     shutdown_drain_seconds: float = Field(
         default=0.0,

@@ -80,6 +80,7 @@ async def list_items(
     status: str | None,
     limit: int,
     offset: int,
+    drafts_of: str | None = None,
 ) -> tuple[Sequence[RowMapping], int]:
     """A page of items, newest first, with the total count of matching items.
 
@@ -91,6 +92,9 @@ async def list_items(
         conditions.append(items.c.collection_id == collection_id)
     if status:
         conditions.append(items.c.status == status)
+    if drafts_of is not None:
+        # Published items, plus the ones this author wrote.
+        conditions.append(or_(items.c.status == "published", items.c.author_id == drafts_of))
     query = (
         select(*_ITEM_COLUMNS)
         .select_from(_ITEMS_WITH_COLLECTION)

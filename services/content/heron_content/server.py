@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 
 import grpc
+from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2, content_pb2_grpc
+from heron_common.authz import MethodPolicy
 from heron_common.db import Database, create_engine
+from heron_common.grpc_client import create_channel
 from heron_common.grpc_server import create_server, run_server
+from heron_common.identity import Authenticator, GrpcAuthSource
 
 from heron_content import migrate
 from heron_content.seed import seed_demo
 from heron_content.service import ContentService
-from heron_content.servicer import ContentServicer
+from heron_content.servicer import POLICY, ContentServicer
 from heron_content.settings import ContentSettings
 
 logger = logging.getLogger("heron.content")
@@ -20,8 +24,8 @@ logger = logging.getLogger("heron.content")
 SERVICE_NAME = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name
 
 
-def build_server(service: ContentService) -> grpc.aio.Server:
-    server = create_server()
+def build_server(service: ContentService, authenticator: Authenticator) -> grpc.aio.Server:
+    server = create_server(policy=MethodPolicy(authenticator, SERVICE_NAME, POLICY))
     content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)
     return server
 
@@ -36,7 +40,22 @@ async def serve(settings: ContentSettings) -> None:
     if settings.seed_demo and created:
         await seed_demo(service)
 
-    server = build_server(service)
+    # Callers' tokens are verified here too, against the keys the auth service publishes.
+    auth_channel = create_channel(settings.auth_target)
+    authenticator = Authenticator(
+        GrpcAuthSource(auth_pb2_grpc.AuthServiceStub(auth_channel)),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        poll_seconds=settings.auth_poll_seconds,
+    )
+    await authenticator.start()
+
+    async def shutdown() -> None:
+        await authenticator.stop()
+        await auth_channel.close()
+        await database.dispose()
+
+    server = build_server(service, authenticator)
     await run_server(
         server,
         host=settings.grpc_host,
@@ -44,5 +63,5 @@ async def serve(settings: ContentSettings) -> None:
         service_names=[SERVICE_NAME],
         grace_seconds=settings.shutdown_grace_seconds,
         drain_seconds=settings.shutdown_drain_seconds,
-        on_shutdown=database.dispose,
+        on_shutdown=shutdown,
     )

@@ -20,9 +20,11 @@ from heron_common.errors import (
     NotFound,
 )
 from heron_common.jsondoc import check_json_document, check_text
+from heron_common.permissions import Principal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from heron_content import policy
 from heron_content import repository as repo
 from heron_content.schema import normalize_schema, validate_data
 from heron_content.slugs import (
@@ -189,15 +191,22 @@ class ContentService:
         status: str = "",
         author_id: str = "",
         idempotency_key: str = "",
+        principal: Principal | None = None,
     ) -> Item:
+        """`principal` None is the service itself (seeding); otherwise it is the author."""
         title = _check_title(title)
         status = _check_status(status or "draft")
+        policy.check_create(principal, status)
+        if principal is not None:
+            author_id = principal.user_id
         if slug:
             _check_slug(slug)
         data = {} if data is None else data
         check_json_document(data, "data")
         fingerprint = (
-            _fingerprint(collection, title, slug, data, status) if idempotency_key else None
+            _fingerprint(collection, title, slug, data, status, author_id)
+            if idempotency_key
+            else None
         )
         for attempt in range(_SLUG_RACE_RETRIES + 1):
             try:
@@ -283,17 +292,23 @@ class ContentService:
         # What was written is what a read would return: no second round trip to re-read it.
         return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}, True
 
-    async def get_item(self, item_id: str) -> Item:
+    async def get_item(self, item_id: str, principal: Principal | None = None) -> Item:
         if not _is_uuid(item_id):
             raise _item_not_found(item_id)
         async with self.db.read() as conn:
             row = await repo.get_item(conn, item_id)
-        if row is None:
+        if row is None or not policy.can_see(principal, row):
             raise _item_not_found(item_id)
         return row
 
     async def list_items(
-        self, *, collection: str = "", limit: int = 0, offset: int = 0, status: str = ""
+        self,
+        *,
+        collection: str = "",
+        limit: int = 0,
+        offset: int = 0,
+        status: str = "",
+        principal: Principal | None = None,
     ) -> tuple[list[Item], int]:
         if limit < 0 or limit > MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
@@ -301,6 +316,7 @@ class ContentService:
             raise _invalid("offset", "must not be negative")
         if status:
             _check_status(status)
+        status, drafts_of = policy.list_scope(principal, status)
         async with self.db.read() as conn:
             collection_id = (await _collection(conn, collection))["id"] if collection else None
             rows, total = await repo.list_items(
@@ -309,6 +325,7 @@ class ContentService:
                 status=status or None,
                 limit=limit or DEFAULT_LIMIT,
                 offset=offset,
+                drafts_of=drafts_of,
             )
         return list(rows), total
 
@@ -323,6 +340,7 @@ class ContentService:
         status: str | None = None,
         replace_data: bool = False,
         expected_version: int | None = None,
+        principal: Principal | None = None,
     ) -> Item:
         values: dict[str, Any] = {}
         if title is not None:
@@ -340,8 +358,9 @@ class ContentService:
         try:
             async with self.db.transaction() as conn:
                 current = await repo.get_item(conn, item_id)
-                if current is None:
+                if current is None or not policy.can_see(principal, current):
                     raise _item_not_found(item_id)
+                policy.check_change(principal, current, "content.update", values.get("status"))
                 if expected_version is not None and current["version"] != expected_version:
                     raise Conflict(
                         f"the item is at version {current['version']}, "
@@ -373,10 +392,14 @@ class ContentService:
         written = {**values, "data": orjson.dumps(values["data"]).decode()} if data_set else values
         return {**current, **written}
 
-    async def delete_item(self, item_id: str) -> None:
+    async def delete_item(self, item_id: str, principal: Principal | None = None) -> None:
         if not _is_uuid(item_id):
             raise _item_not_found(item_id)
         async with self.db.transaction() as conn:
+            current = await repo.get_item(conn, item_id)
+            if current is None or not policy.can_see(principal, current):
+                raise _item_not_found(item_id)
+            policy.check_change(principal, current, "content.delete")
             if not await repo.delete_item(conn, item_id):
                 raise _item_not_found(item_id)
         logger.info("item deleted", extra={"item_id": item_id})
@@ -420,8 +443,11 @@ def _is_collection_key(key: str) -> bool:
     return bool(COLLECTION_NAME.fullmatch(key)) or _is_uuid(key)
 
 
-def _fingerprint(collection: str, title: str, slug: str, data: Any, status: str) -> str:
-    request = [collection, title, slug, data, status]
+def _fingerprint(
+    collection: str, title: str, slug: str, data: Any, status: str, author_id: str
+) -> str:
+    # The author is part of it: another caller reusing a key never gets someone else's item.
+    request = [collection, title, slug, data, status, author_id]
     return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

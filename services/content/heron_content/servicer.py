@@ -8,11 +8,28 @@ import grpc
 import orjson
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
+from heron_common.authz import PUBLIC, current_principal
 from heron_common.errors import ErrorDetail, InvalidArgument
 
 from heron_content.service import ContentService, Item
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+# What each method needs (checked before it runs; undeclared methods are refused). Ownership
+# and draft visibility are checked by the service (heron_content.policy).
+POLICY: dict[str, str] = {
+    "CreateCollection": "collections.create",
+    "GetCollection": "collections.read",
+    "ListCollections": "collections.read",
+    "UpdateCollection": "collections.update",
+    "DeleteCollection": "collections.delete",
+    "CreateItem": "content.create",
+    "GetItem": "content.read",
+    "ListItems": "content.read",
+    "UpdateItem": "content.update",
+    "DeleteItem": "content.delete",
+}
+assert PUBLIC not in POLICY.values()  # nothing about content is open to unverified callers
 
 
 def _json(raw: bytes, field: str) -> Any:
@@ -109,13 +126,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             slug=request.slug,
             data=_json(request.data_json, "data"),
             status=request.status,
-            author_id=request.author_id,
             idempotency_key=request.idempotency_key,
+            principal=current_principal(),
         )
         return item_message(row)
 
     async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
-        return item_message(await self.service.get_item(request.id))
+        return item_message(await self.service.get_item(request.id, current_principal()))
 
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context
@@ -125,6 +142,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             limit=request.limit,
             offset=request.offset,
             status=request.status,
+            principal=current_principal(),
         )
         return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
 
@@ -141,11 +159,12 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             expected_version=(
                 request.expected_version if request.HasField("expected_version") else None
             ),
+            principal=current_principal(),
         )
         return item_message(row)
 
     async def DeleteItem(
         self, request: pb.DeleteItemRequest, context: Context
     ) -> pb.DeleteItemResponse:
-        await self.service.delete_item(request.id)
+        await self.service.delete_item(request.id, current_principal())
         return pb.DeleteItemResponse()

@@ -288,7 +288,6 @@ class CreateItemRequest(_message.Message):
     SLUG_FIELD_NUMBER: _builtins.int
     DATA_JSON_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    AUTHOR_ID_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """A collection id or its name."""
@@ -298,7 +297,6 @@ class CreateItemRequest(_message.Message):
     data_json: _builtins.bytes
     status: _builtins.str
     """Empty means draft."""
-    author_id: _builtins.str
     idempotency_key: _builtins.str
     """A repeated create with the same key returns the item the first one created."""
     def __init__(
@@ -309,12 +307,11 @@ class CreateItemRequest(_message.Message):
         slug: _builtins.str = ...,
         data_json: _builtins.bytes = ...,
         status: _builtins.str = ...,
-        author_id: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "collection", b"collection", "data_json", b"data_json", "idempotency_key", b"idempotency_key", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "data_json", b"data_json", "idempotency_key", b"idempotency_key", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

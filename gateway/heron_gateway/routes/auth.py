@@ -1,0 +1,322 @@
+"""Sign-in and the caller's own account: register, login, refresh, logout, me, password;
+the published signing keys. SonicJS's shapes: login answers `{user, token, refresh_token}`."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from typing import Any
+
+from cms.auth.v1 import auth_pb2 as pb
+from fastapi import APIRouter, Request
+from heron_common.errors import DomainError, ResourceExhausted, Unauthenticated
+from heron_common.grpc_client import call
+from heron_common.ratelimit import Decision
+from starlette.responses import Response
+
+from heron_gateway.render import json_response, user_json
+from heron_gateway.schemas import (
+    ERROR_RESPONSES,
+    LoginBody,
+    LogoutBody,
+    MeEnvelope,
+    MeUpdate,
+    PasswordChange,
+    RefreshBody,
+    RegisterBody,
+    SessionOut,
+    Success,
+    TokensOut,
+)
+from heron_gateway.security import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    Public,
+    SignedIn,
+    _check_csrf,
+)
+from heron_gateway.settings import GatewaySettings
+from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
+
+router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
+
+REFRESH_COOKIE_PATH = "/auth"
+REFRESH_COOKIE_MAX_AGE = 30 * 86400
+
+
+class RateLimited(ResourceExhausted):
+    """429 with the standard `RateLimit-*` and `Retry-After` headers."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(
+            f"Too many attempts; retry in {decision.retry_after} seconds.",
+        )
+        self.headers = decision.headers()
+
+
+def client_address(request: Request) -> str:
+    # uvicorn has already replaced the peer with X-Forwarded-For when, and only when, the
+    # peer is a trusted proxy (HERON_GATEWAY_FORWARDED_ALLOW_IPS).
+    return request.client.host if request.client else "unknown"
+
+
+def account_key(email: str) -> str:
+    """One key per account whatever the spelling: case, Unicode form, spaces."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
+
+
+async def _limit(upstreams: Upstreams, key: str, limit: int, window: int) -> Decision:
+    decision = await upstreams.limiter.hit(key, limit=limit, window_seconds=window)
+    if not decision.allowed:
+        raise RateLimited(decision)
+    return decision
+
+
+def _set_session_cookies(
+    response: Response, settings: GatewaySettings, access: str, refresh: str, expires_in: int
+) -> None:
+    secure = settings.cookie_secure
+    response.set_cookie(
+        ACCESS_COOKIE,
+        access,
+        max_age=expires_in,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh,
+        max_age=REFRESH_COOKIE_MAX_AGE,
+        path=REFRESH_COOKIE_PATH,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+    )
+    # Readable by the page's scripts, which echo it in X-CSRF-Token on writes.
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(24),
+        max_age=REFRESH_COOKIE_MAX_AGE,
+        path="/",
+        httponly=False,
+        secure=secure,
+        samesite="strict",
+    )
+
+
+def _clear_session_cookies(response: Response, settings: GatewaySettings) -> None:
+    for name, path in (
+        (ACCESS_COOKIE, "/"),
+        (REFRESH_COOKIE, REFRESH_COOKIE_PATH),
+        (CSRF_COOKIE, "/"),
+    ):
+        response.delete_cookie(name, path=path, secure=settings.cookie_secure, samesite="strict")
+
+
+def _session_body(session: pb.Session) -> dict[str, Any]:
+    return {
+        "user": user_json(session.user),
+        "token": session.access_token,
+        "refresh_token": session.refresh_token,
+        "expires_in": session.expires_in,
+    }
+
+
+def _session_response(
+    session: pb.Session, settings: GatewaySettings, status: int = 200, **headers: str
+) -> Response:
+    response = json_response(_session_body(session), status=status, headers=headers or None)
+    _set_session_cookies(
+        response, settings, session.access_token, session.refresh_token, session.expires_in
+    )
+    return response
+
+
+@router.post("/auth/login", response_model=SessionOut, summary="Sign in")
+async def login(
+    body: LoginBody,
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    _: Public,
+) -> Response:
+    """Email and password in; an access token, a refresh token and session cookies out.
+
+    Failed attempts are limited per account and per client address (`429` with
+    `Retry-After`).
+    """
+    window = settings.login_window_seconds
+    await _limit(
+        upstreams,
+        f"login:ip:{client_address(request)}",
+        settings.login_attempts_per_ip,
+        window,
+    )
+    account = f"login:account:{account_key(body.email)}"
+    limit = settings.login_attempts_per_account
+    decision = await upstreams.limiter.peek(account, limit=limit, window_seconds=window)
+    if not decision.allowed:
+        raise RateLimited(decision)
+    try:
+        session = await call(
+            upstreams.auth.Login,
+            pb.LoginRequest(email=body.email, password=body.password),
+            timeout=settings.rpc_timeout_seconds,
+        )
+    except Unauthenticated as exc:
+        failed = await upstreams.limiter.hit(account, limit=limit, window_seconds=window)
+        exc.headers = failed.headers()  # type: ignore[attr-defined]
+        raise
+    await upstreams.limiter.reset(account)
+    return _session_response(session, settings)
+
+
+@router.post("/auth/register", response_model=SessionOut, status_code=201, summary="Register")
+async def register(
+    body: RegisterBody,
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    _: Public,
+) -> Response:
+    """Create an account with the configured default role (off unless enabled by the operator).
+    The role is never the caller's choice."""
+    await _limit(
+        upstreams, f"register:ip:{client_address(request)}", settings.register_attempts_per_ip, 3600
+    )
+    session = await call(
+        upstreams.auth.Register,
+        pb.RegisterRequest(
+            email=body.email, password=body.password, display_name=body.display_name
+        ),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    return _session_response(session, settings, status=201)
+
+
+@router.post("/auth/refresh", response_model=TokensOut, summary="Refresh the access token")
+async def refresh(
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    _: Public,
+    body: RefreshBody | None = None,
+) -> Response:
+    """Trade a refresh token (body, or the session cookie) for a new access token and a new
+    refresh token. Each refresh token works once; reusing one ends its whole session."""
+    await _limit(
+        upstreams, f"refresh:ip:{client_address(request)}", settings.refresh_attempts_per_ip, 60
+    )
+    token = body.refresh_token if body and body.refresh_token else None
+    if token is None:
+        token = request.cookies.get(REFRESH_COOKIE)
+        if token:
+            _check_csrf(request)
+    if not token:
+        raise Unauthenticated('Send the refresh token as {"refresh_token": ...}.')
+    session = await call(
+        upstreams.auth.Refresh,
+        pb.RefreshRequest(refresh_token=token),
+        timeout=settings.rpc_timeout_seconds,
+    )
+    response = json_response(
+        {
+            "token": session.access_token,
+            "refresh_token": session.refresh_token,
+            "expires_in": session.expires_in,
+        }
+    )
+    _set_session_cookies(
+        response, settings, session.access_token, session.refresh_token, session.expires_in
+    )
+    return response
+
+
+@router.post("/auth/logout", response_model=Success, summary="Sign out")
+async def logout(
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: Public,
+    body: LogoutBody | None = None,
+) -> Response:
+    """End the session: of the given refresh token, or of the access token used. Its access
+    tokens stop working within seconds everywhere."""
+    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE) or ""
+    try:
+        await call(
+            upstreams.auth.Logout,
+            pb.LogoutRequest(refresh_token=token),
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        )
+    except DomainError:
+        if token or not principal.anonymous:
+            raise
+    response = json_response({"success": True})
+    _clear_session_cookies(response, settings)
+    return response
+
+
+@router.get("/auth/me", response_model=MeEnvelope, summary="The signed-in account")
+async def me(upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn) -> Response:
+    reply = await call(
+        upstreams.auth.GetMe,
+        pb.GetMeRequest(),
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
+    user = user_json(reply)
+    user["permissions"] = sorted(principal.permissions)
+    return json_response({"user": user})
+
+
+@router.patch("/auth/me", response_model=MeEnvelope, summary="Change your profile")
+async def update_me(
+    body: MeUpdate, upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
+) -> Response:
+    """Only the display name; role, status and email are for administrators."""
+    request = pb.UpdateMeRequest()
+    if body.display_name is not None:
+        request.display_name = body.display_name
+    reply = await call(
+        upstreams.auth.UpdateMe,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
+    return json_response({"user": user_json(reply)})
+
+
+@router.post("/auth/password", response_model=Success, summary="Change your password")
+async def change_password(
+    body: PasswordChange, upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
+) -> Response:
+    """Ends every session of the account, this one included: sign in again afterwards."""
+    await call(
+        upstreams.auth.ChangePassword,
+        pb.ChangePasswordRequest(
+            current_password=body.current_password, new_password=body.new_password
+        ),
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
+    response = json_response({"success": True})
+    _clear_session_cookies(response, settings)
+    return response
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys", tags=["auth"])
+async def jwks(upstreams: UpstreamsDep, settings: SettingsDep, _: Public) -> Response:
+    """The keys access tokens are signed with (JWKS), for verifying them elsewhere."""
+    reply = await call(
+        upstreams.auth.GetJwks, pb.GetJwksRequest(), timeout=settings.rpc_timeout_seconds
+    )
+    return Response(
+        reply.jwks_json,
+        media_type="application/json",
+        headers={"Cache-Control": "public, max-age=60"},
+    )

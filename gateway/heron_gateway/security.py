@@ -1,0 +1,121 @@
+"""Who is calling, and may they: credentials → principal, and each route's declared access.
+
+Every route declares what it needs with an `Access` dependency (a permission, `AUTHENTICATED`
+or `PUBLIC`); a test enumerates the routes and fails on any without one. Credentials come from
+`Authorization: Bearer` (an access token, or an API token `heron_…`) or, for browsers, the
+HttpOnly session cookie; cookie-authenticated writes must echo the CSRF cookie in
+`X-CSRF-Token`. Access tokens are verified locally (`heron_common.identity`); API tokens are
+exchanged once with the auth service for a short-lived access token, cached by the hash of the
+whole API token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from cms.auth.v1 import auth_pb2 as auth_pb
+from fastapi import Depends, Request
+from heron_common.authz import AUTHENTICATED, PUBLIC, deny
+from heron_common.errors import PermissionDenied, Unauthenticated, Unavailable
+from heron_common.grpc_client import call
+from heron_common.identity import bearer_token, token_digest
+from heron_common.permissions import Principal
+
+from heron_gateway.upstreams import Upstreams
+
+ACCESS_COOKIE = "heron_access"
+REFRESH_COOKIE = "heron_refresh"
+CSRF_COOKIE = "heron_csrf"
+CSRF_HEADER = "x-csrf-token"
+API_TOKEN_PREFIX = "heron_"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _from_api_token(upstreams: Upstreams, token: str) -> Principal:
+    digest = token_digest(token)
+    access = upstreams.api_tokens.get(digest)
+    if access is not None:
+        try:
+            return await upstreams.authenticator.verify(access)
+        except Unauthenticated:  # revoked or expired: the token itself may still be good
+            upstreams.api_tokens.drop(digest)
+    reply = await call(
+        upstreams.auth.ExchangeApiToken,
+        auth_pb.ExchangeApiTokenRequest(token=token),
+        timeout=upstreams.settings.rpc_timeout_seconds,
+    )
+    upstreams.api_tokens.put(digest, reply.access_token, reply.expires_in)
+    return await upstreams.authenticator.verify(reply.access_token)
+
+
+def _check_csrf(request: Request) -> None:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get(CSRF_HEADER, "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise PermissionDenied(
+            "Cookie-authenticated writes need the X-CSRF-Token header set to the value of the "
+            f"{CSRF_COOKIE} cookie."
+        )
+
+
+async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
+    """The caller's principal; anonymous without credentials, 401 for bad ones."""
+    authenticator = upstreams.authenticator
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        token = bearer_token(authorization)
+        if not token:
+            raise Unauthenticated("Send credentials as `Authorization: Bearer <token>`.")
+        if token.startswith(API_TOKEN_PREFIX):
+            return await _from_api_token(upstreams, token)
+        return await authenticator.verify(token)
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        principal = await authenticator.verify(cookie)
+        if request.method not in SAFE_METHODS:
+            _check_csrf(request)
+        return principal
+    if not authenticator.ready:
+        raise Unavailable("Permissions cannot be checked right now; retry shortly.")
+    return authenticator.anonymous()
+
+
+# Liveness and readiness: credentials are not even looked at.
+OPEN = "open"
+
+
+class Access:
+    """A route's declared access: a permission string, `AUTHENTICATED`, `PUBLIC` (anyone; a
+    principal if credentials are sent, which must then be valid) or `OPEN`.
+
+    Returns the principal; denies with 401 (anonymous: signing in may help) or 403.
+    A permission held only for one's own things (`content.update:own`) passes here; the
+    service checks ownership.
+    """
+
+    def __init__(self, need: str) -> None:
+        self.need = need
+
+    def __repr__(self) -> str:
+        return f"Access({self.need!r})"
+
+    async def __call__(self, request: Request) -> Principal | None:
+        if self.need == OPEN:
+            return None
+        upstreams: Upstreams = request.app.state.upstreams
+        principal = await authenticate(request, upstreams)
+        request.state.principal = principal.user_id or "anonymous"
+        if self.need == PUBLIC:
+            return principal
+        if self.need == AUTHENTICATED:
+            if principal.anonymous:
+                raise Unauthenticated("Sign in first.")
+            return principal
+        if not principal.may(self.need):
+            raise deny(principal, f"this needs the `{self.need}` permission.")
+        return principal
+
+
+Public = Annotated[Principal, Depends(Access(PUBLIC))]
+SignedIn = Annotated[Principal, Depends(Access(AUTHENTICATED))]

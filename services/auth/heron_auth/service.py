@@ -1,0 +1,594 @@
+"""Auth use cases: sign-in sessions, accounts, roles, API tokens and the verifiers' state."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from heron_common.db import Database
+from heron_common.errors import (
+    AlreadyExists,
+    ErrorDetail,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from heron_common.identity import StateUpdate
+from heron_common.jsondoc import check_text
+from heron_common.permissions import (
+    ADMIN_ROLE,
+    BUILTIN_ROLES,
+    PERMISSIONS,
+    PUBLIC_ROLE,
+    Principal,
+    covers,
+    invalid_permissions,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from heron_auth import repository as repo
+from heron_auth.passwords import Passwords, check_password
+from heron_auth.settings import AuthSettings
+from heron_auth.tokens import (
+    API_TOKEN_PREFIX,
+    TokenIssuer,
+    new_api_token,
+    new_refresh_token,
+    now_ms,
+    secret_hash,
+)
+
+logger = logging.getLogger("heron.auth")
+
+Row = dict[str, Any]
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 254
+STATUSES = ("active", "disabled")
+BAD_CREDENTIALS = "The email or password is not correct."
+# Revocations outlive the access tokens they cover by this much (verifiers' clock leeway).
+REVOCATION_MARGIN_MS = 60_000
+
+
+def normalize_email(email: str) -> tuple[str, str]:
+    """(email as stored, comparison key): NFKC-normalized, and case-folded for the key."""
+    normalized = unicodedata.normalize("NFKC", email).strip()
+    if (
+        len(normalized) > MAX_EMAIL_LENGTH
+        or not EMAIL.fullmatch(normalized)
+        or not normalized.isprintable()
+    ):
+        raise InvalidArgument(
+            "The email address is not valid.", [ErrorDetail("email", "a valid email address")]
+        )
+    return normalized, normalized.casefold()
+
+
+def _display_name(value: str, email: str) -> str:
+    check_text(value, "display_name")
+    value = value.strip()
+    if len(value) > 200:
+        raise InvalidArgument(
+            "display_name is too long.", [ErrorDetail("display_name", "at most 200 characters")]
+        )
+    return value or email.split("@", 1)[0]
+
+
+@dataclass
+class Issued:
+    user: Row
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: str
+
+
+class AuthService:
+    def __init__(
+        self, database: Database, settings: AuthSettings, passwords: Passwords, issuer: TokenIssuer
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.passwords = passwords
+        self.issuer = issuer
+        self.access_ttl_ms = settings.access_token_ttl_seconds * 1000
+
+    # -- bootstrap ---------------------------------------------------------------------------
+    async def ensure_builtin_roles(self) -> None:
+        """Add built-in roles a store lacks; never overwrite what an admin edited. The admin
+        role always holds every permission, including ones added by a newer version."""
+        async with self.database.transaction() as conn:
+            existing = {r["name"]: r for r in await repo.list_roles(conn)}
+            for name, description, permissions in BUILTIN_ROLES:
+                if name not in existing:
+                    await repo.insert_role(
+                        conn,
+                        name=name,
+                        description=description,
+                        permissions=list(permissions),
+                        builtin=True,
+                        updated_at=now_ms(),
+                    )
+                elif name == ADMIN_ROLE and existing[name]["permissions"] != list(PERMISSIONS):
+                    await repo.update_role(
+                        conn, name, permissions=list(PERMISSIONS), updated_at=now_ms()
+                    )
+
+    async def has_users(self) -> bool:
+        async with self.database.read() as conn:
+            return await repo.count_users(conn) > 0
+
+    async def add_user(
+        self, *, email: str, password: str, display_name: str = "", role: str
+    ) -> Row:
+        """Create an account (no caller checks: callers decide who may)."""
+        stored, key = normalize_email(email)
+        check_password(password, min_length=self.settings.password_min_length)
+        name = _display_name(display_name, stored)
+        password_hash = await self.passwords.hash(password)
+        now = now_ms()
+        row: Row = {
+            "id": str(uuid.uuid4()),
+            "email": stored,
+            "email_key": key,
+            "display_name": name,
+            "password_hash": password_hash,
+            "status": "active",
+            "role": role,
+            "created_at": now,
+            "updated_at": now,
+            "last_login_at": None,
+        }
+        try:
+            async with self.database.transaction() as conn:
+                if await repo.get_role(conn, role) is None or role == PUBLIC_ROLE:
+                    raise InvalidArgument(
+                        f"There is no role {role!r}.", [ErrorDetail("role", "an existing role")]
+                    )
+                await repo.insert_user(conn, **row)
+        except IntegrityError:
+            raise AlreadyExists(
+                "An account with this email exists.", [ErrorDetail("email", "already used")]
+            ) from None
+        return row
+
+    # -- sessions ----------------------------------------------------------------------------
+    async def login(self, email: str, password: str) -> Issued:
+        try:
+            _, key = normalize_email(email)
+        except InvalidArgument:
+            key = ""
+        async with self.database.read() as conn:
+            user = await repo.user_by_email_key(conn, key) if key else None
+        # Always verify a hash, so an unknown account takes as long as a wrong password.
+        if not await self.passwords.verify(user["password_hash"] if user else None, password):
+            raise Unauthenticated(BAD_CREDENTIALS)
+        assert user is not None
+        if user["status"] != "active":
+            raise Unauthenticated("This account is disabled.")
+        now = now_ms()
+        updates: dict[str, Any] = {"last_login_at": now}
+        if self.passwords.needs_rehash(user["password_hash"]):
+            updates["password_hash"] = await self.passwords.hash(password)
+        async with self.database.transaction() as conn:
+            await repo.update_user(conn, user["id"], **updates)
+            issued = await self._start_session(conn, user)
+        issued.user = {**user, "last_login_at": now}
+        return issued
+
+    async def register(self, email: str, password: str, display_name: str) -> Issued:
+        if not self.settings.registration_enabled:
+            raise PermissionDenied("Registration is closed; ask an administrator for an account.")
+        role = self.settings.registration_role
+        if role in (ADMIN_ROLE, PUBLIC_ROLE):
+            raise PermissionDenied("Registration is misconfigured; ask an administrator.")
+        user = await self.add_user(
+            email=email, password=password, display_name=display_name, role=role
+        )
+        async with self.database.transaction() as conn:
+            return await self._start_session(conn, user)
+
+    async def _start_session(self, conn: AsyncConnection, user: Row) -> Issued:
+        now = now_ms()
+        session_id = str(uuid.uuid4())
+        expires = now + self.settings.session_max_seconds * 1000
+        await repo.insert_session(
+            conn,
+            id=session_id,
+            user_id=user["id"],
+            kind="password",
+            api_token_id=None,
+            created_at=now,
+            expires_at=expires,
+            revoked_at=None,
+        )
+        refresh = await self._new_refresh_token(conn, session_id, expires)
+        access = await self.issuer.access_token(
+            user_id=user["id"], role=user["role"], session_id=session_id
+        )
+        return Issued(user, access, refresh, self.settings.access_token_ttl_seconds, session_id)
+
+    async def _new_refresh_token(
+        self, conn: AsyncConnection, session_id: str, session_expires: int
+    ) -> str:
+        token = new_refresh_token()
+        now = now_ms()
+        await repo.insert_refresh_token(
+            conn,
+            token_hash=secret_hash(token),
+            session_id=session_id,
+            created_at=now,
+            # Never beyond the session's absolute end: refreshing cannot extend a session.
+            expires_at=min(now + self.settings.refresh_token_ttl_seconds * 1000, session_expires),
+            used_at=None,
+        )
+        return token
+
+    async def refresh(self, refresh_token: str) -> Issued:
+        invalid = Unauthenticated("The refresh token is not valid; sign in again.")
+        if not refresh_token or len(refresh_token) > 200:
+            raise invalid
+        token_hash = secret_hash(refresh_token)
+        now = now_ms()
+        async with self.database.transaction() as conn:
+            row = await repo.refresh_token(conn, token_hash)
+            if row is None:
+                raise invalid
+            session_id = row["session_id"]
+            if row["session_revoked_at"] is not None:
+                raise invalid
+            if row["expires_at"] <= now or row["session_expires_at"] <= now:
+                raise Unauthenticated("The session has expired; sign in again.")
+            claimed = await repo.claim_refresh_token(conn, token_hash, now)
+            user = await repo.user_by_id(conn, row["user_id"])
+            if claimed and user is not None and user["status"] == "active":
+                new_refresh = await self._new_refresh_token(
+                    conn, session_id, row["session_expires_at"]
+                )
+                access = await self.issuer.access_token(
+                    user_id=user["id"], role=user["role"], session_id=session_id
+                )
+                return Issued(
+                    user, access, new_refresh, self.settings.access_token_ttl_seconds, session_id
+                )
+        # A token used before: someone holds a copy. End the whole family.
+        if not claimed:
+            logger.warning("refresh token reuse; session revoked", extra={"session": session_id})
+        async with self.database.transaction() as conn:
+            await self._revoke_sessions(conn, [(session_id, row["session_expires_at"])])
+        if not claimed:
+            raise Unauthenticated(
+                "This refresh token was already used, so the session was ended to protect the "
+                "account; sign in again."
+            )
+        raise invalid
+
+    async def logout(self, principal: Principal, refresh_token: str) -> None:
+        async with self.database.transaction() as conn:
+            if refresh_token:
+                row = await repo.refresh_token(conn, secret_hash(refresh_token))
+                if row is not None:
+                    await self._revoke_sessions(conn, [(row["session_id"], now_ms())])
+                    return
+            if principal.anonymous:
+                raise Unauthenticated("Nothing to sign out of: send a token.")
+            await self._revoke_sessions(conn, [(principal.session_id, now_ms())])
+
+    async def _revoke_sessions(
+        self, conn: AsyncConnection, sessions: Iterable[tuple[str, int]]
+    ) -> None:
+        """Revoke sessions and publish them to verifiers until their last access token expired."""
+        now = now_ms()
+        entries = list(sessions)
+        await repo.mark_sessions_revoked(conn, [s for s, _ in entries], now)
+        horizon = now + self.access_ttl_ms + REVOCATION_MARGIN_MS
+        await repo.insert_revocations(conn, [(s, horizon) for s, _ in entries])
+
+    async def _revoke_user(self, conn: AsyncConnection, user_id: str) -> None:
+        await self._revoke_sessions(
+            conn, await repo.live_session_ids(conn, now_ms(), user_id=user_id)
+        )
+
+    # -- the caller's account ----------------------------------------------------------------
+    async def me(self, principal: Principal) -> Row:
+        async with self.database.read() as conn:
+            user = await repo.user_by_id(conn, principal.user_id)
+        if user is None:
+            raise Unauthenticated("This account no longer exists.")
+        return user
+
+    async def update_me(self, principal: Principal, display_name: str | None) -> Row:
+        user = await self.me(principal)
+        if display_name is None:
+            return user
+        name = _display_name(display_name, user["email"])
+        async with self.database.transaction() as conn:
+            await repo.update_user(conn, user["id"], display_name=name, updated_at=now_ms())
+        return {**user, "display_name": name}
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        if principal.api_token_id:
+            raise PermissionDenied("API tokens cannot change passwords.")
+        user = await self.me(principal)
+        if not await self.passwords.verify(user["password_hash"], current):
+            raise InvalidArgument(
+                "The current password is not correct.",
+                [ErrorDetail("current_password", "not correct")],
+            )
+        check_password(new, min_length=self.settings.password_min_length, field="new_password")
+        password_hash = await self.passwords.hash(new)
+        async with self.database.transaction() as conn:
+            await repo.update_user(
+                conn, user["id"], password_hash=password_hash, updated_at=now_ms()
+            )
+            await self._revoke_user(conn, user["id"])
+
+    # -- verifiers' state --------------------------------------------------------------------
+    async def auth_state(self, cursor: int, roles_version: str) -> tuple[StateUpdate, list[Row]]:
+        now = now_ms()
+        async with self.database.read() as conn:
+            rows = await repo.revocations_since(conn, cursor, now)
+            top = await repo.max_revocation_seq(conn)
+            roles = await repo.list_roles(conn)
+        version = roles_version_of(roles)
+        _, keys_version = await self.issuer.jwks()
+        update = StateUpdate(
+            cursor=top,
+            revocations=[(r["session_id"], r["expires_at"]) for r in rows],
+            roles_version=version,
+            roles=None
+            if version == roles_version
+            else {r["name"]: frozenset(r["permissions"]) for r in roles},
+            keys_version=keys_version,
+        )
+        return update, roles
+
+    async def prune(self) -> None:
+        async with self.database.transaction() as conn:
+            await repo.prune(conn, now_ms())
+
+    # -- user management ---------------------------------------------------------------------
+    async def _role_permissions(self, conn: AsyncConnection, role: str) -> list[str]:
+        row = await repo.get_role(conn, role)
+        if row is None or role == PUBLIC_ROLE:
+            raise InvalidArgument(
+                f"There is no role {role!r}.", [ErrorDetail("role", "an existing role")]
+            )
+        return list(row["permissions"])
+
+    @staticmethod
+    def _check_may_grant(principal: Principal, permissions: Iterable[str], what: str) -> None:
+        """Nobody hands out more than they hold: no escalation through roles or tokens."""
+        missing = [p for p in permissions if not covers(principal.permissions, p)]
+        if missing:
+            raise PermissionDenied(
+                f"{what} needs permissions you do not hold: {', '.join(sorted(missing))}."
+            )
+
+    async def list_users(self, limit: int, offset: int) -> tuple[list[Row], int]:
+        async with self.database.read() as conn:
+            return await repo.list_users(conn, limit, offset), await repo.count_users(conn)
+
+    async def get_user(self, user_id: str) -> Row:
+        async with self.database.read() as conn:
+            user = await repo.user_by_id(conn, user_id) if _is_uuid(user_id) else None
+        if user is None:
+            raise NotFound(f"There is no user {user_id!r}.")
+        return user
+
+    async def create_user(
+        self, principal: Principal, *, email: str, password: str, display_name: str, role: str
+    ) -> Row:
+        async with self.database.read() as conn:
+            permissions = await self._role_permissions(conn, role)
+        self._check_may_grant(principal, permissions, f"Giving the role {role!r}")
+        return await self.add_user(
+            email=email, password=password, display_name=display_name, role=role
+        )
+
+    async def update_user(
+        self,
+        principal: Principal,
+        user_id: str,
+        *,
+        display_name: str | None,
+        role: str | None,
+        status: str | None,
+        password: str | None,
+    ) -> Row:
+        user = await self.get_user(user_id)
+        updates: dict[str, Any] = {}
+        if display_name is not None:
+            updates["display_name"] = _display_name(display_name, user["email"])
+        if status is not None and status != user["status"]:
+            if status not in STATUSES:
+                raise InvalidArgument(
+                    "status must be active or disabled.", [ErrorDetail("status", "active|disabled")]
+                )
+            updates["status"] = status
+        if password is not None:
+            check_password(password, min_length=self.settings.password_min_length)
+            updates["password_hash"] = await self.passwords.hash(password)
+        async with self.database.transaction() as conn:
+            current = await self._role_permissions(conn, user["role"])
+            # Changing someone's account at all needs at least their powers.
+            self._check_may_grant(principal, current, f"Changing a user with role {user['role']!r}")
+            if role is not None and role != user["role"]:
+                self._check_may_grant(
+                    principal, await self._role_permissions(conn, role), f"Giving the role {role!r}"
+                )
+                updates["role"] = role
+            if user["role"] == ADMIN_ROLE and (
+                updates.get("role", ADMIN_ROLE) != ADMIN_ROLE or updates.get("status") == "disabled"
+            ):
+                await self._keep_an_admin(conn)
+            if not updates:
+                return user
+            updates["updated_at"] = now_ms()
+            await repo.update_user(conn, user_id, **updates)
+            if {"role", "status", "password_hash"} & updates.keys():
+                await self._revoke_user(conn, user_id)
+        return {**user, **updates}
+
+    async def _keep_an_admin(self, conn: AsyncConnection) -> None:
+        if await repo.count_active_with_role(conn, ADMIN_ROLE) <= 1:
+            raise PermissionDenied("This is the last active admin; make another admin first.")
+
+    async def delete_user(self, principal: Principal, user_id: str) -> None:
+        user = await self.get_user(user_id)
+        if user_id == principal.user_id:
+            raise PermissionDenied("You cannot delete your own account.")
+        async with self.database.transaction() as conn:
+            current = await self._role_permissions(conn, user["role"])
+            self._check_may_grant(principal, current, f"Deleting a user with role {user['role']!r}")
+            if user["role"] == ADMIN_ROLE and user["status"] == "active":
+                await self._keep_an_admin(conn)
+            await self._revoke_user(conn, user_id)
+            await repo.delete_user(conn, user_id)
+
+    # -- roles -------------------------------------------------------------------------------
+    async def list_roles(self) -> list[Row]:
+        async with self.database.read() as conn:
+            return await repo.list_roles(conn)
+
+    async def update_role(
+        self, principal: Principal, name: str, permissions: list[str], description: str | None
+    ) -> Row:
+        bad = invalid_permissions(permissions)
+        if bad:
+            raise InvalidArgument(
+                f"Unknown permission: {bad[0][:100]}.",
+                [ErrorDetail("permissions", f"unknown: {p[:100]}") for p in bad[:20]],
+            )
+        if name == ADMIN_ROLE:
+            raise PermissionDenied("The admin role always holds every permission.")
+        self._check_may_grant(principal, permissions, f"Changing the role {name!r}")
+        if description is not None:
+            check_text(description, "description")
+        async with self.database.transaction() as conn:
+            role = await repo.get_role(conn, name)
+            if role is None:
+                raise NotFound(f"There is no role {name!r}.")
+            self._check_may_grant(principal, role["permissions"], f"Changing the role {name!r}")
+            values: dict[str, Any] = {
+                "permissions": sorted(set(permissions)),
+                "updated_at": now_ms(),
+            }
+            if description is not None:
+                values["description"] = description[:1000]
+            await repo.update_role(conn, name, **values)
+        return {**role, **values}
+
+    # -- API tokens --------------------------------------------------------------------------
+    async def create_api_token(
+        self, principal: Principal, name: str, permissions: list[str], expires_at: int
+    ) -> tuple[Row, str]:
+        if principal.api_token_id:
+            raise PermissionDenied("API tokens cannot create API tokens.")
+        check_text(name, "name")
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidArgument(
+                "name is required (at most 200 characters).", [ErrorDetail("name", "1-200 chars")]
+            )
+        bad = invalid_permissions(permissions)
+        if bad:
+            raise InvalidArgument(
+                f"Unknown permission: {bad[0][:100]}.",
+                [ErrorDetail("permissions", f"unknown: {p[:100]}") for p in bad[:20]],
+            )
+        self._check_may_grant(principal, permissions, "This token")
+        now = now_ms()
+        if expires_at and expires_at <= now:
+            raise InvalidArgument(
+                "expires_at must be in the future.", [ErrorDetail("expires_at", "in the past")]
+            )
+        token = new_api_token()
+        row: Row = {
+            "id": str(uuid.uuid4()),
+            "user_id": principal.user_id,
+            "name": name,
+            "prefix": token[: len(API_TOKEN_PREFIX) + 6],
+            "token_hash": secret_hash(token),
+            "permissions": sorted(set(permissions)) if permissions else None,
+            "created_at": now,
+            "expires_at": expires_at or None,
+            "last_used_at": None,
+            "revoked_at": None,
+        }
+        async with self.database.transaction() as conn:
+            await repo.insert_api_token(conn, **row)
+        return row, token
+
+    async def list_api_tokens(self, principal: Principal) -> list[Row]:
+        async with self.database.read() as conn:
+            return await repo.list_api_tokens(conn, principal.user_id)
+
+    async def revoke_api_token(self, principal: Principal, token_id: str) -> None:
+        async with self.database.transaction() as conn:
+            row = await repo.api_token_by_id(conn, token_id) if _is_uuid(token_id) else None
+            if row is None or (
+                row["user_id"] != principal.user_id and not principal.may_all("users.update")
+            ):
+                raise NotFound(f"There is no API token {token_id!r}.")
+            if row["revoked_at"] is None:
+                await repo.update_api_token(conn, token_id, revoked_at=now_ms())
+            await self._revoke_sessions(
+                conn, await repo.live_session_ids(conn, now_ms(), api_token_id=token_id)
+            )
+
+    async def exchange_api_token(self, token: str) -> tuple[str, int]:
+        invalid = Unauthenticated("The API token is not valid.")
+        if not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
+            raise invalid
+        now = now_ms()
+        async with self.database.transaction() as conn:
+            row = await repo.api_token_by_hash(conn, secret_hash(token))
+            if row is None or row["revoked_at"] is not None:
+                raise invalid
+            if row["expires_at"] is not None and row["expires_at"] <= now:
+                raise Unauthenticated("The API token has expired.")
+            user = await repo.user_by_id(conn, row["user_id"])
+            if user is None or user["status"] != "active":
+                raise invalid
+            session_id = str(uuid.uuid4())
+            await repo.insert_session(
+                conn,
+                id=session_id,
+                user_id=user["id"],
+                kind="api_token",
+                api_token_id=row["id"],
+                created_at=now,
+                expires_at=now + self.access_ttl_ms + REVOCATION_MARGIN_MS,
+                revoked_at=None,
+            )
+            await repo.update_api_token(conn, row["id"], last_used_at=now)
+        access = await self.issuer.access_token(
+            user_id=user["id"],
+            role=user["role"],
+            session_id=session_id,
+            scope=row["permissions"],
+            api_token_id=row["id"],
+        )
+        return access, self.settings.access_token_ttl_seconds
+
+
+def roles_version_of(roles: list[Row]) -> str:
+    body = orjson.dumps(sorted((r["name"], sorted(r["permissions"])) for r in roles))
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36

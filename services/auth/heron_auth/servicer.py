@@ -1,0 +1,221 @@
+"""gRPC servicer: protobuf messages ⇄ auth use cases, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+from cms.auth.v1 import auth_pb2 as pb
+from cms.auth.v1 import auth_pb2_grpc
+from heron_common.authz import AUTHENTICATED, PUBLIC, current_principal
+
+from heron_auth.service import AuthService, Issued, Row
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# What each method needs. Methods missing here are refused (see heron_common.authz).
+POLICY: dict[str, str] = {
+    "Login": PUBLIC,
+    "Register": PUBLIC,
+    "Refresh": PUBLIC,
+    "Logout": PUBLIC,
+    "ExchangeApiToken": PUBLIC,
+    "GetJwks": PUBLIC,
+    "GetAuthState": PUBLIC,
+    "GetMe": AUTHENTICATED,
+    "UpdateMe": AUTHENTICATED,
+    "ChangePassword": AUTHENTICATED,
+    "CreateApiToken": AUTHENTICATED,
+    "ListApiTokens": AUTHENTICATED,
+    "RevokeApiToken": AUTHENTICATED,
+    "ListUsers": "users.read",
+    "GetUser": "users.read",
+    "CreateUser": "users.create",
+    "UpdateUser": "users.update",
+    "DeleteUser": "users.delete",
+    "ListRoles": "users.read",
+    "UpdateRole": "users.update",
+    "RotateSigningKey": "settings.update",
+}
+
+
+def user_message(row: Row) -> pb.User:
+    return pb.User(
+        id=row["id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        status=row["status"],
+        role=row["role"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_login_at=row["last_login_at"] or 0,
+    )
+
+
+def session_message(issued: Issued) -> pb.Session:
+    return pb.Session(
+        user=user_message(issued.user),
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
+        session_id=issued.session_id,
+    )
+
+
+def role_message(row: Row) -> pb.Role:
+    return pb.Role(
+        name=row["name"],
+        description=row["description"],
+        permissions=sorted(row["permissions"]),
+        builtin=row["builtin"],
+    )
+
+
+def api_token_message(row: Row) -> pb.ApiToken:
+    return pb.ApiToken(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        permissions=row["permissions"] or [],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"] or 0,
+        last_used_at=row["last_used_at"] or 0,
+        revoked_at=row["revoked_at"] or 0,
+        user_id=row["user_id"],
+    )
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, service: AuthService) -> None:
+        self.service = service
+
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.Session:
+        return session_message(await self.service.login(request.email, request.password))
+
+    async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
+        issued = await self.service.register(request.email, request.password, request.display_name)
+        return session_message(issued)
+
+    async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.Session:
+        return session_message(await self.service.refresh(request.refresh_token))
+
+    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
+        await self.service.logout(current_principal(), request.refresh_token)
+        return pb.LogoutResponse()
+
+    async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.User:
+        return user_message(await self.service.me(current_principal()))
+
+    async def UpdateMe(self, request: pb.UpdateMeRequest, context: Context) -> pb.User:
+        name = request.display_name if request.HasField("display_name") else None
+        return user_message(await self.service.update_me(current_principal(), name))
+
+    async def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: Context
+    ) -> pb.ChangePasswordResponse:
+        await self.service.change_password(
+            current_principal(), request.current_password, request.new_password
+        )
+        return pb.ChangePasswordResponse()
+
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: Context
+    ) -> pb.ListUsersResponse:
+        limit = min(max(request.limit or 50, 1), 1000)
+        rows, total = await self.service.list_users(limit, max(request.offset, 0))
+        return pb.ListUsersResponse(users=[user_message(r) for r in rows], total=total)
+
+    async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
+        return user_message(await self.service.get_user(request.id))
+
+    async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.User:
+        row = await self.service.create_user(
+            current_principal(),
+            email=request.email,
+            password=request.password,
+            display_name=request.display_name,
+            role=request.role,
+        )
+        return user_message(row)
+
+    async def UpdateUser(self, request: pb.UpdateUserRequest, context: Context) -> pb.User:
+        row = await self.service.update_user(
+            current_principal(),
+            request.id,
+            display_name=request.display_name if request.HasField("display_name") else None,
+            role=request.role if request.HasField("role") else None,
+            status=request.status if request.HasField("status") else None,
+            password=request.password if request.HasField("password") else None,
+        )
+        return user_message(row)
+
+    async def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: Context
+    ) -> pb.DeleteUserResponse:
+        await self.service.delete_user(current_principal(), request.id)
+        return pb.DeleteUserResponse()
+
+    async def ListRoles(
+        self, request: pb.ListRolesRequest, context: Context
+    ) -> pb.ListRolesResponse:
+        return pb.ListRolesResponse(
+            roles=[role_message(r) for r in await self.service.list_roles()]
+        )
+
+    async def UpdateRole(self, request: pb.UpdateRoleRequest, context: Context) -> pb.Role:
+        row = await self.service.update_role(
+            current_principal(),
+            request.name,
+            list(request.permissions),
+            request.description if request.HasField("description") else None,
+        )
+        return role_message(row)
+
+    async def CreateApiToken(
+        self, request: pb.CreateApiTokenRequest, context: Context
+    ) -> pb.CreatedApiToken:
+        row, token = await self.service.create_api_token(
+            current_principal(), request.name, list(request.permissions), request.expires_at
+        )
+        return pb.CreatedApiToken(api_token=api_token_message(row), token=token)
+
+    async def ListApiTokens(
+        self, request: pb.ListApiTokensRequest, context: Context
+    ) -> pb.ListApiTokensResponse:
+        rows = await self.service.list_api_tokens(current_principal())
+        return pb.ListApiTokensResponse(api_tokens=[api_token_message(r) for r in rows])
+
+    async def RevokeApiToken(
+        self, request: pb.RevokeApiTokenRequest, context: Context
+    ) -> pb.RevokeApiTokenResponse:
+        await self.service.revoke_api_token(current_principal(), request.id)
+        return pb.RevokeApiTokenResponse()
+
+    async def ExchangeApiToken(
+        self, request: pb.ExchangeApiTokenRequest, context: Context
+    ) -> pb.AccessToken:
+        access, expires_in = await self.service.exchange_api_token(request.token)
+        return pb.AccessToken(access_token=access, expires_in=expires_in)
+
+    async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> pb.Jwks:
+        jwks, version = await self.service.issuer.jwks()
+        return pb.Jwks(jwks_json=orjson.dumps(jwks), keys_version=version)
+
+    async def RotateSigningKey(
+        self, request: pb.RotateSigningKeyRequest, context: Context
+    ) -> pb.Jwks:
+        await self.service.issuer.rotate()
+        jwks, version = await self.service.issuer.jwks()
+        return pb.Jwks(jwks_json=orjson.dumps(jwks), keys_version=version)
+
+    async def GetAuthState(self, request: pb.GetAuthStateRequest, context: Context) -> pb.AuthState:
+        update, roles = await self.service.auth_state(request.cursor, request.roles_version)
+        return pb.AuthState(
+            cursor=update.cursor,
+            revocations=[pb.Revocation(session_id=s, expires_at=e) for s, e in update.revocations],
+            roles_version=update.roles_version,
+            roles=[role_message(r) for r in roles] if update.roles is not None else [],
+            keys_version=update.keys_version,
+            access_token_ttl=self.service.settings.access_token_ttl_seconds,
+        )

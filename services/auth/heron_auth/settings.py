@@ -1,0 +1,44 @@
+"""Auth service settings (env prefix `HERON_AUTH_`)."""
+
+from __future__ import annotations
+
+from heron_common.settings import ServiceSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+
+class AuthSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HERON_AUTH_", extra="ignore", populate_by_name=True
+    )
+
+    grpc_port: int = 50051
+    access_token_ttl_seconds: int = Field(
+        default=600, ge=30, le=3600, description="Lifetime of an access token (JWT)."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=14 * 86400, description="A refresh token unused this long expires."
+    )
+    session_max_seconds: int = Field(
+        default=30 * 86400,
+        description="Absolute lifetime of a signed-in session: refreshing never extends it.",
+    )
+    registration_enabled: bool = Field(
+        default=False, description="Whether `POST /auth/register` creates accounts."
+    )
+    registration_role: str = Field(
+        default="viewer", description="The role self-registered accounts get (never admin)."
+    )
+    password_min_length: int = Field(default=10, ge=8)
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    state_poll_seconds: float = 1.0
+    admin_email: str = Field(
+        default="", validation_alias=AliasChoices("admin_email", "HERON_ADMIN_EMAIL")
+    )
+    admin_password: str = Field(
+        default="",
+        repr=False,
+        validation_alias=AliasChoices("admin_password", "HERON_ADMIN_PASSWORD"),
+    )

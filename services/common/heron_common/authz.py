@@ -1,0 +1,83 @@
+"""Per-method permissions of a gRPC service: who may call what, deny by default.
+
+Every method of a service is declared with what it needs: a permission string, `AUTHENTICATED`
+(any signed-in principal) or `PUBLIC` (anyone; the method authenticates by its own inputs).
+A method missing from the declaration is refused. Credentials come from the `authorization`
+metadata and are verified here, by the service itself: a call that reaches a service directly
+without valid credentials is anonymous, and one with invalid credentials is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from heron_common.errors import PermissionDenied, Unauthenticated, Unavailable
+from heron_common.identity import Authenticator, bearer_token
+from heron_common.permissions import Principal
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+# Standard services every server runs; they reveal nothing about the data.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+principal_var: ContextVar[Principal | None] = ContextVar("heron_principal", default=None)
+
+
+def current_principal() -> Principal:
+    """The principal of the call being served (set by the server interceptor)."""
+    principal = principal_var.get()
+    if principal is None:
+        raise RuntimeError("no principal bound: is the method declared in the service's policy?")
+    return principal
+
+
+def deny(principal: Principal, message: str) -> Unauthenticated | PermissionDenied:
+    """401 for an anonymous caller (signing in may help), 403 for a signed-in one."""
+    if principal.anonymous:
+        return Unauthenticated(f"Sign in first: {message}")
+    return PermissionDenied(message)
+
+
+class MethodPolicy:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        service: str,
+        requirements: Mapping[str, str],
+    ) -> None:
+        self.authenticator = authenticator
+        self.requirements = {f"/{service}/{name}": need for name, need in requirements.items()}
+
+    def declared(self, method: str) -> bool:
+        return method in self.requirements or method.startswith(_OPEN_PREFIXES)
+
+    async def authorize(self, method: str, metadata: Iterable[tuple[str, Any]]) -> Principal:
+        need = self.requirements.get(method)
+        if need is None:
+            if method.startswith(_OPEN_PREFIXES):
+                return self.authenticator.anonymous()
+            raise PermissionDenied("This method is not open to callers.")
+        token = None
+        for key, value in metadata:
+            if key == "authorization" and isinstance(value, str):
+                token = bearer_token(value)
+                if token is None:
+                    raise Unauthenticated("Only Bearer access tokens are accepted.")
+                break
+        if token:
+            principal = await self.authenticator.verify(token)
+        elif self.authenticator.ready:
+            principal = self.authenticator.anonymous()
+        else:
+            raise Unavailable("Permissions cannot be checked right now; retry shortly.")
+        if need == PUBLIC:
+            return principal
+        if need == AUTHENTICATED:
+            if principal.anonymous:
+                raise Unauthenticated("Sign in first.")
+            return principal
+        if not principal.may(need):
+            raise deny(principal, f"this needs the `{need}` permission.")
+        return principal

@@ -1,0 +1,45 @@
+"""Apply a service's Alembic history (at start-up and from `heron migrate`).
+
+Each service keeps its own history and version table in its own database; this runs it on a
+connection of the service's `Database`, under a PostgreSQL advisory lock so replicas starting
+together never both run the DDL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from heron_common.db import Database
+
+
+def _upgrade(connection: Connection, script_location: Path, version_table: str, lock: int) -> bool:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock})
+    fresh = (
+        MigrationContext.configure(
+            connection, opts={"version_table": version_table}
+        ).get_current_revision()
+        is None
+    )
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    return fresh
+
+
+async def upgrade(
+    database: Database, *, script_location: Path, version_table: str, advisory_lock_id: int
+) -> bool:
+    """Bring the schema to the newest revision (a no-op when it is there already).
+
+    Returns whether the store was empty, i.e. created by this call.
+    """
+    async with database.transaction() as conn:
+        return await conn.run_sync(_upgrade, script_location, version_table, advisory_lock_id)

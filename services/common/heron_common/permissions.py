@@ -1,0 +1,163 @@
+"""Permission vocabulary, built-in roles and the principal a request acts as.
+
+Permission strings follow SonicJS's vocabulary (`content.create`, `users.read`, ...). A few may
+carry the `:own` scope (`content.update:own`): the permission then holds only for what the
+principal itself created. Anonymous callers act with the permissions of the `public` role, and
+never see drafts whatever that role holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+PERMISSIONS: tuple[str, ...] = (
+    "content.create",
+    "content.read",
+    "content.update",
+    "content.delete",
+    "content.publish",
+    "collections.create",
+    "collections.read",
+    "collections.update",
+    "collections.delete",
+    "media.upload",
+    "media.read",
+    "media.update",
+    "media.delete",
+    "users.create",
+    "users.read",
+    "users.update",
+    "users.delete",
+    "plugins.manage",
+    "settings.read",
+    "settings.update",
+    "cache.manage",
+)
+OWN = ":own"
+# Permissions that may be limited to what the principal created.
+OWNABLE: frozenset[str] = frozenset(
+    {
+        "content.read",
+        "content.update",
+        "content.delete",
+        "content.publish",
+        "media.update",
+        "media.delete",
+    }
+)
+VALID_PERMISSIONS: frozenset[str] = frozenset(PERMISSIONS) | {p + OWN for p in OWNABLE}
+
+ADMIN_ROLE = "admin"
+PUBLIC_ROLE = "public"
+
+# (name, description, permissions) of the roles every store starts with.
+BUILTIN_ROLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (ADMIN_ROLE, "Everything, including users, roles and settings.", PERMISSIONS),
+    (
+        "editor",
+        "Creates, edits and publishes all content; manages media.",
+        (
+            "content.create",
+            "content.read",
+            "content.update",
+            "content.delete",
+            "content.publish",
+            "collections.read",
+            "media.upload",
+            "media.read",
+            "media.update",
+            "media.delete",
+        ),
+    ),
+    (
+        "author",
+        "Writes content; changes and reads drafts of their own items only; cannot publish.",
+        (
+            "content.create",
+            "content.read:own",
+            "content.update:own",
+            "content.delete:own",
+            "collections.read",
+            "media.upload",
+            "media.read",
+            "media.update:own",
+            "media.delete:own",
+        ),
+    ),
+    (
+        "viewer",
+        "Reads everything, drafts included; changes nothing.",
+        ("content.read", "collections.read", "media.read"),
+    ),
+    (
+        PUBLIC_ROLE,
+        "Anonymous callers. Whatever it holds, anonymous callers see published content only.",
+        ("content.read", "collections.read", "media.read"),
+    ),
+)
+BUILTIN_ROLE_NAMES: frozenset[str] = frozenset(name for name, _, _ in BUILTIN_ROLES)
+
+
+def invalid_permissions(permissions: Iterable[str]) -> list[str]:
+    """The strings in `permissions` that are not permissions, in order."""
+    return [p for p in permissions if p not in VALID_PERMISSIONS]
+
+
+def covers(held: frozenset[str], wanted: str) -> bool:
+    """Whether holding `held` grants `wanted` in full (`x` covers `x:own`, never the reverse)."""
+    if wanted in held:
+        return True
+    return wanted.endswith(OWN) and wanted[: -len(OWN)] in held
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as, after its credentials were verified.
+
+    `permissions` are the effective ones: the role's, narrowed by an API token's scope.
+    `token` is the verified access token, forwarded to services so they can verify it again.
+    """
+
+    user_id: str
+    role: str
+    permissions: frozenset[str]
+    session_id: str = ""
+    api_token_id: str = ""
+    token: str = field(default="", repr=False)
+    expires_at: float = 0.0
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.user_id
+
+    def may(self, permission: str) -> bool:
+        """Holds `permission` for at least some things (in full or for its own)."""
+        return permission in self.permissions or permission + OWN in self.permissions
+
+    def may_all(self, permission: str) -> bool:
+        """Holds `permission` for everything, not only its own."""
+        return permission in self.permissions
+
+    def may_on(self, permission: str, owner_id: str) -> bool:
+        """Holds `permission` for a thing created by `owner_id`."""
+        if permission in self.permissions:
+            return True
+        return (
+            bool(self.user_id)
+            and owner_id == self.user_id
+            and (permission + OWN in self.permissions)
+        )
+
+    @property
+    def sees_drafts(self) -> bool:
+        """Anonymous callers never see drafts, whatever the public role holds."""
+        return not self.anonymous and self.may("content.read")
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata that lets a service verify this principal itself."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+
+def anonymous(role_permissions: Mapping[str, frozenset[str]]) -> Principal:
+    return Principal("", PUBLIC_ROLE, role_permissions.get(PUBLIC_ROLE, frozenset()))

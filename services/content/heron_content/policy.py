@@ -1,0 +1,69 @@
+"""Who may see and change which items, beyond the per-method permission.
+
+- Anonymous callers see published items only, whatever the `public` role holds.
+- `content.read` sees every item; `content.read:own` sees published items and its own drafts.
+- `content.update|delete` change any item; with `:own`, only items the principal created.
+- Publishing or unpublishing (a status change to or from `published`) needs `content.publish`.
+An item the caller may not see is reported as not found, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from heron_common.authz import deny
+from heron_common.errors import DomainError, Unauthenticated
+from heron_common.permissions import Principal
+
+PUBLISHED = "published"
+
+
+def can_see(principal: Principal | None, item: Mapping[Any, Any]) -> bool:
+    if principal is None or item["status"] == PUBLISHED:
+        return True
+    if not principal.sees_drafts:
+        return False
+    return principal.may_on("content.read", item["author_id"])
+
+
+def list_scope(principal: Principal | None, status: str) -> tuple[str, str | None]:
+    """(status filter, author whose drafts are also visible) for a listing.
+
+    The author is None when every item (of the status) is visible; "" when only published
+    ones are.
+    """
+    if principal is None or (principal.may_all("content.read") and not principal.anonymous):
+        return status, None
+    if principal.anonymous or not principal.sees_drafts:
+        if status and status != PUBLISHED:
+            raise Unauthenticated("Sign in to see items that are not published.")
+        return PUBLISHED, None
+    return status, principal.user_id
+
+
+def check_create(principal: Principal | None, status: str) -> None:
+    if principal is not None and status == PUBLISHED and not principal.may("content.publish"):
+        raise _denied(principal, "publishing needs the `content.publish` permission.")
+
+
+def check_change(
+    principal: Principal | None,
+    item: Mapping[Any, Any],
+    permission: str,
+    new_status: str | None = None,
+) -> None:
+    """Raise unless the principal may apply `permission` (update/delete) to the item."""
+    if principal is None:
+        return
+    if not principal.may_on(permission, item["author_id"]):
+        raise _denied(principal, f"this item needs the `{permission}` permission.")
+    publishing = new_status is not None and (new_status == PUBLISHED) != (
+        item["status"] == PUBLISHED
+    )
+    if publishing and not principal.may_on("content.publish", item["author_id"]):
+        raise _denied(principal, "publishing or unpublishing needs `content.publish`.")
+
+
+def _denied(principal: Principal, message: str) -> DomainError:
+    return deny(principal, message)
