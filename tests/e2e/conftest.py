@@ -7,14 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, throwaway_database
 
 
 @dataclass
@@ -55,44 +57,125 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
+ADMIN_PASSWORD = "canary-Admin-Pw-5c1e9d"
+"""The first admin's password: a canary that must never appear in a log or an error body."""
+USER_PASSWORD = "user-Pw-for-tests-8a2f"
+
+
 @dataclass
 class Stack:
-    """A running gateway + content service, and an HTTP client pointed at the gateway."""
+    """A running auth service, content service and gateway, with HTTP clients for it.
+
+    `client` is signed in as the first admin; `anon` sends no credentials.
+    """
 
     base_url: str
+    auth: Service
     content: Service
     gateway: Service
+    admin_email: str
+    anon: httpx.Client = field(init=False)
     client: httpx.Client = field(init=False)
+    _clients: list[httpx.Client] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.anon = httpx.Client(base_url=self.base_url, timeout=15)
         self.client = httpx.Client(base_url=self.base_url, timeout=15)
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return (self.auth, self.content, self.gateway)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            for service in (self.content, self.gateway):
+            for service in self.services:
                 if service.popen is not None and service.popen.poll() is not None:
                     raise RuntimeError(f"{service.name} exited:\n{service.log()[-3000:]}")
             try:
-                reply = self.client.get("/ready")
+                reply = self.anon.get("/ready")
                 if reply.status_code == 200:
                     return
                 last = reply.text
             except httpx.TransportError as exc:
                 last = repr(exc)
             time.sleep(0.1)
-        raise RuntimeError(f"stack not ready: {last}\n{self.content.log()[-2000:]}")
+        raise RuntimeError(f"stack not ready: {last}\n{self.auth.log()[-2000:]}")
+
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        reply = self.anon.post("/auth/login", json={"email": email, "password": password})
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    def sign_in_admin(self) -> None:
+        token = self.login(self.admin_email, ADMIN_PASSWORD)["token"]
+        self.client.headers["authorization"] = f"Bearer {token}"
+
+    def user(self, role: str, password: str = USER_PASSWORD) -> User:
+        """A new account with `role`, created by the admin, and a client signed in as it."""
+        email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+        reply = self.client.post(
+            "/api/users", json={"email": email, "password": password, "role": role}
+        )
+        assert reply.status_code == 201, reply.text
+        session = self.login(email, password)
+        client = httpx.Client(
+            base_url=self.base_url,
+            timeout=15,
+            headers={"authorization": f"Bearer {session['token']}"},
+        )
+        self._clients.append(client)
+        return User(reply.json()["data"]["id"], email, password, client, session)
+
+    def logs(self) -> str:
+        return "\n".join(service.log() for service in self.services)
 
     def stop(self) -> None:
-        self.client.close()
+        for client in (self.anon, self.client, *self._clients):
+            client.close()
         self.gateway.stop()
         self.content.stop()
+        self.auth.stop()
 
 
-def start_stack(tmp: Path, database_url: str = "", seed: bool = True) -> Stack:
-    content_port, gateway_port = free_port(), free_port()
-    common = {"HERON_DATA_DIR": str(tmp), "HERON_LOG_LEVEL": "INFO"}
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    client: httpx.Client
+    session: dict[str, Any]
+
+
+def start_stack(
+    tmp: Path,
+    database_url: str = "",
+    seed: bool = True,
+    auth_database_url: str = "",
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    auth_port, content_port, gateway_port = free_port(), free_port(), free_port()
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    common = {
+        "HERON_DATA_DIR": str(tmp),
+        "HERON_LOG_LEVEL": "INFO",
+        "HERON_AUTH_TARGET": f"127.0.0.1:{auth_port}",
+        **(extra_env or {}),
+    }
+    auth = Service(
+        "auth",
+        [sys.executable, "-m", "heron_auth"],
+        {
+            **common,
+            "HERON_AUTH_GRPC_PORT": str(auth_port),
+            "HERON_AUTH_DATABASE_URL": auth_database_url,
+            "HERON_ADMIN_EMAIL": admin_email,
+            "HERON_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        },
+        tmp / "auth.log",
+    )
     content = Service(
         "content",
         [sys.executable, "-m", "heron_content"],
@@ -108,6 +191,7 @@ def start_stack(tmp: Path, database_url: str = "", seed: bool = True) -> Stack:
         "gateway",
         [sys.executable, "-m", "heron_gateway"],
         {
+            "HERON_GATEWAY_LOGIN_ATTEMPTS_PER_IP": "100000",
             **common,
             "HERON_GATEWAY_PORT": str(gateway_port),
             "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",
@@ -115,11 +199,12 @@ def start_stack(tmp: Path, database_url: str = "", seed: bool = True) -> Stack:
         },
         tmp / "gateway.log",
     )
-    content.start()
-    gateway.start()
-    stack = Stack(f"http://127.0.0.1:{gateway_port}", content, gateway)
+    for service in (auth, content, gateway):
+        service.start()
+    stack = Stack(f"http://127.0.0.1:{gateway_port}", auth, content, gateway, admin_email)
     try:
         stack.wait_ready()
+        stack.sign_in_admin()
     except Exception:
         stack.stop()
         raise
@@ -132,10 +217,16 @@ def stack(
 ) -> Iterator[Stack]:
     """The stack on each embedded and production database, shared by the e2e tests."""
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    running = start_stack(tmp, url)
-    yield running
-    running.stop()
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server_url")
+        with throwaway_database(server) as content_url, throwaway_database(server) as auth_url:
+            running = start_stack(tmp, content_url, auth_database_url=auth_url)
+            yield running
+            running.stop()
+    else:
+        running = start_stack(tmp)
+        yield running
+        running.stop()
 
 
 @pytest.fixture

@@ -20,11 +20,12 @@ HERON = Path(sys.executable).parent / "heron"
 
 def start_heron_up(data_dir: Path, **popen: Any) -> tuple[subprocess.Popen[str], int]:
     """`heron up` on free ports; returns the process and the gateway's port."""
-    port, content_port = free_port(), free_port()
+    port, content_port, auth_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "HERON_GATEWAY_PORT": str(port),
         "HERON_CONTENT_GRPC_PORT": str(content_port),
+        "HERON_AUTH_GRPC_PORT": str(auth_port),
     }
     proc = subprocess.Popen(
         [str(HERON), "--data-dir", str(data_dir), "up"], env=env, text=True, **popen
@@ -39,7 +40,7 @@ def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None
         output = ""
         deadline = time.monotonic() + 60
         assert proc.stdout is not None
-        while "Heron is running" not in output and time.monotonic() < deadline:
+        while "Press Ctrl-C" not in output and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
@@ -47,7 +48,22 @@ def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None
         assert f"Heron is running at {url}" in output, output
 
         listed = httpx.get(f"{url}/api/collections/blog_posts/content").json()
-        assert listed["meta"]["total"] >= 3
+        assert listed["meta"]["total"] >= 3, listed
+        # Anonymous readers get published items only; the demo draft is hidden.
+        assert {i["status"] for i in listed["data"]} == {"published"}
+
+        # The first admin was created and its generated password printed once.
+        fields = dict(
+            line.strip().split(":", 1) for line in output.splitlines() if line.startswith("  ")
+        )
+        email, password = fields["Admin"].strip(), fields["Password"].strip()
+        session = httpx.post(f"{url}/auth/login", json={"email": email, "password": password})
+        assert session.status_code == 200, session.text
+        assert session.json()["user"]["role"] == "admin"
+        headers = {"authorization": f"Bearer {session.json()['token']}"}
+        everything = httpx.get(f"{url}/api/collections/blog_posts/content", headers=headers)
+        assert "draft" in {i["status"] for i in everything.json()["data"]}
+        assert (tmp_path / "data" / "auth.db").exists()
         assert (tmp_path / "data" / "content.db").exists()
 
         proc.send_signal(signal.SIGINT)

@@ -302,7 +302,10 @@ def test_security_headers_and_body_limit(stack: Stack) -> None:
 def test_health_ready_openapi_docs(stack: Stack) -> None:
     c = stack.client
     assert c.get("/health").json() == {"status": "ok"}
-    assert c.get("/ready").json() == {"status": "ready", "checks": {"content": "serving"}}
+    assert c.get("/ready").json() == {
+        "status": "ready",
+        "checks": {"content": "serving", "auth": "serving", "permissions": "synced"},
+    }
     spec = c.get("/openapi.json").json()
     for path in (
         "/api/collections",

@@ -136,7 +136,9 @@ def test_empty_patch_changes_nothing(stack: Stack, collection: str) -> None:
 
 def test_concurrent_creates_with_one_title_all_succeed(stack: Stack, collection: str) -> None:
     async def create_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=stack.base_url, timeout=15) as client:
+        async with httpx.AsyncClient(
+            base_url=stack.base_url, timeout=15, headers=stack.client.headers
+        ) as client:
             return await asyncio.gather(
                 *(
                     client.post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
 from fastapi import APIRouter, Depends
@@ -15,11 +15,12 @@ from heron_gateway.schemas import Health, Readiness
 from heron_gateway.security import OPEN, Access
 from heron_gateway.upstreams import AUTH_SERVICE, CONTENT_SERVICE, SettingsDep, UpstreamsDep
 
-router = APIRouter(tags=["health"], dependencies=[Depends(Access(OPEN))])
+router = APIRouter(tags=["health"])
+Open = Annotated[None, Depends(Access(OPEN))]
 
 
 @router.get("/health", response_model=Health, summary="Liveness")
-async def health() -> Response:
+async def health(_: Open) -> Response:
     """The gateway process is up; says nothing about the services behind it."""
     return json_response({"status": "ok"})
 
@@ -38,15 +39,17 @@ async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC
     responses={503: {"model": Readiness, "description": "A backend is not serving"}},
     summary="Readiness",
 )
-async def ready(upstreams: UpstreamsDep, settings: SettingsDep) -> Response:
+async def ready(upstreams: UpstreamsDep, settings: SettingsDep, _: Open) -> Response:
     """Every backend service answers its gRPC health check with SERVING."""
     timeout = settings.ready_timeout_seconds
     content, auth = await asyncio.gather(
         _check(upstreams.content_health, CONTENT_SERVICE, timeout),
         _check(upstreams.auth_health, AUTH_SERVICE, timeout),
     )
-    ok = content == auth == "serving"
+    permissions = "synced" if upstreams.authenticator.ready else "pending"
+    ok = content == auth == "serving" and permissions == "synced"
+    checks = {"content": content, "auth": auth, "permissions": permissions}
     return json_response(
-        {"status": "ready" if ok else "unavailable", "checks": {"content": content, "auth": auth}},
+        {"status": "ready" if ok else "unavailable", "checks": checks},
         status=200 if ok else 503,
     )

@@ -139,7 +139,8 @@ class Authenticator:
     async def _poll(self) -> None:
         failing = False
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            # Until the first sync, retry quickly: nothing signed-in works before it.
+            await asyncio.sleep(self.poll_seconds if self.ready else min(self.poll_seconds, 0.1))
             try:
                 await self.sync()
                 if failing:
