@@ -28,6 +28,10 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         timeout_graceful_shutdown=10,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local client could
+        # pick its address and slip past per-address rate limits. Only configured proxies.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         **UVICORN_OPTIONS,
     )
 

@@ -85,7 +85,7 @@ class AccessLogMiddleware:
                     "request",
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": redact_path(scope["path"]),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                         "client": client[0] if client else None,
@@ -200,6 +200,17 @@ _CREDENTIAL_PARAMS = frozenset(
     }
 )
 _JWT_IN_VALUE = re.compile(rb"(?:^|=)eyJ[\w-]+\.[\w-]+\.[\w-]+(?:&|$)")
+# What Heron's credentials look like: API tokens, refresh tokens, JWTs.
+CREDENTIAL_IN_PATH = re.compile(r"heron_[\w-]{16,}|hrt_[\w-]{16,}|eyJ[\w-]+\.[\w-]+\.[\w-]*")
+
+
+def redact_path(path: str) -> str:
+    """The path as logged: anything shaped like a credential is replaced."""
+    if "heron_" in path or "hrt_" in path or "eyJ" in path:
+        return CREDENTIAL_IN_PATH.sub("[redacted]", path)
+    return path
+
+
 _UNAUTHENTICATED = [
     (b"content-type", b"application/json"),
     (b"www-authenticate", b'Bearer realm="heron"'),
@@ -230,7 +241,7 @@ class UrlHygieneMiddleware:
             if canonical != path:
                 scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
         query: bytes = scope.get("query_string", b"")
-        if query and _carries_credentials(query):
+        if (query and _carries_credentials(query)) or redact_path(path) != path:
             body = error_body(
                 401,
                 "Credentials are not accepted in the URL; send them in the Authorization header.",

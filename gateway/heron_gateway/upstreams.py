@@ -72,7 +72,7 @@ class Upstreams:
             stale_after_seconds=settings.auth_stale_after_seconds,
         )
         self.redis = create_redis(settings.redis_url)
-        self.limiter = RateLimiter(self.redis, prefix="heron:rl")
+        self.limiter = RateLimiter(self.redis, prefix=f"{settings.redis_prefix}:rl")
         self.api_tokens = ApiTokenCache()
 
     async def start(self) -> None:

@@ -162,6 +162,8 @@ def start_stack(
         "HERON_DATA_DIR": str(tmp),
         "HERON_LOG_LEVEL": "INFO",
         "HERON_AUTH_TARGET": f"127.0.0.1:{auth_port}",
+        # Stacks sharing the test Redis never see each other's keys.
+        "HERON_REDIS_PREFIX": f"heron-test-{uuid.uuid4().hex[:8]}",
         **(extra_env or {}),
     }
     auth = Service(

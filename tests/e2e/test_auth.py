@@ -25,9 +25,7 @@ def _admin_token(stack: Stack) -> str:
 
 
 def _signing_key(stack: Stack) -> tuple[str, Ed25519PrivateKey]:
-    row = auth_rows(
-        stack, "SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL"
-    )[0]
+    row = auth_rows(stack, "SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL")[0]
     key = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
     return row["kid"], key
@@ -41,7 +39,7 @@ def _claims(stack: Stack, **changes: Any) -> dict[str, Any]:
 
 def _forgeries(stack: Stack) -> dict[str, str]:
     token = _admin_token(stack)
-    header, claims, signature = parts(token)
+    _header, claims, signature = parts(token)
     kid, key = _signing_key(stack)
     jwks = httpx.get(f"{stack.base_url}/.well-known/jwks.json").json()
     public_x = next(k["x"] for k in jwks["keys"] if k["kid"] == kid)
@@ -87,7 +85,11 @@ def test_jwt_negative_suite(stack: Stack) -> None:
     """Every forged or stale token is refused with 401, on reads and writes alike."""
     assert status_with(stack, _admin_token(stack)) == 200
     for name, forged in _forgeries(stack).items():
-        for method, path in (("GET", "/auth/me"), ("GET", "/api/content"), ("POST", "/api/content")):
+        for method, path in (
+            ("GET", "/auth/me"),
+            ("GET", "/api/content"),
+            ("POST", "/api/content"),
+        ):
             reply = httpx.request(
                 method,
                 f"{stack.base_url}{path}",
@@ -135,9 +137,12 @@ def test_refresh_rotates_and_reuse_revokes_the_family(stack: Stack) -> None:
     reused = stack.anon.post("/auth/refresh", json={"refresh_token": first})
     assert reused.status_code == 401
     assert "already used" in reused.json()["error"]["message"]
-    assert stack.anon.post(
-        "/auth/refresh", json={"refresh_token": second["refresh_token"]}
-    ).status_code == 401
+    assert (
+        stack.anon.post(
+            "/auth/refresh", json={"refresh_token": second["refresh_token"]}
+        ).status_code
+        == 401
+    )
     bound = seconds_until(lambda: status_with(stack, second["token"]) == 401)
     assert bound <= REVOCATION_BOUND_SECONDS
     assert status_with(stack, user.session["token"]) == 401  # same session, also gone
@@ -192,12 +197,17 @@ def test_password_change_and_disable_end_sessions(stack: Stack) -> None:
     )
     assert changed.status_code == 200, changed.text
     assert seconds_until(lambda: status_with(stack, token) == 401) <= REVOCATION_BOUND_SECONDS
-    assert stack.anon.post(
-        "/auth/login", json={"email": user.email, "password": user.password}
-    ).status_code == 401
+    assert (
+        stack.anon.post(
+            "/auth/login", json={"email": user.email, "password": user.password}
+        ).status_code
+        == 401
+    )
     fresh = stack.login(user.email, "a-New-pw-for-tests-1")
 
-    assert stack.client.patch(f"/api/users/{user.id}", json={"status": "disabled"}).status_code == 200
+    assert (
+        stack.client.patch(f"/api/users/{user.id}", json={"status": "disabled"}).status_code == 200
+    )
     assert seconds_until(lambda: status_with(stack, fresh["token"]) == 401) <= (
         REVOCATION_BOUND_SECONDS
     )
@@ -235,9 +245,10 @@ def test_no_escalation_through_users_or_roles(stack: Stack) -> None:
     editor = stack.user("editor")
     make_admin = {"email": f"x-{uuid.uuid4().hex[:6]}@example.com", "password": USER_PASSWORD}
     assert editor.client.post("/api/users", json={**make_admin, "role": "admin"}).status_code == 403
-    assert editor.client.put(
-        "/api/roles/editor", json={"permissions": ["users.create"]}
-    ).status_code == 403
+    assert (
+        editor.client.put("/api/roles/editor", json={"permissions": ["users.create"]}).status_code
+        == 403
+    )
     # An admin lets editors manage users; they still cannot hand out more than they hold.
     roles = {r["name"]: r for r in stack.client.get("/api/roles").json()["data"]}
     editor_permissions = roles["editor"]["permissions"]
@@ -250,9 +261,10 @@ def test_no_escalation_through_users_or_roles(stack: Stack) -> None:
         seconds_until(
             lambda: editor.client.get("/api/users").status_code == 200, timeout=5
         )  # permission changes apply within seconds
-        assert editor.client.post(
-            "/api/users", json={**make_admin, "role": "admin"}
-        ).status_code == 403
+        assert (
+            editor.client.post("/api/users", json={**make_admin, "role": "admin"}).status_code
+            == 403
+        )
         viewer = editor.client.post("/api/users", json={**make_admin, "role": "viewer"})
         assert viewer.status_code == 201, viewer.text
     finally:

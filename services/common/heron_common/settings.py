@@ -46,6 +46,11 @@ class HeronSettings(BaseSettings):
         description="The shared Redis tier (L2 cache, invalidation bus, rate limits); empty "
         "means none: each process runs on its own memory, and stays correct.",
     )
+    redis_prefix: str = Field(
+        default="heron",
+        validation_alias=AliasChoices("redis_prefix", "HERON_REDIS_PREFIX"),
+        description="Prefix of every Redis key and channel, so installations can share a Redis.",
+    )
 
 
 class ServiceSettings(HeronSettings):
