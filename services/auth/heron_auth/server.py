@@ -15,8 +15,8 @@ from heron_common.grpc_server import create_server, run_server
 from heron_common.identity import Authenticator, StateUpdate
 
 from heron_auth import migrate
+from heron_auth.accounts import AuthService
 from heron_auth.passwords import Passwords
-from heron_auth.service import AuthService
 from heron_auth.servicer import POLICY, AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_auth.tokens import TokenIssuer

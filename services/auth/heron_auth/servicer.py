@@ -10,7 +10,8 @@ from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 from heron_common.authz import AUTHENTICATED, PUBLIC, current_principal
 
-from heron_auth.service import AuthService, Issued, Row
+from heron_auth.accounts import AuthService
+from heron_auth.service import Issued, Row
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
