@@ -21,7 +21,7 @@ from bench.progress import Progress
 BATCH = 1000
 
 
-def _row(n: int, collection_id: str, created_at: int) -> dict[str, Any]:
+def _row(n: int, collection_id: str, created_at: int, author_id: str) -> dict[str, Any]:
     payload = item_payload(n)
     return {
         "id": str(uuid.uuid4()),
@@ -29,8 +29,8 @@ def _row(n: int, collection_id: str, created_at: int) -> dict[str, Any]:
         "title": payload["title"],
         "slug": slugify(payload["title"]),  # titles end in their number: no clashes
         "data": payload["data"],
-        "status": payload["status"],
-        "author_id": "",
+        "status": payload["status"],  # published: anonymous readers see it
+        "author_id": author_id,  # as if the admin had created it through the API
         "version": 1,
         "created_at": created_at,
         "updated_at": created_at,
@@ -39,8 +39,10 @@ def _row(n: int, collection_id: str, created_at: int) -> dict[str, Any]:
     }
 
 
-async def bulk_insert(database_url: str, collection_id: str, count: int) -> list[str]:
-    """Insert `count` items into the collection; their ids, oldest first."""
+async def bulk_insert(
+    database_url: str, collection_id: str, count: int, author_id: str
+) -> list[str]:
+    """Insert `count` items into the collection, by `author_id`; their ids, oldest first."""
     engine = create_engine(database_url)
     progress = Progress("seeding (bulk)", count)
     # One millisecond apart, ending now: the newest-first order is the insertion order.
@@ -49,7 +51,8 @@ async def bulk_insert(database_url: str, collection_id: str, count: int) -> list
     try:
         for start in range(0, count, BATCH):
             rows = [
-                _row(n, collection_id, first + n) for n in range(start, min(count, start + BATCH))
+                _row(n, collection_id, first + n, author_id)
+                for n in range(start, min(count, start + BATCH))
             ]
             async with engine.begin() as conn:
                 await conn.execute(items.insert(), rows)

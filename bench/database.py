@@ -62,3 +62,23 @@ def redis_reachable(url: str) -> bool:
             return s.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key of one run (named `<prefix>…`), if Redis is there at all."""
+    if not redis_reachable(url):
+        return
+    import redis  # only production mode gets here
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+    finally:
+        client.close()

@@ -2,7 +2,7 @@
 
 Scenarios that need a missing feature are reported as "n/a (not built yet)". When a feature
 lands, check that its probe here matches how it was built:
-- auth:    the OpenAPI document has `/api/auth/login`.
+- auth:    the OpenAPI document has `/auth/login`.
 - media:   the OpenAPI document has a path under `/api/media`.
 - filters: the collection-list endpoint takes a `sort` or `filter` query parameter.
 - keyset:  the collection-list endpoint takes a `cursor` (or `after`) query parameter.
@@ -36,6 +36,6 @@ def detect(base_url: str, item_path: str) -> dict[str, bool]:
         "cache": cached,
         "filters": bool(params & {"sort", "filter"}),
         "keyset": bool(params & {"cursor", "after"}),
-        "auth": "/api/auth/login" in paths,
+        "auth": "/auth/login" in paths,
         "media": any(p.startswith("/api/media") for p in paths),
     }

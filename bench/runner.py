@@ -34,6 +34,7 @@ from bench.scenarios import (
 )
 from bench.seed import seed
 from bench.sequential import run_sequential
+from bench.signin import Session, sign_in
 from bench.stack import Stack
 from bench.wrk import run_wrk
 
@@ -51,11 +52,14 @@ def log(message: str) -> None:
 class ScenarioRunner:
     """Runs scenarios and the floors they are compared with (each floor size measured once)."""
 
-    def __init__(self, stack: Stack, options: Options, pinning: Pinning, ctx: Context) -> None:
+    def __init__(
+        self, stack: Stack, options: Options, pinning: Pinning, ctx: Context, session: Session
+    ) -> None:
         self.stack = stack
         self.options = options
         self.pinning = pinning
         self.ctx = ctx
+        self.session = session
         self.floors: dict[tuple[str, int], FloorRun] = {}
         self.floor_runs: list[FloorRun] = []
 
@@ -153,6 +157,14 @@ class ScenarioRunner:
         self.floor_runs.append(floor)
         return floor
 
+    def keep_token_fresh(self) -> None:
+        """Sign in again once half the token's lifetime has passed (long runs outlive it)."""
+        if not self.session.fresh():
+            self.session = sign_in(
+                self.ctx.base_url, self.stack.admin_email, self.stack.admin_password
+            )
+            self.ctx = replace(self.ctx, token=self.session.token)
+
     def run(self, scenario: Scenario) -> Outcome:
         base = Outcome(scenario.key, scenario.title, scenario.kind, "n/a")
         missing = sorted(f for f in scenario.requires if not self.ctx.features.get(f))
@@ -164,6 +176,7 @@ class ScenarioRunner:
             text for feature, text in scenario.prefers.items() if not self.ctx.features.get(feature)
         )
         log(f"scenario {scenario.key}: {scenario.title}")
+        self.keep_token_fresh()
         plan = scenario.plan(self.ctx)
         result: LoadResult | LatencyResult
         try:
@@ -224,10 +237,20 @@ def _new_record(options: Options, pinning: Pinning, started_at: dt.datetime) -> 
     )
 
 
-def _seed(stack: Stack, options: Options, record: RunRecord, workdir: Path) -> Context:
-    """Seed the collection, find the features, and return what scenarios may use."""
+def _seed(
+    stack: Stack, options: Options, record: RunRecord, workdir: Path
+) -> tuple[Context, Session]:
+    """Sign in, seed the collection, find the features, and return what scenarios may use."""
+    session = sign_in(stack.gateway_url, stack.admin_email, stack.admin_password)
     bulk_url = stack.content_database_url if options.bulk_seed else None
-    seeded = seed(stack.gateway_url, options.items, options.seed_concurrency, bulk_url)
+    seeded = seed(
+        stack.gateway_url,
+        options.items,
+        options.seed_concurrency,
+        token=session.token,
+        author_id=session.user_id,
+        bulk_url=bulk_url,
+    )
     log(f"seeded {len(seeded.ids):,} items in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)")
     record.seed = {
         "items": len(seeded.ids),
@@ -235,20 +258,24 @@ def _seed(stack: Stack, options: Options, record: RunRecord, workdir: Path) -> C
         "per_second": round(seeded.rate, 1),
         "via": "bulk insert into the database" if bulk_url else "public REST API",
     }
-    if not options.embedded:
-        analyze(stack.content_database_url)
+    for url in stack.database_urls:  # production mode only
+        analyze(url)
     paths_file = workdir / "item-paths.txt"
     paths_file.write_text("".join(f"/api/content/{i}\n" for i in seeded.ids))
     record.features = detect(stack.gateway_url, f"/api/content/{seeded.ids[0]}")
     built = [f for f, ok in record.features.items() if ok]
     log(f"features built: {', '.join(built) or 'none of ' + ', '.join(record.features)}")
-    return Context(
+    ctx = Context(
         base_url=stack.gateway_url,
         collection=COLLECTION,
         item_ids=tuple(seeded.ids),
         item_paths_file=paths_file,
         features=record.features,
+        token=session.token,
+        admin_email=stack.admin_email,
+        admin_password=stack.admin_password,
     )
+    return ctx, session
 
 
 def run(options: Options) -> None:
@@ -272,8 +299,8 @@ def run(options: Options) -> None:
         log("starting the floor servers")
         stack.start_floors()
         record.rss_start = stack.rss()
-        ctx = _seed(stack, options, record, Path(tmp))
-        runner = ScenarioRunner(stack, options, pinning, ctx)
+        ctx, session = _seed(stack, options, record, Path(tmp))
+        runner = ScenarioRunner(stack, options, pinning, ctx, session)
         for scenario in selected:
             record.outcomes.append(runner.run(scenario))
         record.floors = runner.floor_runs

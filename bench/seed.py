@@ -1,4 +1,8 @@
-"""Seed the bench collection through the public API (concurrently) or in bulk, with progress."""
+"""Seed the bench collection through the public API (concurrently) or in bulk, with progress.
+
+Every request is signed in as the run's first admin (writes need a bearer token). The items
+are `published`, so the anonymous read scenarios see them all.
+"""
 
 from __future__ import annotations
 
@@ -60,12 +64,17 @@ async def _create_item(client: httpx.AsyncClient, n: int, run_key: str) -> str:
     raise BenchError(f"seeding item {n} failed: {last}")
 
 
-async def _seed(base_url: str, count: int, concurrency: int, bulk_url: str | None) -> list[str]:
+async def _seed(
+    base_url: str, count: int, concurrency: int, bulk_url: str | None, token: str, author_id: str
+) -> list[str]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, timeout=30, headers=headers
+    ) as client:
         collection_id = await _create_collection(client)
         if bulk_url is not None:
-            return await bulk_insert(bulk_url, collection_id, count)
+            return await bulk_insert(bulk_url, collection_id, count, author_id)
         ids: list[str | None] = [None] * count
         progress = Progress("seeding", count)
         run_key = f"{time.time_ns():x}"
@@ -82,11 +91,20 @@ async def _seed(base_url: str, count: int, concurrency: int, bulk_url: str | Non
     return [i for i in ids if i is not None]
 
 
-def seed(base_url: str, count: int, concurrency: int, bulk_url: str | None = None) -> SeedResult:
-    """`count` items through the API, or with `bulk_url` straight into that database."""
+def seed(
+    base_url: str,
+    count: int,
+    concurrency: int,
+    *,
+    token: str,
+    author_id: str,
+    bulk_url: str | None = None,
+) -> SeedResult:
+    """`count` items through the API as the admin whose bearer `token` is given (`author_id`),
+    or with `bulk_url` straight into that database, authored by `author_id`."""
     started = time.monotonic()
     try:
-        ids = asyncio.run(_seed(base_url, count, concurrency, bulk_url))
+        ids = asyncio.run(_seed(base_url, count, concurrency, bulk_url, token, author_id))
     except* BenchError as group:
         raise group.exceptions[0] from None
     return SeedResult(ids, time.monotonic() - started)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from bench.database import create_database, drop_database, redis_reachable, with_database
+from bench.database import (
+    create_database,
+    delete_redis_keys,
+    drop_database,
+    redis_reachable,
+    with_database,
+)
 from bench.machine import REPO_ROOT, Pinning
 from bench.options import Options
 from bench.processes import Server, free_port, wait_http_ok
@@ -16,24 +23,37 @@ from bench.processes import Server, free_port, wait_http_ok
 
 @dataclass(frozen=True)
 class Service:
-    """A Heron gRPC service process and the gateway setting that points at it."""
+    """A Heron gRPC service process and the setting that points other processes at it.
+
+    `target_env` goes to the gateway, or with `target_for_all` to every process started after
+    this one (the auth service: the content service verifies tokens too).
+    """
 
     name: str
     module: str
     port_env: str
     database_env: str
-    gateway_target_env: str
+    target_env: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    target_for_all: bool = False
 
 
-# Every service Heron runs as its own process; add auth and media here when they exist.
+# Every service Heron runs as its own process, in start order; add media here when it exists.
 SERVICES = (
+    Service(
+        name="auth",
+        module="heron_auth",
+        port_env="HERON_AUTH_GRPC_PORT",
+        database_env="HERON_AUTH_DATABASE_URL",
+        target_env="HERON_AUTH_TARGET",
+        target_for_all=True,
+    ),
     Service(
         name="content",
         module="heron_content",
         port_env="HERON_CONTENT_GRPC_PORT",
         database_env="HERON_CONTENT_DATABASE_URL",
-        gateway_target_env="HERON_GATEWAY_CONTENT_TARGET",
+        target_env="HERON_GATEWAY_CONTENT_TARGET",
         extra_env={"HERON_CONTENT_SEED_DEMO": "false"},
     ),
 )
@@ -62,7 +82,12 @@ class Stack:
         self.asgi_floor_url = ""
         self.echo_floor_url = ""
         self.content_database_url = ""  # for bulk seeding and ANALYZE
+        self.database_urls: list[str] = []  # every service's (production mode), for ANALYZE
         self.description = ""
+        # The first admin, created by the auth service on its empty store at start.
+        self.admin_email = f"bench-admin-{secrets.token_hex(4)}@example.com"
+        self.admin_password = f"bench-{secrets.token_urlsafe(18)}"
+        self.redis_prefix = ""  # unique per run (production mode): no key of another run
 
     def __enter__(self) -> Stack:
         return self
@@ -96,11 +121,15 @@ class Stack:
             self.description = "embedded: SQLite, no Redis, one process per service"
         else:
             common["HERON_REDIS_URL"] = self.options.redis_url
+            # Rate-limit counters (and any cache) of earlier runs must not be seen.
+            self.redis_prefix = f"heron-bench-{secrets.token_hex(4)}"
+            common["HERON_REDIS_PREFIX"] = self.redis_prefix
             redis = "Redis" if redis_reachable(self.options.redis_url) else "Redis unreachable"
             self.description = f"production: PostgreSQL, {redis}, one process per service"
             if redis != "Redis":
                 print(
-                    f"bench: warning: no Redis at {self.options.redis_url} (unused so far)",
+                    f"bench: warning: no Redis at {self.options.redis_url} "
+                    "(each process falls back to its own memory)",
                     file=sys.stderr,
                 )
         gateway_env = {
@@ -108,10 +137,15 @@ class Stack:
             "HERON_GATEWAY_HOST": "127.0.0.1",
             "HERON_GATEWAY_PORT": str(free_port()),
             "HERON_GATEWAY_WORKERS": str(self.options.workers),
+            # The login scenario signs in hundreds of times from one address.
+            "HERON_GATEWAY_LOGIN_ATTEMPTS_PER_IP": "100000000",
         }
         for service in SERVICES:
             port = free_port()
             env = {**common, **service.extra_env, service.port_env: str(port)}
+            if service.name == "auth":
+                env["HERON_ADMIN_EMAIL"] = self.admin_email
+                env["HERON_ADMIN_PASSWORD"] = self.admin_password
             if self.options.embedded:
                 env[service.database_env] = ""  # SQLite at <data dir>/<service>.db
                 url = f"sqlite:///{data_dir / f'{service.name}.db'}"
@@ -119,10 +153,14 @@ class Stack:
                 name = create_database(self.options.pg_admin_url, service.name)
                 self.databases.append(name)
                 url = env[service.database_env] = with_database(self.options.pg_admin_url, name)
+                self.database_urls.append(url)
             if service.name == "content":
                 self.content_database_url = url
             self.heron.append(self._server(service.name, service.module, [], env))
-            gateway_env[service.gateway_target_env] = f"127.0.0.1:{port}"
+            target = f"127.0.0.1:{port}"
+            gateway_env[service.target_env] = target
+            if service.target_for_all:
+                common[service.target_env] = target
         self.heron.append(self._server("gateway", "heron_gateway", [], gateway_env))
         self.gateway_url = f"http://127.0.0.1:{gateway_env['HERON_GATEWAY_PORT']}"
         wait_http_ok(f"{self.gateway_url}/ready", self.heron, timeout=90)
@@ -173,3 +211,9 @@ class Stack:
             except Exception as exc:
                 print(f"bench: could not drop database {name}: {exc}", file=sys.stderr)
         self.databases.clear()
+        if self.redis_prefix:
+            try:
+                delete_redis_keys(self.options.redis_url, self.redis_prefix)
+            except Exception as exc:
+                print(f"bench: could not delete the run's Redis keys: {exc}", file=sys.stderr)
+            self.redis_prefix = ""
