@@ -84,9 +84,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def backend(
-    database_url: str, auth_target: tuple[str, str]
-) -> AsyncIterator[ContentBackend]:
+async def backend(database_url: str, auth_target: tuple[str, str]) -> AsyncIterator[ContentBackend]:
     target, admin_token = auth_target
     auth_channel = create_channel(target)
     authenticator = Authenticator(

@@ -30,6 +30,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
+        self.frozen = False  # connections stay open but nothing gets through (a half-open link)
 
     async def open(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -63,12 +64,12 @@ class TcpProxy:
             self._writers -= {writer, upstream_writer}
             self._handlers.discard(task)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self.frozen:
+                    writer.write(data)
+                    await writer.drain()
         except OSError:  # the other side is gone
             pass
         finally:
@@ -81,9 +82,9 @@ class MakeCache(Protocol):
     ) -> Awaitable[TieredCache[Any]]: ...
 
 
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Poll until `check()` holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    """Poll until `check()` holds, failing after `within` seconds."""
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
@@ -121,7 +122,7 @@ async def namespace(admin: Redis) -> AsyncIterator[str]:
     """A namespace of its own for each test; its keys are deleted afterwards."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    keys = [key async for key in admin.scan_iter(match=f"heron:cache*:{name}*")]
+    keys = [key async for key in admin.scan_iter(match=f"*:cache*:{name}*")]
     if keys:
         await admin.delete(*keys)
 
@@ -176,6 +177,24 @@ async def test_fills_upward_and_another_process_reads_redis(make_cache: MakeCach
     assert await b.redis_entries() == 1
 
 
+async def test_keys_and_channel_live_under_the_installation_prefix(
+    make_cache: MakeCache, admin: Redis, namespace: str
+) -> None:
+    prefix = f"heron-test-{uuid.uuid4().hex[:8]}"
+    a = await make_cache(redis_prefix=prefix)
+    b = await make_cache(redis_prefix=prefix)
+    other = await make_cache()  # another installation, same namespace: shares nothing
+    db = Source(k=1)
+    await a.get_or_load("k", db.loader("k"), tags=["t"])
+    assert await admin.exists(f"{prefix}:cache:{namespace}:k") == 1
+    assert await admin.exists(f"heron:cache:{namespace}:k") == 0
+    assert (await b.get_or_load("k", db.loader("k"), tags=["t"])).source == "redis"
+    assert (await other.get_or_load("k", db.loader("k"), tags=["t"])).source == "database"
+    await a.invalidate(tags=["t"])
+    await eventually(lambda: b.peek("k") is None, "b hears the invalidation")
+    assert other.peek("k") is not None
+
+
 async def test_ready_to_send_responses_round_trip_through_redis(make_cache: MakeCache) -> None:
     a, b = await make_cache(codec=RESPONSE), await make_cache(codec=RESPONSE)
     response = CachedResponse(200, ((b"content-type", b"application/json"),), b"[1,2,3]")
@@ -196,6 +215,7 @@ async def test_ready_to_send_responses_round_trip_through_redis(make_cache: Make
         msgpack.packb([99, 0, [], b""]),  # an envelope version we do not know
         pack_envelope(b"\xc1", time.time() + 60, []),  # a payload the codec cannot read
     ],
+    ids=["not-msgpack", "not-an-envelope", "unknown-version", "bad-payload"],
 )
 async def test_a_corrupt_redis_entry_is_a_miss_and_is_deleted(
     make_cache: MakeCache, admin: Redis, namespace: str, garbage: bytes
@@ -341,8 +361,14 @@ async def test_losing_the_subscription_flushes_memory_then_recovers(
     await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
     await eventually(lambda: cache.stats()["bus"]["losses"] == 1, "the loss is noticed")
     assert cache.peek("k") is None  # flushed when the loss was noticed
+    # Until the bus is back, memory keeps entries only briefly, and forgets them on its return
+    # (invalidations published meanwhile were missed).
+    await cache.get_or_load("m", Source(m=1).loader("m"))
+    meanwhile = cache.peek("m")
     await eventually(lambda: cache.bus_healthy, "the bus resubscribes")
     assert cache.stats()["bus"]["connects"] == 2
+    if meanwhile is not None and meanwhile.ttl <= 1.0:  # (unless the bus was back already)
+        assert cache.peek("m") is None
 
     # Caching resumes: the entry comes back from Redis, then from memory with its full TTL.
     assert (await cache.get_or_load("k", db.loader("k"))).source == "redis"
@@ -395,6 +421,64 @@ async def test_redis_outage_keeps_memory_short_and_replays_invalidations_after(
             assert (await cache.get_or_load(key, db.loader(key), tags=[key])).value == "new"
 
 
+async def test_a_silent_subscription_is_noticed_by_its_pings(
+    make_cache: MakeCache, proxy: TcpProxy, redis_url: str
+) -> None:
+    """A link that stops carrying data without closing (no RST) still counts as lost."""
+    url = redis_url.replace(f":{urlparse(redis_url).port}", f":{proxy.port}")
+    cache = await make_cache(url=url, bus_ping_interval=0.05)
+    await eventually(lambda: cache.bus_healthy, "the bus subscribes through the relay")
+    await cache.get_or_load("k", Source(k=1).loader("k"))
+    await asyncio.sleep(0.3)  # six ping intervals: an idle but live subscription stays up
+    assert cache.stats()["bus"]["losses"] == 0
+    proxy.frozen = True
+    await eventually(lambda: not cache.bus_healthy, "the silence is noticed", within=2.0)
+    assert cache.peek("k") is None
+    proxy.frozen = False
+    await eventually(lambda: cache.bus_healthy, "the bus resubscribes")
+
+
+async def test_an_invalidation_lost_to_a_hiccup_is_retried_while_the_bus_stays_up(
+    make_cache: MakeCache, proxy: TcpProxy, redis_url: str
+) -> None:
+    url = redis_url.replace(f":{urlparse(redis_url).port}", f":{proxy.port}")
+    a = await make_cache(url=url, bus_ping_interval=0.5)
+    await eventually(lambda: a.bus_healthy, "a subscribes through the relay")
+    b = await make_cache()
+    db = Source(k="old")
+    await a.get_or_load("k", db.loader("k"), tags=["t"])
+    assert (await b.get_or_load("k", db.loader("k"), tags=["t"])).source == "redis"
+
+    proxy.frozen = True  # shorter than the bus's silence limit (3 pings), longer than a timeout
+    db.rows["k"] = "new"
+    await a.invalidate(tags=["t"])
+    proxy.frozen = False
+    assert a.stats()["pending_invalidations"] == 1
+    await eventually(lambda: b.peek("k") is None, "the retried invalidation reaches b")
+    assert a.stats()["bus"]["losses"] == 0  # the retry came from the live bus, not a reconnect
+    assert (await b.get_or_load("k", db.loader("k"), tags=["t"])).value == "new"
+
+
+async def test_a_dead_pooled_connection_costs_no_miss(
+    redis_url: str, namespace: str, admin: Redis
+) -> None:
+    """A pooled connection killed under the cache is replaced at once, not taken for an outage."""
+    client = create_redis(redis_url)
+    assert client is not None
+    writer = TieredCache[Any](namespace, redis=client, registry=None)
+    db = Source(k="v")
+    try:
+        await writer.get_or_load("k", db.loader("k"))
+        reader = TieredCache[Any](namespace, redis=client, registry=None)
+        connection_id = await client.client_id()  # the idle connection the next command takes
+        await admin.client_kill_filter(_id=str(connection_id))
+        result = await reader.get_or_load("k", db.loader("k"))
+        assert result.source == "redis"
+        assert reader.stats()["redis"]["errors"] == 0
+    finally:
+        await client.aclose()
+
+
 async def test_garbage_on_the_bus_flushes_memory(
     make_cache: MakeCache, admin: Redis, namespace: str
 ) -> None:
@@ -445,31 +529,29 @@ async def test_invalidate_vs_fill_race_across_processes(make_cache: MakeCache) -
     def heard() -> int:
         return sum(cache.stats()["bus"]["received"] for cache in caches)
 
+    async def write(writer: TieredCache[Any], key: str, by: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        db.rows[key] = "new"  # the commit...
+        # ...then the invalidation, by key, by tag, or both.
+        keys, tags = [key], [f"item:{key}"]
+        await writer.invalidate(keys=keys if by != "tag" else (), tags=tags if by != "key" else ())
+
     for run in range(runs):
-        key, tags = f"k{run}", [f"item:{run}"]
+        key = f"k{run}"
+        tags = [f"item:{key}"]
         db.rows[key] = "old"
         if rng.random() < 0.5:
             await c.get_or_load(key, db.loader(key), tags=tags)
-        writer = rng.choice(caches)
-        read_delay, write_delay = rng.uniform(0, 0.004), rng.uniform(0, 0.004)
-
-        by = rng.choice(["key", "tag", "both"])
-
-        async def write(key: str = key, writer: TieredCache[Any] = writer, by: str = by) -> None:
-            await asyncio.sleep(write_delay)
-            db.rows[key] = "new"  # the commit...
-            # ...then the invalidation, by key, by tag, or both.
-            await writer.invalidate(
-                keys=[key] if by != "tag" else (), tags=tags if by != "key" else ()
-            )
-
+        read_delay = rng.uniform(0, 0.004)
         heard_before = heard()
         await asyncio.gather(
-            write(),
+            write(
+                rng.choice(caches), key, rng.choice(["key", "tag", "both"]), rng.uniform(0, 0.004)
+            ),
             a.get_or_load(key, db.loader(key, read_delay), tags=tags),
             b.get_or_load(key, db.loader(key, read_delay / 2), tags=tags),
         )
-        await eventually(lambda: heard() == heard_before + 3, "every process hears the write")
+        await eventually(lambda n=heard_before + 3: heard() == n, "every process hears the write")
         for cache in caches:
             cached = await cache.get_or_load(key, db.loader(key), tags=tags)
             assert cached.value == "new", (run, caches.index(cache), cached)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 
 # What redis-py raises when the server is down, restarting, or the connection broke.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
@@ -36,4 +37,7 @@ def create_redis(url: str, *, timeout_seconds: float = 0.25) -> redis.Redis | No
         health_check_interval=10,
         retry=Retry(NoBackoff(), 0),
         max_connections=64,
+        # "auto" (redis-py 8's default) skips the liveness check of pooled connections at
+        # checkout, so after a Redis restart the first command on each stale one would fail.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
