@@ -17,7 +17,8 @@ from heron_gateway.middleware import (
     SecurityHeadersMiddleware,
     UrlHygieneMiddleware,
 )
-from heron_gateway.routes import auth, collections, content, health, users
+from heron_gateway.response_cache import ResponseCacheMiddleware
+from heron_gateway.routes import auth, cache, collections, content, health, users
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import Upstreams
 
@@ -52,8 +53,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(content.router)
     api.include_router(auth.router)
     api.include_router(users.router)
+    api.include_router(cache.router)
 
-    app: ASGIApp = UrlHygieneMiddleware(api)
+    app: ASGIApp = UrlHygieneMiddleware(ResponseCacheMiddleware(api, api))
     app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app = CORSMiddleware(

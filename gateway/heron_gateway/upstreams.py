@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Annotated
+from typing import Annotated, Any
 
 from cms.auth.v1 import auth_pb2, auth_pb2_grpc
 from cms.content.v1 import content_pb2, content_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
+from heron_common.cache import TieredCache
+from heron_common.cache_codec import RESPONSE, CachedResponse
 from heron_common.grpc_client import create_channel, retry_service_config
 from heron_common.identity import Authenticator, GrpcAuthSource
 from heron_common.ratelimit import RateLimiter
@@ -74,12 +76,27 @@ class Upstreams:
         self.redis = create_redis(settings.redis_url)
         self.limiter = RateLimiter(self.redis, prefix=f"{settings.redis_prefix}:rl")
         self.api_tokens = ApiTokenCache()
+        # Ready-to-send answers (see response_cache); and a handle on the content service's
+        # namespace, for the admin's invalidations (they reach its processes over Redis).
+        self.pages: TieredCache[CachedResponse] = TieredCache(
+            "gateway",
+            redis=self.redis,
+            redis_prefix=settings.redis_prefix,
+            codec=RESPONSE,
+            enabled=settings.cache_enabled,
+            ttl=settings.cache_ttl_seconds,
+        )
+        self.content_rows: TieredCache[Any] = TieredCache(
+            "content", redis=self.redis, redis_prefix=settings.redis_prefix
+        )
 
     async def start(self) -> None:
+        await self.pages.start()
         await self.authenticator.start()
 
     async def close(self) -> None:
         await self.authenticator.stop()
+        await self.pages.stop()
         await self.content_channel.close()
         await self.auth_channel.close()
         if self.redis is not None:

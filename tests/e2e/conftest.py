@@ -155,14 +155,18 @@ def start_stack(
     seed: bool = True,
     auth_database_url: str = "",
     extra_env: dict[str, str] | None = None,
+    admin_email: str = "",
+    name: str = "",
 ) -> Stack:
+    """Start auth, content and gateway; `name` prefixes the log files (several stacks may
+    share one data directory, and so one store); `admin_email` signs in to an existing one."""
     auth_port, content_port, gateway_port = free_port(), free_port(), free_port()
-    admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    admin_email = admin_email or f"admin-{uuid.uuid4().hex[:8]}@example.com"
     common = {
         "HERON_DATA_DIR": str(tmp),
         "HERON_LOG_LEVEL": "INFO",
         "HERON_AUTH_TARGET": f"127.0.0.1:{auth_port}",
-        # Stacks sharing the test Redis never see each other's keys.
+        # Stacks sharing the test Redis never see each other's keys (unless they ask to).
         "HERON_REDIS_PREFIX": f"heron-test-{uuid.uuid4().hex[:8]}",
         **(extra_env or {}),
     }
@@ -176,7 +180,7 @@ def start_stack(
             "HERON_ADMIN_EMAIL": admin_email,
             "HERON_ADMIN_PASSWORD": ADMIN_PASSWORD,
         },
-        tmp / "auth.log",
+        tmp / f"{name}auth.log",
     )
     content = Service(
         "content",
@@ -187,7 +191,7 @@ def start_stack(
             "HERON_CONTENT_DATABASE_URL": database_url,
             "HERON_CONTENT_SEED_DEMO": "true" if seed else "false",
         },
-        tmp / "content.log",
+        tmp / f"{name}content.log",
     )
     gateway = Service(
         "gateway",
@@ -199,7 +203,7 @@ def start_stack(
             "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",
             "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2",
         },
-        tmp / "gateway.log",
+        tmp / f"{name}gateway.log",
     )
     for service in (auth, content, gateway):
         service.start()

@@ -46,6 +46,17 @@ class HeronSettings(BaseSettings):
         description="The shared Redis tier (L2 cache, invalidation bus, rate limits); empty "
         "means none: each process runs on its own memory, and stays correct.",
     )
+    cache_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("cache_enabled", "HERON_CACHE_ENABLED"),
+        description="Whether reads go through the memory and Redis tiers (off: every read "
+        "goes to the database; answers are the same).",
+    )
+    cache_ttl_seconds: float = Field(
+        default=300.0,
+        validation_alias=AliasChoices("cache_ttl_seconds", "HERON_CACHE_TTL_SECONDS"),
+        description="How long an entry lives when nothing invalidates it first.",
+    )
     redis_prefix: str = Field(
         default="heron",
         validation_alias=AliasChoices("redis_prefix", "HERON_REDIS_PREFIX"),

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2, content_pb2_grpc
 from heron_common.authz import MethodPolicy
+from heron_common.cache import TieredCache
 from heron_common.db import Database, create_engine
 from heron_common.grpc_client import create_channel
 from heron_common.grpc_server import create_server, run_server
 from heron_common.identity import Authenticator, GrpcAuthSource
+from heron_common.redis_client import create_redis
 
 from heron_content import migrate
+from heron_content.caching import ContentCache
 from heron_content.seed import seed_demo
 from heron_content.service import ContentService
 from heron_content.servicer import POLICY, ContentServicer
@@ -35,7 +39,22 @@ async def serve(settings: ContentSettings) -> None:
         create_engine(settings.resolved_database_url("content"), pool_size=settings.db_pool_size)
     )
     created = await migrate.upgrade(database)
-    service = ContentService(database)
+    redis = create_redis(settings.redis_url)
+    rows: TieredCache[Any] = TieredCache(
+        "content",
+        redis=redis,
+        redis_prefix=settings.redis_prefix,
+        enabled=settings.cache_enabled,
+        ttl=settings.cache_ttl_seconds,
+    )
+    await rows.start()
+    # Only to invalidate the gateways' pages after writes; it reaches them over Redis.
+    pages: TieredCache[Any] | None = (
+        TieredCache("gateway", redis=redis, redis_prefix=settings.redis_prefix)
+        if redis is not None
+        else None
+    )
+    service = ContentService(database, ContentCache(rows, pages))
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:
         await seed_demo(service)
@@ -51,6 +70,9 @@ async def serve(settings: ContentSettings) -> None:
     await authenticator.start()
 
     async def shutdown() -> None:
+        await rows.stop()
+        if redis is not None:
+            await redis.aclose()
         await authenticator.stop()
         await auth_channel.close()
         await database.dispose()

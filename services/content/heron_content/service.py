@@ -26,6 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import policy
 from heron_content import repository as repo
+from heron_content.caching import (
+    ALL_COLLECTIONS,
+    ContentCache,
+    collection_tags,
+    item_key,
+    item_tags,
+    listing_tags,
+)
 from heron_content.schema import normalize_schema, validate_data
 from heron_content.slugs import (
     is_valid_slug,
@@ -82,8 +90,9 @@ def _check_slug(slug: str) -> str:
 
 
 class ContentService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: ContentCache | None = None) -> None:
         self.db = db
+        self.cache = cache or ContentCache()
 
     # -- collections -------------------------------------------------------------------------
 
@@ -125,16 +134,37 @@ class ContentService:
                 await repo.insert_collection(conn, values)
         except IntegrityError:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
+        await self.cache.changed(collection_tags(values))
         logger.info("collection created", extra={"collection": name})
         return await self.get_collection(collection_id)
 
     async def get_collection(self, key: str) -> Item:
-        async with self.db.read() as conn:
-            return await _collection(conn, key)
+        if not _is_collection_key(key):
+            raise _collection_not_found(key)
+
+        async def load() -> dict[str, Any] | None:
+            async with self.db.read() as conn:
+                row = await repo.get_collection(conn, key)
+            return dict(row) if row is not None else None
+
+        row: Item = await self.cache.read(
+            f"collection:{key}",
+            load,
+            collection_tags,
+            [f"collection:{key}", ALL_COLLECTIONS],
+            _collection_not_found(key),
+        )
+        return row
 
     async def list_collections(self) -> list[Item]:
-        async with self.db.read() as conn:
-            return list(await repo.list_collections(conn))
+        async def load() -> list[dict[str, Any]]:
+            async with self.db.read() as conn:
+                return [dict(r) for r in await repo.list_collections(conn)]
+
+        rows: list[Item] = await self.cache.read(
+            "collections:list", load, lambda _: [ALL_COLLECTIONS], [], NotFound("collections")
+        )
+        return rows
 
     async def update_collection(
         self,
@@ -162,6 +192,8 @@ class ContentService:
             if values:
                 values["updated_at"] = now_ms()
                 await repo.update_collection(conn, row["id"], values)
+        if values:
+            await self.cache.changed(collection_tags(row))
         logger.info(
             "collection updated", extra={"collection": row["name"], "fields": sorted(values)}
         )
@@ -177,6 +209,7 @@ class ContentService:
                 await repo.delete_collection(conn, row["id"])
         except IntegrityError:  # an item was created meanwhile: the foreign key refuses
             raise _not_empty(row["name"], 1) from None
+        await self.cache.changed([*collection_tags(row), *listing_tags(row)])
         logger.info("collection deleted", extra={"collection": row["name"]})
 
     # -- items -------------------------------------------------------------------------------
@@ -241,6 +274,7 @@ class ContentService:
                     [ErrorDetail("slug", "already taken in this collection")],
                 ) from None
         if created:
+            await self.cache.changed(item_tags(item))
             logger.info("item created", extra={"item_id": item["id"], "collection": collection})
         return item
 
@@ -295,9 +329,17 @@ class ContentService:
     async def get_item(self, item_id: str, principal: Principal | None = None) -> Item:
         if not _is_uuid(item_id):
             raise _item_not_found(item_id)
-        async with self.db.read() as conn:
-            row = await repo.get_item(conn, item_id)
-        if row is None or not policy.can_see(principal, row):
+
+        async def load() -> dict[str, Any] | None:
+            async with self.db.read() as conn:
+                row = await repo.get_item(conn, item_id)
+            return dict(row) if row is not None else None
+
+        key = item_key(item_id)
+        row: Item = await self.cache.read(
+            key, load, lambda _: [key], [key], _item_not_found(item_id)
+        )
+        if not policy.can_see(principal, row):
             raise _item_not_found(item_id)
         return row
 
@@ -317,17 +359,33 @@ class ContentService:
         if status:
             _check_status(status)
         status, drafts_of = policy.list_scope(principal, status)
-        async with self.db.read() as conn:
-            collection_id = (await _collection(conn, collection))["id"] if collection else None
-            rows, total = await repo.list_items(
-                conn,
-                collection_id=collection_id,
-                status=status or None,
-                limit=limit or DEFAULT_LIMIT,
-                offset=offset,
-                drafts_of=drafts_of,
-            )
-        return list(rows), total
+        limit = limit or DEFAULT_LIMIT
+        if collection and not _is_collection_key(collection):
+            raise _collection_not_found(collection)
+
+        async def load() -> dict[str, Any]:
+            async with self.db.read() as conn:
+                coll = await _collection(conn, collection) if collection else None
+                rows, total = await repo.list_items(
+                    conn,
+                    collection_id=coll["id"] if coll else None,
+                    status=status or None,
+                    limit=limit,
+                    offset=offset,
+                    drafts_of=drafts_of,
+                )
+            return {
+                "rows": [dict(r) for r in rows],
+                "total": total,
+                "tags": listing_tags(coll),
+            }
+
+        # Everything that shapes the page is in the key, the reader's draft scope included.
+        key = f"items:{collection}|{status}|{drafts_of}|{limit}|{offset}"
+        page = await self.cache.read(
+            key, load, lambda page: page["tags"], [], _collection_not_found(collection)
+        )
+        return page["rows"], page["total"]
 
     async def update_item(
         self,
@@ -382,6 +440,7 @@ class ContentService:
                 changed = await repo.update_item(conn, item_id, values, current["version"])
                 if not changed:
                     raise Conflict("the item was changed concurrently; reload it and retry")
+            await self.cache.changed(item_tags(current))
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except IntegrityError:
             raise AlreadyExists(
@@ -402,6 +461,7 @@ class ContentService:
             policy.check_change(principal, current, "content.delete")
             if not await repo.delete_item(conn, item_id):
                 raise _item_not_found(item_id)
+        await self.cache.changed(item_tags(current))
         logger.info("item deleted", extra={"item_id": item_id})
 
 

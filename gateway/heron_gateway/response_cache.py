@@ -1,0 +1,214 @@
+"""The gateway's page cache: cacheable GET answers stored as ready-to-send bytes.
+
+A pure ASGI layer in front of the routes. The key is the normalized request plus the caller's
+permission context (anonymous callers share one context; signed-in callers share entries only
+with callers holding the same permissions, and per user when they may see only their own
+drafts), so an answer is never served to someone who would get a different one. Entries are
+tagged like the content service's writes, which invalidate them after commit over the Redis
+bus; without Redis (one gateway, embedded) the gateway drops its pages after each write it
+forwards. Answers carry `X-Cache-Status`, `X-Cache-Source`, `X-Cache-TTL`, an `ETag` (304 on
+`If-None-Match`) and a `Cache-Control` a CDN can use on public answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI
+from heron_common.cache import TieredCache
+from heron_common.cache_codec import CachedResponse
+from heron_common.cache_types import Loaded
+from heron_common.errors import DomainError
+from heron_common.permissions import Principal
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from heron_gateway.security import authenticate
+
+CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
+PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
+PRIVATE_CACHE_CONTROL = b"private, no-cache"
+VARY = b"Authorization, Cookie"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _NotCacheable(Exception):
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+
+
+def page_tags(path: str, query: dict[str, str]) -> list[str]:
+    """The content service's invalidation tags that cover the answer to this request."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["api", "content"]:
+        if len(parts) == 3:
+            return [f"item:{parts[2]}"]
+        collection = query.get("collection")
+        return [f"items:{collection}"] if collection else ["items:all"]
+    if parts[:2] == ["api", "collections"]:
+        if len(parts) == 2:
+            return ["collections"]
+        if len(parts) == 3:
+            return [f"collection:{parts[2]}", "collections"]
+        return [f"items:{parts[2]}"]
+    return []
+
+
+def _context(principal: Principal) -> str:
+    permissions = ",".join(sorted(principal.permissions))
+    digest = hashlib.sha256(permissions.encode()).hexdigest()[:16]
+    if principal.anonymous:
+        return f"anon:{digest}"
+    if principal.may_all("content.read"):
+        return f"perm:{digest}"
+    return f"user:{principal.user_id}:{digest}"  # drafts of their own: answers differ per user
+
+
+def _etag(body: bytes) -> bytes:
+    return b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class ResponseCacheMiddleware:
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(CACHEABLE_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        upstreams: Any = getattr(self.api.state, "upstreams", None)
+        pages: TieredCache[CachedResponse] | None = getattr(upstreams, "pages", None)
+        if pages is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in _WRITES:
+            await self._write(scope, receive, send, upstreams, pages)
+            return
+        if scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal: Principal = await authenticate(Request(scope), upstreams)
+        except DomainError:  # the route renders the error
+            await self.app(scope, receive, send)
+            return
+        public = principal.anonymous
+        request_control = (_header(scope, b"cache-control") or b"").lower()
+        if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
+            await self.app(scope, receive, _decorate(send, None, public))
+            return
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        key = f"{_context(principal)}|{path}?{urlencode(sorted(query.items()))}"
+        hit = pages.peek(key)
+        if hit is None:
+            ran = False
+
+            async def render() -> Loaded[CachedResponse]:
+                nonlocal ran
+                ran = True
+                messages: list[Message] = []
+
+                async def capture(message: Message) -> None:
+                    messages.append(message)
+
+                await self.app(scope, receive, capture)
+                start = messages[0]
+                headers = [(k, v) for k, v in start.get("headers", ()) if k != b"content-length"]
+                if start["status"] != 200 or any(k == b"set-cookie" for k, _ in headers):
+                    raise _NotCacheable(messages)
+                body = b"".join(m.get("body", b"") for m in messages[1:])
+                headers.append((b"etag", _etag(body)))
+                return Loaded(
+                    CachedResponse(200, tuple(headers), body), tags=page_tags(path, query)
+                )
+
+            try:
+                hit = await pages.get_or_load(key, render)
+            except _NotCacheable as uncached:
+                if not ran:  # another request's answer: render this one's own
+                    await self.app(scope, receive, send)
+                    return
+                for message in uncached.messages:
+                    await send(message)
+                return
+        assert hit.value is not None
+        await _send_page(scope, send, hit.value, hit.headers(), public)
+
+    async def _write(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstreams: Any,
+        pages: TieredCache[CachedResponse],
+    ) -> None:
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, record)
+        # With Redis, the content service's invalidations reach every gateway. Without it
+        # there is one gateway, which drops its pages after any successful write it forwarded.
+        if 200 <= status < 300 and upstreams.redis is None:
+            await pages.clear()
+
+
+async def _send_page(
+    scope: Scope,
+    send: Send,
+    page: CachedResponse,
+    cache_headers: list[tuple[bytes, bytes]],
+    public: bool,
+) -> None:
+    etag = next((v for k, v in page.headers if k == b"etag"), b"")
+    control = PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
+    extra = [*cache_headers, (b"cache-control", control), (b"vary", VARY)]
+    match = _header(scope, b"if-none-match")
+    if (
+        match is not None
+        and etag
+        and (
+            match.strip() == b"*"
+            or etag in [m.strip().removeprefix(b"W/") for m in match.split(b",")]
+        )
+    ):
+        headers = [(b"etag", etag), *extra]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers = [*page.headers, (b"content-length", str(len(page.body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": page.status, "headers": headers})
+    await send({"type": "http.response.body", "body": page.body})
+
+
+def _decorate(send: Send, cache_headers: list[tuple[bytes, bytes]] | None, public: bool) -> Send:
+    """Passes the answer through, marked as not served from (or stored in) the cache."""
+    extra = [
+        (b"x-cache-status", b"BYPASS"),
+        (b"x-cache-source", b"database"),
+        (b"x-cache-ttl", b"0"),
+        (b"cache-control", PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL),
+        (b"vary", VARY),
+    ]
+
+    async def decorated(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return decorated

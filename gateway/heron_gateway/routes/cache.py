@@ -1,0 +1,71 @@
+"""Cache administration (`cache.manage`): statistics, clearing a namespace, invalidating."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from heron_common.cache import TieredCache
+from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.permissions import Principal
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from heron_gateway.render import json_response
+from heron_gateway.schemas import ERROR_RESPONSES, Success
+from heron_gateway.security import Access
+from heron_gateway.upstreams import Upstreams, UpstreamsDep
+
+router = APIRouter(tags=["cache"], responses=ERROR_RESPONSES)
+
+CanManage = Annotated[Principal, Depends(Access("cache.manage"))]
+Namespace = Literal["gateway", "content"]
+
+
+class Invalidation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: Namespace = "gateway"
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    keys: list[str] = Field(default_factory=list, max_length=100)
+    pattern: str | None = Field(
+        default=None, max_length=200, description="A glob over keys, e.g. `anon:*|/api/content*`."
+    )
+
+
+def _cache(upstreams: Upstreams, namespace: str) -> TieredCache[Any]:
+    return upstreams.pages if namespace == "gateway" else upstreams.content_rows
+
+
+@router.get("/api/cache/stats", summary="Cache statistics")
+async def stats(upstreams: UpstreamsDep, _: CanManage) -> Response:
+    """Hits, misses, evictions and sizes per tier of this gateway's page cache, and how many
+    entries each namespace holds in Redis."""
+    data: dict[str, Any] = {"gateway": upstreams.pages.stats()}
+    data["redis_entries"] = {
+        "gateway": await upstreams.pages.redis_entries(),
+        "content": await upstreams.content_rows.redis_entries(),
+    }
+    return json_response({"data": data})
+
+
+@router.delete("/api/cache/{namespace}", response_model=Success, summary="Clear a namespace")
+async def clear(namespace: Namespace, upstreams: UpstreamsDep, _: CanManage) -> Response:
+    """Every tier, in every process (over Redis when configured)."""
+    await _cache(upstreams, namespace).clear()
+    return json_response({"success": True})
+
+
+@router.post("/api/cache/invalidate", response_model=Success, summary="Invalidate entries")
+async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) -> Response:
+    """By tag (e.g. `items:blog_posts`, `item:<id>`), by key, or by a glob over keys."""
+    if not (body.tags or body.keys or body.pattern):
+        raise InvalidArgument(
+            "Give tags, keys or a pattern.", [ErrorDetail("tags", "at least one of the three")]
+        )
+    cache = _cache(upstreams, body.namespace)
+    if body.tags or body.keys:
+        await cache.invalidate(tags=body.tags, keys=body.keys)
+    if body.pattern:
+        await cache.invalidate_pattern(body.pattern)
+    return json_response({"success": True})

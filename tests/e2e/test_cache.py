@@ -1,0 +1,342 @@
+"""The three-tier cache through the gateway: headers, purges, roles, processes, Redis faults."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import free_port
+from tests.e2e.conftest import Service, Stack, start_stack
+
+SCHEMA = {"properties": {"body": {"type": "text"}}}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A private stack, with the cache on memory alone or on memory and Redis."""
+    env = {}
+    if request.param == "redis":
+        env["HERON_REDIS_URL"] = request.getfixturevalue("redis_url")
+    running = start_stack(tmp_path, seed=False, extra_env=env)
+    yield running
+    running.stop()
+
+
+def _strip(body: dict[str, Any]) -> dict[str, Any]:
+    """An answer without the moment it was produced."""
+    meta = {k: v for k, v in body.get("meta", {}).items() if k != "timestamp"}
+    return {**body, "meta": meta} if "meta" in body else body
+
+
+def _collection(stack: Stack) -> str:
+    name = f"c_{uuid.uuid4().hex[:8]}"
+    assert (
+        stack.client.post("/api/collections", json={"name": name, "schema": SCHEMA}).status_code
+        == 201
+    )
+    return name
+
+
+def test_hits_are_marked_validated_and_public_answers_are_cdn_cacheable(
+    cache_stack: Stack,
+) -> None:
+    stack = cache_stack
+    name = _collection(stack)
+    item = stack.client.post(
+        "/api/content", json={"collection": name, "title": "T", "status": "published"}
+    ).json()["data"]
+    url = f"/api/content/{item['id']}"
+    first = stack.anon.get(url)
+    assert first.headers["x-cache-status"] == "MISS"
+    assert first.headers["x-cache-source"] == "database"
+    second = stack.anon.get(url)
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.headers["x-cache-source"] == "memory"
+    assert 0 < int(second.headers["x-cache-ttl"]) <= 330
+    assert second.json() == first.json()
+    assert "s-maxage" in second.headers["cache-control"]
+    assert "public" in second.headers["cache-control"]
+    etag = second.headers["etag"]
+    assert stack.anon.get(url, headers={"if-none-match": etag}).status_code == 304
+    assert stack.anon.get(url, headers={"if-none-match": '"other"'}).status_code == 200
+    bypass = stack.anon.get(url, headers={"cache-control": "no-cache"})
+    assert bypass.headers["x-cache-status"] == "BYPASS" and bypass.json() == first.json()
+    mine = stack.client.get(url)
+    assert "private" in mine.headers["cache-control"]
+
+
+PURGES = [
+    "create item",
+    "update item",
+    "publish",
+    "unpublish",
+    "delete item",
+    "schema change",
+    "permission change",
+]
+
+
+@pytest.mark.parametrize("mutation", PURGES)
+def test_every_mutation_makes_the_next_read_a_miss_with_new_data(
+    cache_stack: Stack, mutation: str
+) -> None:
+    stack = cache_stack
+    name = _collection(stack)
+    live = stack.client.post(
+        "/api/content", json={"collection": name, "title": "Live", "status": "published"}
+    ).json()["data"]
+    draft = stack.client.post("/api/content", json={"collection": name, "title": "Draft"})
+    draft_id = draft.json()["data"]["id"]
+    list_url = f"/api/collections/{name}/content"
+    reads = {
+        "list": (stack.anon, list_url),
+        "item": (stack.anon, f"/api/content/{live['id']}"),
+        "collection": (stack.anon, f"/api/collections/{name}"),
+        "admin list": (stack.client, list_url),
+    }
+    for client, url in reads.values():
+        client.get(url)
+        assert client.get(url).headers["x-cache-status"] == "HIT"
+
+    if mutation == "create item":
+        stack.client.post(
+            "/api/content", json={"collection": name, "title": "New", "status": "published"}
+        )
+        stale = ["list", "admin list"]
+    elif mutation == "update item":
+        stack.client.patch(f"/api/content/{live['id']}", json={"title": "Renamed"})
+        stale = ["list", "item", "admin list"]
+    elif mutation == "publish":
+        stack.client.patch(f"/api/content/{draft_id}", json={"status": "published"})
+        stale = ["list", "admin list"]
+    elif mutation == "unpublish":
+        stack.client.patch(f"/api/content/{live['id']}", json={"status": "draft"})
+        stale = ["list", "item", "admin list"]
+    elif mutation == "delete item":
+        stack.client.delete(f"/api/content/{live['id']}")
+        stale = ["list", "item", "admin list"]
+    elif mutation == "schema change":
+        stack.client.patch(
+            f"/api/collections/{name}",
+            json={"schema": {"properties": {"body": {"type": "text"}, "n": {"type": "number"}}}},
+        )
+        stale = ["collection"]
+    else:  # anonymous callers lose the right to read content
+        public = next(
+            r for r in stack.client.get("/api/roles").json()["data"] if r["name"] == "public"
+        )
+        stack.client.put("/api/roles/public", json={"permissions": ["collections.read"]})
+        try:
+            until = time.monotonic() + 5
+            while stack.anon.get(list_url).status_code != 401 and time.monotonic() < until:
+                time.sleep(0.05)
+            assert stack.anon.get(list_url).status_code == 401
+            assert stack.anon.get(reads["item"][1]).status_code == 401
+        finally:
+            stack.client.put("/api/roles/public", json={"permissions": public["permissions"]})
+        return
+
+    for what, (client, url) in reads.items():
+        reply = client.get(url)
+        if what in stale and reply.status_code == 200:
+            assert reply.headers["x-cache-status"] == "MISS", what
+        fresh = client.get(url, headers={"cache-control": "no-cache"})  # straight from the store
+        assert reply.status_code == fresh.status_code, what
+        if reply.status_code == 200:
+            assert _strip(reply.json()) == _strip(fresh.json()), what
+
+
+def test_answers_with_the_cache_on_equal_answers_with_it_off(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two gateways (and services) on one store: one caching, one not, compared per role."""
+    on = start_stack(tmp_path, extra_env={"HERON_REDIS_URL": redis_url}, name="on-")
+    off = start_stack(
+        tmp_path,
+        extra_env={"HERON_CACHE_ENABLED": "false"},
+        admin_email=on.admin_email,
+        name="off-",
+    )
+    try:
+        name = _collection(on)
+        author = on.user("author")
+        author.client.post("/api/content", json={"collection": name, "title": "author draft"})
+        on.client.post("/api/content", json={"collection": name, "title": "admin draft"})
+        on.client.post(
+            "/api/content", json={"collection": name, "title": "live", "status": "published"}
+        )
+        callers: dict[str, dict[str, str]] = {"anonymous": {}}
+        callers["admin"] = dict(on.client.headers)
+        callers["author"] = dict(author.client.headers)
+        for role in ("editor", "viewer"):
+            callers[role] = dict(on.user(role).client.headers)
+        ids = [i["id"] for i in on.client.get(f"/api/collections/{name}/content").json()["data"]]
+        urls = [
+            f"/api/collections/{name}/content",
+            f"/api/content?collection={name}",
+            "/api/content?limit=5",
+            f"/api/collections/{name}",
+            "/api/collections",
+            *(f"/api/content/{i}" for i in ids),
+        ]
+        for role, headers in callers.items():
+            for url in urls:
+                for _ in range(2):  # the second read is a hit where caching is on
+                    cached = on.anon.get(url, headers=headers)
+                    plain = off.anon.get(url, headers=headers)
+                    assert cached.status_code == plain.status_code, (role, url)
+                    if cached.status_code == 200:
+                        assert _strip(cached.json()) == _strip(plain.json()), (role, url)
+                assert plain.headers.get("x-cache-status", "BYPASS") == "BYPASS"
+    finally:
+        off.stop()
+        on.stop()
+
+
+def test_stampede_on_a_cold_key_costs_one_load(cache_stack: Stack) -> None:
+    stack = cache_stack
+    name = _collection(stack)
+    stack.client.post(
+        "/api/content", json={"collection": name, "title": "x", "status": "published"}
+    )
+    url = f"{stack.base_url}/api/collections/{name}/content?limit=7"
+
+    def loads() -> int:
+        stats = stack.client.get("/api/cache/stats").json()["data"]["gateway"]
+        return int(stats["loads"])
+
+    before = loads()
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=500)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            replies = await asyncio.gather(*(client.get(url) for _ in range(500)))
+        return [r.status_code for r in replies]
+
+    assert set(asyncio.run(burst())) == {200}
+    assert loads() - before == 1
+
+
+def test_cache_admin_needs_cache_manage(cache_stack: Stack) -> None:
+    stack = cache_stack
+    assert stack.anon.get("/api/cache/stats").status_code == 401
+    editor = stack.user("editor")
+    assert editor.client.get("/api/cache/stats").status_code == 403
+    assert editor.client.delete("/api/cache/gateway").status_code == 403
+    name = _collection(stack)
+    url = f"/api/collections/{name}"
+    stack.anon.get(url)
+    assert stack.anon.get(url).headers["x-cache-status"] == "HIT"
+    tagged = stack.client.post("/api/cache/invalidate", json={"tags": [f"collection:{name}"]})
+    assert tagged.status_code == 200
+    assert stack.anon.get(url).headers["x-cache-status"] == "MISS"
+    assert stack.client.delete("/api/cache/gateway").status_code == 200
+    assert stack.anon.get(url).headers["x-cache-status"] == "MISS"
+    stats = stack.client.get("/api/cache/stats").json()["data"]
+    assert stats["gateway"]["namespace"] == "gateway"
+
+
+def _second_pair(
+    first: Stack, tmp: Path, redis_url: str, prefix: str
+) -> tuple[Service, Service, str]:
+    """Another content service and gateway on the first stack's store, auth and Redis."""
+    content_port, gateway_port = free_port(), free_port()
+    common = {
+        "HERON_DATA_DIR": str(tmp),
+        "HERON_AUTH_TARGET": first.gateway.env["HERON_AUTH_TARGET"],
+        "HERON_REDIS_URL": redis_url,
+        "HERON_REDIS_PREFIX": prefix,
+    }
+    content = Service(
+        "content2",
+        [sys.executable, "-m", "heron_content"],
+        {
+            **common,
+            "HERON_CONTENT_GRPC_PORT": str(content_port),
+            "HERON_CONTENT_SEED_DEMO": "false",
+        },
+        tmp / "content2.log",
+    )
+    gateway = Service(
+        "gateway2",
+        [sys.executable, "-m", "heron_gateway"],
+        {
+            **common,
+            "HERON_GATEWAY_PORT": str(gateway_port),
+            "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",
+        },
+        tmp / "gateway2.log",
+    )
+    content.start()
+    gateway.start()
+    url = f"http://127.0.0.1:{gateway_port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready").status_code == 200:
+                return content, gateway, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("second gateway never became ready")
+
+
+def test_write_on_one_process_read_on_another_is_never_stale(
+    tmp_path: Path, redis_url: str
+) -> None:
+    prefix = f"heron-test-{uuid.uuid4().hex[:8]}"
+    first = start_stack(
+        tmp_path, seed=False, extra_env={"HERON_REDIS_URL": redis_url, "HERON_REDIS_PREFIX": prefix}
+    )
+    content2, gateway2, url2 = _second_pair(first, tmp_path, redis_url, prefix)
+    try:
+        name = _collection(first)
+        item = first.client.post(
+            "/api/content", json={"collection": name, "title": "v0", "status": "published"}
+        ).json()["data"]
+        item_url = f"{url2}/api/content/{item['id']}"
+        list_url = f"{url2}/api/collections/{name}/content"
+        stale = 0
+        with httpx.Client(timeout=10) as reader:
+            for round_ in range(1000):
+                title = f"v{round_ + 1}"
+                written = first.client.patch(f"/api/content/{item['id']}", json={"title": title})
+                assert written.status_code == 200
+                if reader.get(item_url).json()["data"]["title"] != title:
+                    stale += 1
+                if round_ % 10 == 0 and reader.get(list_url).json()["data"][0]["title"] != title:
+                    stale += 1
+        assert stale == 0
+
+        # The second gateway loses its invalidation subscription: its memory tier is flushed
+        # and kept short-lived until it is back, so staleness stays within a second.
+        admin = redis.Redis.from_url(redis_url)
+        try:
+            admin.client_kill_filter(_type="pubsub")
+        finally:
+            admin.close()
+        for round_ in range(50):
+            title = f"after-kill-{round_}"
+            first.client.patch(f"/api/content/{item['id']}", json={"title": title})
+            seen = httpx.get(item_url).json()["data"]["title"]
+            if seen != title:
+                time.sleep(1.1)
+                assert httpx.get(item_url).json()["data"]["title"] == title
+        time.sleep(1.5)  # resubscribed by now
+        for round_ in range(100):
+            title = f"back-{round_}"
+            first.client.patch(f"/api/content/{item['id']}", json={"title": title})
+            assert httpx.get(item_url).json()["data"]["title"] == title
+    finally:
+        gateway2.stop()
+        content2.stop()
+        first.stop()
