@@ -162,10 +162,11 @@ class ResponseCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, record)
-        # With Redis, the content service's invalidations reach every gateway. Without it
-        # there is one gateway, which drops its pages after any successful write it forwarded.
-        if 200 <= status < 300 and upstreams.redis is None:
-            await pages.clear()
+        # With Redis, the content service's invalidations reach every gateway. Without it (or
+        # while it is unreachable) this gateway drops its own pages after a write it forwarded;
+        # other gateways' pages then live at most the cache's degraded TTL.
+        if 200 <= status < 300 and (upstreams.redis is None or not pages.bus_healthy):
+            pages.forget_local()
 
 
 async def _send_page(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -340,3 +342,68 @@ def test_write_on_one_process_read_on_another_is_never_stale(
         gateway2.stop()
         content2.stop()
         first.stop()
+
+
+def _redis_server(port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed for this test (the CI script installs it)"
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port).ping():
+                return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError("redis-server did not start")
+
+
+def test_redis_killed_under_load_costs_no_read_errors(tmp_path: Path) -> None:
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    stack = start_stack(
+        tmp_path, seed=False, extra_env={"HERON_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    )
+    try:
+        name = _collection(stack)
+        item = stack.client.post(
+            "/api/content", json={"collection": name, "title": "one", "status": "published"}
+        ).json()["data"]
+        urls = [f"/api/content/{item['id']}", f"/api/collections/{name}/content"]
+        errors: list[str] = []
+
+        def read_for(seconds: float) -> None:
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                for url in urls:
+                    reply = stack.anon.get(url)
+                    if reply.status_code != 200:
+                        errors.append(f"{url}: {reply.status_code} {reply.text[:200]}")
+
+        read_for(0.5)
+        server.kill()
+        server.wait()
+        read_for(2.0)  # Redis gone: memory and the database answer
+        # Writes keep working and are seen at once (one gateway, one content process).
+        stack.client.patch(f"/api/content/{item['id']}", json={"title": "two"})
+        assert stack.anon.get(urls[0]).json()["data"]["title"] == "two"
+        server = _redis_server(port, tmp_path)
+        read_for(2.0)
+        assert errors == []
+        # Back on Redis: a write through the API invalidates, and pages are cached again.
+        stack.client.patch(f"/api/content/{item['id']}", json={"title": "three"})
+        assert stack.anon.get(urls[0]).json()["data"]["title"] == "three"
+        until = time.monotonic() + 5
+        while stack.anon.get(urls[0]).headers["x-cache-status"] != "HIT":
+            assert time.monotonic() < until, "the cache did not resume"
+            time.sleep(0.1)
+        keys = redis.Redis(port=port).keys("*cache*")
+        assert keys, "nothing was written to the restarted Redis"
+    finally:
+        stack.stop()
+        server.kill()
+        server.wait()

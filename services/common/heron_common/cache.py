@@ -353,6 +353,13 @@ class TieredCache(Generic[V]):
             self._l2.reset_breaker()
             await self._outbox.retry()
 
+    def forget_local(self) -> None:
+        """Drop this process's memory tier (fills in flight are not stored), nothing else.
+
+        For a process that knows it changed data while its invalidations cannot reach others.
+        """
+        self._apply(Invalidation(everything=True))
+
     def _on_bus_down(self) -> None:
         self._apply(Invalidation(everything=True))
 
