@@ -6,7 +6,7 @@ lands, check that its probe here matches how it was built:
 - media:   the OpenAPI document has a path under `/api/media`.
 - filters: the collection-list endpoint takes a `sort` or `filter` query parameter.
 - keyset:  the collection-list endpoint takes a `cursor` (or `after`) query parameter.
-- cache:   a repeated item read answers with an `X-Cache: HIT` header.
+- cache:   a repeated item read answers with an `X-Cache-Status: HIT` header.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def detect(base_url: str, item_path: str) -> dict[str, bool]:
         reply = client.get("/openapi.json")
         openapi: dict[str, Any] = reply.json() if reply.status_code == 200 else {}
         client.get(item_path)
-        cached = client.get(item_path).headers.get("x-cache", "").lower().startswith("hit")
+        cached = client.get(item_path).headers.get("x-cache-status", "").upper() == "HIT"
     paths = set(openapi.get("paths", {}))
     params = _list_parameters(openapi)
     return {
