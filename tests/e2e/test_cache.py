@@ -245,6 +245,11 @@ def test_cache_admin_needs_cache_manage(cache_stack: Stack) -> None:
     assert stack.anon.get(url).headers["x-cache-status"] == "MISS"
     stats = stack.client.get("/api/cache/stats").json()["data"]
     assert stats["gateway"]["namespace"] == "gateway"
+    assert stack.anon.get("/metrics").status_code == 401
+    assert editor.client.get("/metrics").status_code == 403
+    metrics = stack.client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'namespace="gateway"' in metrics.text
 
 
 def _second_pair(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from heron_common.cache import TieredCache
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.permissions import Principal
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -19,6 +20,7 @@ from heron_gateway.upstreams import Upstreams, UpstreamsDep
 router = APIRouter(tags=["cache"], responses=ERROR_RESPONSES)
 
 CanManage = Annotated[Principal, Depends(Access("cache.manage"))]
+CanReadSettings = Annotated[Principal, Depends(Access("settings.read"))]
 Namespace = Literal["gateway", "content"]
 
 
@@ -69,3 +71,10 @@ async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) 
     if body.pattern:
         await cache.invalidate_pattern(body.pattern)
     return json_response({"success": True})
+
+
+@router.get("/metrics", summary="Prometheus metrics", tags=["health"])
+async def metrics(_: CanReadSettings) -> Response:
+    """This gateway's metrics (cache hits, misses, evictions, sizes per tier and namespace) in
+    Prometheus' text format. Scrape with an API token holding `settings.read`."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
