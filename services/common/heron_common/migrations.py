@@ -12,7 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from heron_common.db import Database
@@ -43,3 +43,20 @@ async def upgrade(
     """
     async with database.transaction() as conn:
         return await conn.run_sync(_upgrade, script_location, version_table, advisory_lock_id)
+
+
+def run_alembic_env(target_metadata: MetaData, version_table: str) -> None:
+    """The body of a service's Alembic `env.py`: run on the connection `upgrade` handed over."""
+    from alembic import context
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through `heron migrate` or the service's start-up")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        version_table=version_table,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

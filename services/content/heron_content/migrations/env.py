@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
+from heron_common.migrations import run_alembic_env
 
 from heron_content.migrate import VERSION_TABLE
 from heron_content.models import metadata
 
-connection = context.config.attributes.get("connection")
-if connection is None:
-    raise RuntimeError("run migrations through `heron migrate` or the service's start-up")
-
-context.configure(
-    connection=connection,
-    target_metadata=metadata,
-    render_as_batch=connection.dialect.name == "sqlite",
-    version_table=VERSION_TABLE,
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_alembic_env(metadata, VERSION_TABLE)
