@@ -24,11 +24,26 @@ access_logger = logging.getLogger("heron.access")
 RawHeaders = list[tuple[bytes, bytes]]
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header, by its lowercase name."""
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
     return None
+
+
+async def send_error(
+    send: Send, status: int, message: str, headers: RawHeaders | None = None
+) -> None:
+    """Answer with the one error body, from middleware (before any route runs)."""
+    body = error_body(status, message)
+    start = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or ()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestIdMiddleware:
@@ -41,7 +56,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = _header(scope, b"x-request-id")
+        raw = header(scope, b"x-request-id")
         request_id = clean_request_id(raw.decode("latin-1") if raw else None)
         token = request_id_var.set(request_id)
         encoded = request_id.encode()
@@ -147,7 +162,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(send)
             return
@@ -170,18 +185,7 @@ class BodySizeLimitMiddleware:
         return f"The request body is larger than {self.max_bytes} bytes."
 
     async def _reject(self, send: Send) -> None:
-        body = error_body(413, self._message)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, self._message)
 
 
 _CREDENTIAL_PARAMS = frozenset(
@@ -211,12 +215,6 @@ def redact_path(path: str) -> str:
     return path
 
 
-_UNAUTHENTICATED = [
-    (b"content-type", b"application/json"),
-    (b"www-authenticate", b'Bearer realm="heron"'),
-]
-
-
 class UrlHygieneMiddleware:
     """Canonical paths for routing, and no credentials in URLs.
 
@@ -242,18 +240,12 @@ class UrlHygieneMiddleware:
                 scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
         query: bytes = scope.get("query_string", b"")
         if (query and _carries_credentials(query)) or redact_path(path) != path:
-            body = error_body(
+            await send_error(
+                send,
                 401,
                 "Credentials are not accepted in the URL; send them in the Authorization header.",
+                [(b"www-authenticate", b'Bearer realm="heron"')],
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [*_UNAUTHENTICATED, (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
 

@@ -25,6 +25,7 @@ from heron_common.permissions import Principal
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from heron_gateway.middleware import header
 from heron_gateway.security import authenticate
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
@@ -70,13 +71,6 @@ def _etag(body: bytes) -> bytes:
     return b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
 class ResponseCacheMiddleware:
     def __init__(self, app: ASGIApp, api: FastAPI) -> None:
         self.app = app
@@ -104,9 +98,9 @@ class ResponseCacheMiddleware:
             await self.app(scope, receive, send)
             return
         public = principal.anonymous
-        request_control = (_header(scope, b"cache-control") or b"").lower()
+        request_control = (header(scope, b"cache-control") or b"").lower()
         if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
-            await self.app(scope, receive, _decorate(send, None, public))
+            await self.app(scope, receive, _decorate(send, public))
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         key = f"{_context(principal)}|{path}?{urlencode(sorted(query.items()))}"
@@ -179,7 +173,7 @@ async def _send_page(
     etag = next((v for k, v in page.headers if k == b"etag"), b"")
     control = PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
     extra = [*cache_headers, (b"cache-control", control), (b"vary", VARY)]
-    match = _header(scope, b"if-none-match")
+    match = header(scope, b"if-none-match")
     if (
         match is not None
         and etag
@@ -197,7 +191,7 @@ async def _send_page(
     await send({"type": "http.response.body", "body": page.body})
 
 
-def _decorate(send: Send, cache_headers: list[tuple[bytes, bytes]] | None, public: bool) -> Send:
+def _decorate(send: Send, public: bool) -> Send:
     """Passes the answer through, marked as not served from (or stored in) the cache."""
     extra = [
         (b"x-cache-status", b"BYPASS"),
