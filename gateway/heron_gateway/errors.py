@@ -73,7 +73,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    headers = dict(exc.headers)
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
     elif isinstance(exc, Unauthenticated):

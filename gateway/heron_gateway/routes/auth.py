@@ -34,7 +34,7 @@ from heron_gateway.security import (
     REFRESH_COOKIE,
     Public,
     SignedIn,
-    _check_csrf,
+    check_csrf,
 )
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
@@ -51,8 +51,8 @@ class RateLimited(ResourceExhausted):
     def __init__(self, decision: Decision) -> None:
         super().__init__(
             f"Too many attempts; retry in {decision.retry_after} seconds.",
+            headers=decision.headers(),
         )
-        self.headers = decision.headers()
 
 
 def client_address(request: Request) -> str:
@@ -74,13 +74,13 @@ async def _limit(upstreams: Upstreams, key: str, limit: int, window: int) -> Dec
 
 
 def _set_session_cookies(
-    response: Response, settings: GatewaySettings, access: str, refresh: str, expires_in: int
+    response: Response, settings: GatewaySettings, session: pb.Session
 ) -> None:
     secure = settings.cookie_secure
     response.set_cookie(
         ACCESS_COOKIE,
-        access,
-        max_age=expires_in,
+        session.access_token,
+        max_age=session.expires_in,
         path="/",
         httponly=True,
         secure=secure,
@@ -88,7 +88,7 @@ def _set_session_cookies(
     )
     response.set_cookie(
         REFRESH_COOKIE,
-        refresh,
+        session.refresh_token,
         max_age=REFRESH_COOKIE_MAX_AGE,
         path=REFRESH_COOKIE_PATH,
         httponly=True,
@@ -126,12 +126,11 @@ def _session_body(session: pb.Session) -> dict[str, Any]:
 
 
 def _session_response(
-    session: pb.Session, settings: GatewaySettings, status: int = 200, **headers: str
+    body: dict[str, Any], session: pb.Session, settings: GatewaySettings, status: int = 200
 ) -> Response:
-    response = json_response(_session_body(session), status=status, headers=headers or None)
-    _set_session_cookies(
-        response, settings, session.access_token, session.refresh_token, session.expires_in
-    )
+    """`body` as JSON, with the session's cookies for browsers."""
+    response = json_response(body, status=status)
+    _set_session_cookies(response, settings, session)
     return response
 
 
@@ -168,10 +167,10 @@ async def login(
         )
     except Unauthenticated as exc:
         failed = await upstreams.limiter.hit(account, limit=limit, window_seconds=window)
-        exc.headers = failed.headers()  # type: ignore[attr-defined]
+        exc.headers.update(failed.headers())
         raise
     await upstreams.limiter.reset(account)
-    return _session_response(session, settings)
+    return _session_response(_session_body(session), session, settings)
 
 
 @router.post("/auth/register", response_model=SessionOut, status_code=201, summary="Register")
@@ -194,7 +193,7 @@ async def register(
         ),
         timeout=settings.rpc_timeout_seconds,
     )
-    return _session_response(session, settings, status=201)
+    return _session_response(_session_body(session), session, settings, status=201)
 
 
 @router.post("/auth/refresh", response_model=TokensOut, summary="Refresh the access token")
@@ -214,7 +213,7 @@ async def refresh(
     if token is None:
         token = request.cookies.get(REFRESH_COOKIE)
         if token:
-            _check_csrf(request)
+            check_csrf(request)
     if not token:
         raise Unauthenticated('Send the refresh token as {"refresh_token": ...}.')
     session = await call(
@@ -222,17 +221,12 @@ async def refresh(
         pb.RefreshRequest(refresh_token=token),
         timeout=settings.rpc_timeout_seconds,
     )
-    response = json_response(
-        {
-            "token": session.access_token,
-            "refresh_token": session.refresh_token,
-            "expires_in": session.expires_in,
-        }
-    )
-    _set_session_cookies(
-        response, settings, session.access_token, session.refresh_token, session.expires_in
-    )
-    return response
+    tokens = {
+        "token": session.access_token,
+        "refresh_token": session.refresh_token,
+        "expires_in": session.expires_in,
+    }
+    return _session_response(tokens, session, settings)
 
 
 @router.post("/auth/logout", response_model=Success, summary="Sign out")

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from heron_common.errors import PermissionDenied, Unauthenticated, Unavailable
+from heron_common.errors import PermissionDenied, Unauthenticated
 from heron_common.identity import Authenticator, bearer_token
-from heron_common.permissions import Principal
+from heron_common.permissions import Principal, anonymous
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -57,7 +57,7 @@ class MethodPolicy:
         need = self.requirements.get(method)
         if need is None:
             if method.startswith(_OPEN_PREFIXES):
-                return self.authenticator.anonymous()
+                return anonymous({})  # health and reflection need no permission
             raise PermissionDenied("This method is not open to callers.")
         token = None
         for key, value in metadata:
@@ -66,12 +66,9 @@ class MethodPolicy:
                 if token is None:
                     raise Unauthenticated("Only Bearer access tokens are accepted.")
                 break
-        if token:
-            principal = await self.authenticator.verify(token)
-        elif self.authenticator.ready:
-            principal = self.authenticator.anonymous()
-        else:
-            raise Unavailable("Permissions cannot be checked right now; retry shortly.")
+        principal = (
+            await self.authenticator.verify(token) if token else self.authenticator.anonymous()
+        )
         if need == PUBLIC:
             return principal
         if need == AUTHENTICATED:

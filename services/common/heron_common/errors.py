@@ -34,6 +34,9 @@ class DomainError(Exception):
 
     message: str
     details: list[ErrorDetail] = field(default_factory=list)
+    # HTTP headers the gateway adds to the error response (e.g. `Retry-After`); never sent
+    # over gRPC.
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
 
     code: ClassVar[str] = "internal"
     grpc_status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL

@@ -194,6 +194,10 @@ class Authenticator:
         return self._synced_at is not None
 
     def anonymous(self) -> Principal:
+        """The principal of a caller without credentials: the `public` role's permissions,
+        known only once the state was fetched (until then, 503 rather than guess)."""
+        if not self.ready:
+            raise Unavailable("Permissions cannot be checked right now; retry shortly.")
         return anonymous(self._roles)
 
     def is_revoked(self, session_id: str) -> bool:
