@@ -116,6 +116,10 @@ class Stack:
             # The JSON access log would otherwise cost more than some of what is measured.
             "HERON_LOG_LEVEL": "WARNING",
             "HERON_LOG_JSON": "true",
+            # The gateway vouches for client addresses; the login scenario signs in hundreds
+            # of times from one of them.
+            "HERON_INTERNAL_SECRET": secrets.token_urlsafe(24),
+            "HERON_AUTH_LOGIN_ATTEMPTS_PER_IP": "100000000",
         }
         if self.options.embedded:
             self.description = "embedded: SQLite, no Redis, one process per service"
@@ -137,8 +141,6 @@ class Stack:
             "HERON_GATEWAY_HOST": "127.0.0.1",
             "HERON_GATEWAY_PORT": str(free_port()),
             "HERON_GATEWAY_WORKERS": str(self.options.workers),
-            # The login scenario signs in hundreds of times from one address.
-            "HERON_GATEWAY_LOGIN_ATTEMPTS_PER_IP": "100000000",
         }
         for service in SERVICES:
             port = free_port()

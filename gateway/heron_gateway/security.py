@@ -11,7 +11,6 @@ whole API token.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from cms.auth.v1 import auth_pb2 as auth_pb
@@ -19,7 +18,7 @@ from fastapi import Depends, Request
 from heron_common.authz import AUTHENTICATED, PUBLIC, deny
 from heron_common.errors import PermissionDenied, Unauthenticated
 from heron_common.grpc_client import call
-from heron_common.identity import bearer_token, token_digest
+from heron_common.identity import CSRF_MISMATCH, bearer_token, csrf_matches, token_digest
 from heron_common.permissions import Principal
 
 from heron_gateway.upstreams import Upstreams
@@ -49,14 +48,11 @@ async def _from_api_token(upstreams: Upstreams, token: str) -> Principal:
     return await upstreams.authenticator.verify(reply.access_token)
 
 
-def check_csrf(request: Request) -> None:
-    expected = request.cookies.get(CSRF_COOKIE, "")
-    given = request.headers.get(CSRF_HEADER, "")
-    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
-        raise PermissionDenied(
-            "Cookie-authenticated writes need the X-CSRF-Token header set to the value of the "
-            f"{CSRF_COOKIE} cookie."
-        )
+def check_csrf(request: Request, principal: Principal) -> None:
+    """A cookie-authenticated write must carry its session's own CSRF token (not merely one
+    equal to a cookie, which a sibling site could plant)."""
+    if not csrf_matches(principal.csrf_hash, request.headers.get(CSRF_HEADER, "")):
+        raise PermissionDenied(CSRF_MISMATCH)
 
 
 async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
@@ -74,7 +70,7 @@ async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
     if cookie:
         principal = await authenticator.verify(cookie)
         if request.method not in SAFE_METHODS:
-            check_csrf(request)
+            check_csrf(request, principal)
         return principal
     return authenticator.anonymous()
 

@@ -42,13 +42,6 @@ class GatewaySettings(HeronSettings):
         description="Mark session cookies Secure (browsers send them over HTTPS "
         "and to localhost only).",
     )
-    login_attempts_per_account: int = Field(
-        default=10, description="Failed sign-ins per account per window before 429."
-    )
-    login_attempts_per_ip: int = Field(
-        default=100, description="Sign-in attempts per client address per window."
-    )
-    login_window_seconds: int = 900
     register_attempts_per_ip: int = Field(
         default=10, description="Registrations per client address per hour."
     )

@@ -60,6 +60,8 @@ class Service:
 ADMIN_PASSWORD = "canary-Admin-Pw-5c1e9d"
 """The first admin's password: a canary that must never appear in a log or an error body."""
 USER_PASSWORD = "user-Pw-for-tests-8a2f"
+INTERNAL_SECRET = "internal-secret-for-tests-3b7d0c"
+"""Shared by a test stack's processes: the auth service believes the gateway's client address."""
 
 
 @dataclass
@@ -168,6 +170,9 @@ def start_stack(
         "HERON_AUTH_TARGET": f"127.0.0.1:{auth_port}",
         # Stacks sharing the test Redis never see each other's keys (unless they ask to).
         "HERON_REDIS_PREFIX": f"heron-test-{uuid.uuid4().hex[:8]}",
+        # The tests sign in many times from one address.
+        "HERON_AUTH_LOGIN_ATTEMPTS_PER_IP": "100000",
+        "HERON_INTERNAL_SECRET": INTERNAL_SECRET,
         **(extra_env or {}),
     }
     auth = Service(
@@ -197,7 +202,6 @@ def start_stack(
         "gateway",
         [sys.executable, "-m", "heron_gateway"],
         {
-            "HERON_GATEWAY_LOGIN_ATTEMPTS_PER_IP": "100000",
             **common,
             "HERON_GATEWAY_PORT": str(gateway_port),
             "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",

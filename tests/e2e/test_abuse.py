@@ -21,7 +21,7 @@ def limited_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
         seed=False,
         extra_env={
             "HERON_REDIS_URL": redis_url,
-            "HERON_GATEWAY_LOGIN_ATTEMPTS_PER_IP": "30",
+            "HERON_AUTH_LOGIN_ATTEMPTS_PER_IP": "30",
             "HERON_LOG_LEVEL": "DEBUG",
         },
     )

@@ -3,15 +3,14 @@ the published signing keys. SonicJS's shapes: login answers `{user, token, refre
 
 from __future__ import annotations
 
-import secrets
-import unicodedata
 from typing import Any
 
 from cms.auth.v1 import auth_pb2 as pb
 from fastapi import APIRouter, Request
-from heron_common.errors import DomainError, ResourceExhausted, Unauthenticated
+from heron_common.errors import DomainError, Unauthenticated
 from heron_common.grpc_client import call
-from heron_common.ratelimit import Decision
+from heron_common.peers import forwarded_client
+from heron_common.ratelimit import Decision, RateLimited
 from starlette.responses import Response
 
 from heron_gateway.render import json_response, user_json
@@ -31,10 +30,10 @@ from heron_gateway.schemas import (
 from heron_gateway.security import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
+    CSRF_HEADER,
     REFRESH_COOKIE,
     Public,
     SignedIn,
-    check_csrf,
 )
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
@@ -45,25 +44,16 @@ REFRESH_COOKIE_PATH = "/auth"
 REFRESH_COOKIE_MAX_AGE = 30 * 86400
 
 
-class RateLimited(ResourceExhausted):
-    """429 with the standard `RateLimit-*` and `Retry-After` headers."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(
-            f"Too many attempts; retry in {decision.retry_after} seconds.",
-            headers=decision.headers(),
-        )
-
-
 def client_address(request: Request) -> str:
     # uvicorn has already replaced the peer with X-Forwarded-For when, and only when, the
     # peer is a trusted proxy (HERON_GATEWAY_FORWARDED_ALLOW_IPS).
     return request.client.host if request.client else "unknown"
 
 
-def account_key(email: str) -> str:
-    """One key per account whatever the spelling: case, Unicode form, spaces."""
-    return unicodedata.normalize("NFKC", email).strip().casefold()
+def _client(request: Request, settings: GatewaySettings) -> tuple[tuple[str, str], ...]:
+    """Metadata vouching for the client's address, under which the auth service counts
+    sign-in and password attempts."""
+    return forwarded_client(client_address(request), settings.internal_secret)
 
 
 async def _limit(upstreams: Upstreams, key: str, limit: int, window: int) -> Decision:
@@ -95,16 +85,17 @@ def _set_session_cookies(
         secure=secure,
         samesite="strict",
     )
-    # Readable by the page's scripts, which echo it in X-CSRF-Token on writes.
-    response.set_cookie(
-        CSRF_COOKIE,
-        secrets.token_urlsafe(24),
-        max_age=REFRESH_COOKIE_MAX_AGE,
-        path="/",
-        httponly=False,
-        secure=secure,
-        samesite="strict",
-    )
+    if session.csrf_token:  # a new session; a refresh keeps the session's token
+        # Readable by the page's scripts, which echo it in X-CSRF-Token on writes.
+        response.set_cookie(
+            CSRF_COOKIE,
+            session.csrf_token,
+            max_age=REFRESH_COOKIE_MAX_AGE,
+            path="/",
+            httponly=False,
+            secure=secure,
+            samesite="strict",
+        )
 
 
 def _clear_session_cookies(response: Response, settings: GatewaySettings) -> None:
@@ -144,32 +135,16 @@ async def login(
 ) -> Response:
     """Email and password in; an access token, a refresh token and session cookies out.
 
-    Failed attempts are limited per account and per client address (`429` with
-    `Retry-After`).
+    Attempts are limited per client address, and failures per account and address, growing
+    with repeated failures (`429` with `Retry-After`; failed attempts answer with
+    `RateLimit-*`). The auth service enforces the limits, however it is reached.
     """
-    window = settings.login_window_seconds
-    await _limit(
-        upstreams,
-        f"login:ip:{client_address(request)}",
-        settings.login_attempts_per_ip,
-        window,
+    session = await call(
+        upstreams.auth.Login,
+        pb.LoginRequest(email=body.email, password=body.password),
+        timeout=settings.rpc_timeout_seconds,
+        metadata=_client(request, settings),
     )
-    account = f"login:account:{account_key(body.email)}"
-    limit = settings.login_attempts_per_account
-    decision = await upstreams.limiter.peek(account, limit=limit, window_seconds=window)
-    if not decision.allowed:
-        raise RateLimited(decision)
-    try:
-        session = await call(
-            upstreams.auth.Login,
-            pb.LoginRequest(email=body.email, password=body.password),
-            timeout=settings.rpc_timeout_seconds,
-        )
-    except Unauthenticated as exc:
-        failed = await upstreams.limiter.hit(account, limit=limit, window_seconds=window)
-        exc.headers.update(failed.headers())
-        raise
-    await upstreams.limiter.reset(account)
     return _session_response(_session_body(session), session, settings)
 
 
@@ -210,15 +185,20 @@ async def refresh(
         upstreams, f"refresh:ip:{client_address(request)}", settings.refresh_attempts_per_ip, 60
     )
     token = body.refresh_token if body and body.refresh_token else None
+    from_cookie = token is None
     if token is None:
         token = request.cookies.get(REFRESH_COOKIE)
-        if token:
-            check_csrf(request)
     if not token:
         raise Unauthenticated('Send the refresh token as {"refresh_token": ...}.')
+    # A cookie-borne refresh is checked against the session's own CSRF token, by the auth
+    # service, which holds it.
     session = await call(
         upstreams.auth.Refresh,
-        pb.RefreshRequest(refresh_token=token),
+        pb.RefreshRequest(
+            refresh_token=token,
+            from_cookie=from_cookie,
+            csrf_token=request.headers.get(CSRF_HEADER, "") if from_cookie else "",
+        ),
         timeout=settings.rpc_timeout_seconds,
     )
     tokens = {
@@ -287,16 +267,21 @@ async def update_me(
 
 @router.post("/auth/password", response_model=Success, summary="Change your password")
 async def change_password(
-    body: PasswordChange, upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
+    body: PasswordChange,
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: SignedIn,
 ) -> Response:
-    """Ends every session of the account, this one included: sign in again afterwards."""
+    """Ends every session of the account, this one included: sign in again afterwards.
+    Wrong current passwords are limited like sign-in (`429` with `Retry-After`)."""
     await call(
         upstreams.auth.ChangePassword,
         pb.ChangePasswordRequest(
             current_password=body.current_password, new_password=body.new_password
         ),
         timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
+        metadata=(*principal.metadata(), *_client(request, settings)),
     )
     response = json_response({"success": True})
     _clear_session_cookies(response, settings)

@@ -18,7 +18,14 @@ from heron_common.errors import (
     Unauthenticated,
 )
 from heron_common.jsondoc import check_text
-from heron_common.permissions import ADMIN_ROLE, PUBLIC_ROLE, Principal, covers, invalid_permissions
+from heron_common.permissions import (
+    ADMIN_ROLE,
+    PUBLIC_ROLE,
+    Principal,
+    covers,
+    invalid_permissions,
+    not_for_anonymous,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth import repository as repo
@@ -152,6 +159,17 @@ class AuthService(AuthCore):
             )
         if name == ADMIN_ROLE:
             raise PermissionDenied("The admin role always holds every permission.")
+        if name == PUBLIC_ROLE:
+            refused = not_for_anonymous(permissions)
+            if refused:
+                raise InvalidArgument(
+                    f"The public role (anonymous callers) may only read; it cannot hold "
+                    f"{', '.join(sorted(set(refused)))}.",
+                    [
+                        ErrorDetail("permissions", f"not for anonymous callers: {p}")
+                        for p in sorted(set(refused))[:20]
+                    ],
+                )
         self._check_may_grant(principal, permissions, f"Changing the role {name!r}")
         if description is not None:
             check_text(description, "description")

@@ -79,6 +79,8 @@ sessions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    # SHA-256 of the session's CSRF token (cookie sessions); access tokens carry it as `csrf`.
+    Column("csrf_hash", String(64), nullable=True),
     Index("ix_sessions_user", "user_id"),
     Index("ix_sessions_api_token", "api_token_id"),
     Index("ix_sessions_expires", "expires_at"),
@@ -94,6 +96,21 @@ refresh_tokens = Table(
     # Set when the token was exchanged for a new one; a second use is a reuse.
     Column("used_at", BigInteger, nullable=True),
     Index("ix_refresh_tokens_session", "session_id"),
+)
+
+# Addresses an account signed in from successfully (hashed): while the account is under a
+# distributed guessing attack, its owner still gets in from one of them.
+sign_in_addresses = Table(
+    "sign_in_addresses",
+    metadata,
+    Column(
+        "user_id",
+        String(36),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("address_hash", String(64), primary_key=True),
+    Column("last_seen_at", BigInteger, nullable=False),
 )
 
 # Sessions revoked while some of their access tokens may still be unexpired; verifiers poll it.

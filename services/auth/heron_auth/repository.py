@@ -14,11 +14,14 @@ from heron_auth.models import (
     revocations,
     roles,
     sessions,
+    sign_in_addresses,
     signing_keys,
     users,
 )
 
 Row = dict[str, Any]
+# How long a successful sign-in keeps an address known to its account.
+KNOWN_ADDRESS_DAYS = 90
 
 
 async def one(conn: AsyncConnection, statement: Any) -> Row | None:
@@ -151,6 +154,7 @@ async def refresh_token(conn: AsyncConnection, token_hash: str) -> Row | None:
             sessions.c.user_id,
             sessions.c.revoked_at.label("session_revoked_at"),
             sessions.c.expires_at.label("session_expires_at"),
+            sessions.c.csrf_hash.label("session_csrf_hash"),
         )
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
         .where(refresh_tokens.c.token_hash == token_hash)
@@ -168,11 +172,46 @@ async def claim_refresh_token(conn: AsyncConnection, token_hash: str, now: int) 
     return bool(result.rowcount == 1)
 
 
+# -- where accounts signed in from --------------------------------------------------------------
+async def address_known(conn: AsyncConnection, user_id: str, address_hash: str, since: int) -> bool:
+    statement = select(sign_in_addresses.c.last_seen_at).where(
+        sign_in_addresses.c.user_id == user_id,
+        sign_in_addresses.c.address_hash == address_hash,
+        sign_in_addresses.c.last_seen_at >= since,
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def remember_address(
+    conn: AsyncConnection, user_id: str, address_hash: str, now: int
+) -> None:
+    """Upsert in two portable steps; the caller's transaction makes a lost race a retry."""
+    result = await conn.execute(
+        update(sign_in_addresses)
+        .where(
+            sign_in_addresses.c.user_id == user_id,
+            sign_in_addresses.c.address_hash == address_hash,
+        )
+        .values(last_seen_at=now)
+    )
+    if result.rowcount == 0:
+        await conn.execute(
+            insert(sign_in_addresses).values(
+                user_id=user_id, address_hash=address_hash, last_seen_at=now
+            )
+        )
+
+
 async def prune(conn: AsyncConnection, now: int) -> None:
     """Forget what can no longer matter: expired sessions, tokens and revocations."""
     await conn.execute(delete(revocations).where(revocations.c.expires_at <= now))
     await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.expires_at <= now))
     await conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
+    await conn.execute(
+        delete(sign_in_addresses).where(
+            sign_in_addresses.c.last_seen_at < now - KNOWN_ADDRESS_DAYS * 86_400_000
+        )
+    )
 
 
 # -- API tokens --------------------------------------------------------------------------------

@@ -13,12 +13,15 @@ from heron_common.authz import MethodPolicy
 from heron_common.db import Database, create_engine
 from heron_common.grpc_server import create_server, run_server
 from heron_common.identity import Authenticator, StateUpdate
+from heron_common.ratelimit import RateLimiter
+from heron_common.redis_client import create_redis
 
 from heron_auth import migrate
 from heron_auth.accounts import AuthService
 from heron_auth.passwords import Passwords
 from heron_auth.servicer import POLICY, AuthServicer
 from heron_auth.settings import AuthSettings
+from heron_auth.throttle import SignInThrottle
 from heron_auth.tokens import TokenIssuer
 
 logger = logging.getLogger("heron.auth")
@@ -58,7 +61,8 @@ async def build_service(settings: AuthSettings) -> AuthService:
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
     )
-    service = AuthService(database, settings, passwords, issuer)
+    limiter = RateLimiter(create_redis(settings.redis_url), prefix=f"{settings.redis_prefix}:rl")
+    service = AuthService(database, settings, passwords, issuer, SignInThrottle(limiter, settings))
     await service.ensure_builtin_roles()
     await issuer.ensure_key()
     return service
@@ -104,6 +108,7 @@ async def serve(settings: AuthSettings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await pruner
         await authenticator.stop()
+        await service.throttle.close()
         await service.database.dispose()
 
     await run_server(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -21,14 +22,16 @@ from heron_common.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from heron_common.identity import StateUpdate
+from heron_common.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
 from heron_common.jsondoc import check_text
 from heron_common.permissions import (
     ADMIN_ROLE,
+    ANONYMOUS_PERMISSIONS,
     BUILTIN_ROLES,
     PERMISSIONS,
     PUBLIC_ROLE,
     Principal,
+    not_for_anonymous,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_auth import repository as repo
 from heron_auth.passwords import Passwords, check_password
 from heron_auth.settings import AuthSettings
+from heron_auth.throttle import SignInThrottle, address_hash
 from heron_auth.tokens import (
     TokenIssuer,
     new_refresh_token,
@@ -85,18 +89,34 @@ class Issued:
     refresh_token: str
     expires_in: int
     session_id: str
+    # Set when a session starts (for the browser's cookie); refreshes keep the session's.
+    csrf_token: str = ""
+
+
+def account_key(email: str) -> str:
+    """One rate-limit key per account whatever the spelling, valid address or not."""
+    try:
+        return normalize_email(email)[1]
+    except InvalidArgument:
+        return unicodedata.normalize("NFKC", email).strip().casefold()[:MAX_EMAIL_LENGTH]
 
 
 class AuthCore:
     """Sign-in sessions, the caller's own account, and what verifiers need."""
 
     def __init__(
-        self, database: Database, settings: AuthSettings, passwords: Passwords, issuer: TokenIssuer
+        self,
+        database: Database,
+        settings: AuthSettings,
+        passwords: Passwords,
+        issuer: TokenIssuer,
+        throttle: SignInThrottle,
     ) -> None:
         self.database = database
         self.settings = settings
         self.passwords = passwords
         self.issuer = issuer
+        self.throttle = throttle
         self.access_ttl_ms = settings.access_token_ttl_seconds * 1000
 
     # -- bootstrap ---------------------------------------------------------------------------
@@ -119,6 +139,14 @@ class AuthCore:
                     await repo.update_role(
                         conn, name, permissions=list(PERMISSIONS), updated_at=now_ms()
                     )
+                elif name == PUBLIC_ROLE and not_for_anonymous(existing[name]["permissions"]):
+                    # Stored before anonymous callers were limited to reading: take it back.
+                    kept = [p for p in existing[name]["permissions"] if p in ANONYMOUS_PERMISSIONS]
+                    logger.warning(
+                        "the public role held permissions anonymous callers may not have; removed",
+                        extra={"removed": not_for_anonymous(existing[name]["permissions"])},
+                    )
+                    await repo.update_role(conn, name, permissions=kept, updated_at=now_ms())
 
     async def has_users(self) -> bool:
         async with self.database.read() as conn:
@@ -159,17 +187,26 @@ class AuthCore:
         return row
 
     # -- sessions ----------------------------------------------------------------------------
-    async def login(self, email: str, password: str) -> Issued:
-        try:
-            _, key = normalize_email(email)
-        except InvalidArgument:
-            key = ""
+    async def login(self, email: str, password: str, address: str) -> Issued:
+        """Sign in from `address` (the client's, as vouched for; see `throttle`)."""
+        account = account_key(email)
         async with self.database.read() as conn:
-            user = await repo.user_by_email_key(conn, key) if key else None
+            user = await repo.user_by_email_key(conn, account)
+
+        async def known_address() -> bool:
+            if user is None:
+                return False
+            since = now_ms() - repo.KNOWN_ADDRESS_DAYS * 86_400_000
+            async with self.database.read() as conn:
+                return await repo.address_known(conn, user["id"], address_hash(address), since)
+
+        await self.throttle.before_login(account, address, known_address)
         # Always verify a hash, so an unknown account takes as long as a wrong password.
         if not await self.passwords.verify(user["password_hash"] if user else None, password):
-            raise Unauthenticated(BAD_CREDENTIALS)
+            failed = await self.throttle.login_failed(account, address)
+            raise Unauthenticated(BAD_CREDENTIALS, headers=failed.headers())
         assert user is not None
+        await self.throttle.login_succeeded(account, address)
         if user["status"] != "active":
             raise Unauthenticated("This account is disabled.")
         now = now_ms()
@@ -179,6 +216,11 @@ class AuthCore:
         async with self.database.transaction() as conn:
             await repo.update_user(conn, user["id"], **updates)
             issued = await self._start_session(conn, user)
+        try:
+            async with self.database.transaction() as conn:
+                await repo.remember_address(conn, user["id"], address_hash(address), now)
+        except IntegrityError:  # a concurrent sign-in from the same address remembered it
+            pass
         issued.user = {**user, "last_login_at": now}
         return issued
 
@@ -198,6 +240,9 @@ class AuthCore:
         now = now_ms()
         session_id = str(uuid.uuid4())
         expires = now + self.settings.session_max_seconds * 1000
+        # Bound to this session: a cookie an attacker planted cannot match it.
+        csrf_token = secrets.token_urlsafe(24)
+        csrf_hash = secret_hash(csrf_token)
         await repo.insert_session(
             conn,
             id=session_id,
@@ -207,12 +252,20 @@ class AuthCore:
             created_at=now,
             expires_at=expires,
             revoked_at=None,
+            csrf_hash=csrf_hash,
         )
         refresh = await self._new_refresh_token(conn, session_id, expires)
         access = await self.issuer.access_token(
-            user_id=user["id"], role=user["role"], session_id=session_id
+            user_id=user["id"], role=user["role"], session_id=session_id, csrf_hash=csrf_hash
         )
-        return Issued(user, access, refresh, self.settings.access_token_ttl_seconds, session_id)
+        return Issued(
+            user,
+            access,
+            refresh,
+            self.settings.access_token_ttl_seconds,
+            session_id,
+            csrf_token=csrf_token,
+        )
 
     async def _new_refresh_token(
         self, conn: AsyncConnection, session_id: str, session_expires: int
@@ -230,7 +283,11 @@ class AuthCore:
         )
         return token
 
-    async def refresh(self, refresh_token: str) -> Issued:
+    async def refresh(
+        self, refresh_token: str, *, from_cookie: bool = False, csrf_token: str = ""
+    ) -> Issued:
+        """New tokens for a refresh token; one sent by the browser's cookie must come with the
+        session's CSRF token (a page on another site can make the browser send the cookie)."""
         invalid = Unauthenticated("The refresh token is not valid; sign in again.")
         if not refresh_token or len(refresh_token) > 200:
             raise invalid
@@ -243,6 +300,8 @@ class AuthCore:
             session_id = row["session_id"]
             if row["session_revoked_at"] is not None:
                 raise invalid
+            if from_cookie and not csrf_matches(row["session_csrf_hash"], csrf_token):
+                raise PermissionDenied(CSRF_MISMATCH)
             if row["expires_at"] <= now or row["session_expires_at"] <= now:
                 raise Unauthenticated("The session has expired; sign in again.")
             claimed = await repo.claim_refresh_token(conn, token_hash, now)
@@ -252,7 +311,10 @@ class AuthCore:
                     conn, session_id, row["session_expires_at"]
                 )
                 access = await self.issuer.access_token(
-                    user_id=user["id"], role=user["role"], session_id=session_id
+                    user_id=user["id"],
+                    role=user["role"],
+                    session_id=session_id,
+                    csrf_hash=row["session_csrf_hash"] or "",
                 )
                 return Issued(
                     user, access, new_refresh, self.settings.access_token_ttl_seconds, session_id
@@ -312,15 +374,22 @@ class AuthCore:
             await repo.update_user(conn, user["id"], display_name=name, updated_at=now_ms())
         return {**user, "display_name": name}
 
-    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+    async def change_password(
+        self, principal: Principal, current: str, new: str, address: str
+    ) -> None:
+        """Limited like sign-in: a stolen token must not become a password-guessing oracle."""
         if principal.api_token_id:
             raise PermissionDenied("API tokens cannot change passwords.")
         user = await self.me(principal)
+        await self.throttle.before_password_check(user["id"], address)
         if not await self.passwords.verify(user["password_hash"], current):
+            failed = await self.throttle.password_check_failed(user["id"])
             raise InvalidArgument(
                 "The current password is not correct.",
                 [ErrorDetail("current_password", "not correct")],
+                headers=failed.headers(),
             )
+        await self.throttle.password_check_succeeded(user["id"])
         check_password(new, min_length=self.settings.password_min_length, field="new_password")
         password_hash = await self.passwords.hash(new)
         async with self.database.transaction() as conn:

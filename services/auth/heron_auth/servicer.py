@@ -9,6 +9,7 @@ import orjson
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 from heron_common.authz import AUTHENTICATED, PUBLIC, current_principal
+from heron_common.peers import client_address
 
 from heron_auth.accounts import AuthService
 from heron_auth.service import Issued, Row
@@ -61,6 +62,7 @@ def session_message(issued: Issued) -> pb.Session:
         refresh_token=issued.refresh_token,
         expires_in=issued.expires_in,
         session_id=issued.session_id,
+        csrf_token=issued.csrf_token,
     )
 
 
@@ -91,15 +93,27 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, service: AuthService) -> None:
         self.service = service
 
+    def _client(self, context: Context) -> str:
+        """The address this call's attempts count under (see heron_common.peers)."""
+        return client_address(
+            context.invocation_metadata() or (),
+            context.peer(),
+            self.service.settings.internal_secret,
+        )
+
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.Session:
-        return session_message(await self.service.login(request.email, request.password))
+        issued = await self.service.login(request.email, request.password, self._client(context))
+        return session_message(issued)
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
         issued = await self.service.register(request.email, request.password, request.display_name)
         return session_message(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.Session:
-        return session_message(await self.service.refresh(request.refresh_token))
+        issued = await self.service.refresh(
+            request.refresh_token, from_cookie=request.from_cookie, csrf_token=request.csrf_token
+        )
+        return session_message(issued)
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         await self.service.logout(current_principal(), request.refresh_token)
@@ -116,7 +130,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
         await self.service.change_password(
-            current_principal(), request.current_password, request.new_password
+            current_principal(),
+            request.current_password,
+            request.new_password,
+            self._client(context),
         )
         return pb.ChangePasswordResponse()
 

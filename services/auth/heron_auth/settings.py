@@ -30,6 +30,22 @@ class AuthSettings(ServiceSettings):
         default="viewer", description="The role self-registered accounts get (never admin)."
     )
     password_min_length: int = Field(default=10, ge=8)
+    login_attempts_per_ip: int = Field(
+        default=100, ge=1, description="Sign-in attempts per client address per window."
+    )
+    login_failures_per_account_and_ip: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins per account from one address per window before 429 "
+        "(twice as many per 4 windows, 4 times per 96: the lockout grows).",
+    )
+    login_failures_per_account: int = Field(
+        default=100,
+        ge=1,
+        description="Failed sign-ins per account from all addresses per window; over it, only "
+        "addresses the account signed in from before are let through.",
+    )
+    login_window_seconds: int = Field(default=900, ge=1)
     # OWASP's recommended argon2id setting (46 MiB, 1 pass, 1 lane), about 45 ms per hash on
     # one core; RFC 9106's 64 MiB x 3 passes x 4 lanes costs ~115-150 ms there. Raise these on
     # machines with cores to spare. Hashes made with other parameters are upgraded on the next

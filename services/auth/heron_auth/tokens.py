@@ -104,6 +104,7 @@ class TokenIssuer:
         session_id: str,
         scope: list[str] | None = None,
         api_token_id: str = "",
+        csrf_hash: str = "",
     ) -> str:
         key = await self._active_key()
         issued = int(time.time())
@@ -121,4 +122,6 @@ class TokenIssuer:
             claims["scope"] = scope
         if api_token_id:
             claims["tid"] = api_token_id
+        if csrf_hash:
+            claims["csrf"] = csrf_hash
         return key.sign(claims)

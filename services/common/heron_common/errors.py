@@ -15,6 +15,10 @@ import orjson
 
 ERROR_TRAILER_KEY = "heron-error-bin"
 MAX_TRAILER_DETAILS = 20
+# Response headers a service may ask the gateway to send with its error (rate limits).
+RELAYED_HEADERS = frozenset(
+    {"retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy"}
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,8 @@ class DomainError(Exception):
 
     message: str
     details: list[ErrorDetail] = field(default_factory=list)
-    # HTTP headers the gateway adds to the error response (e.g. `Retry-After`); never sent
-    # over gRPC.
+    # HTTP headers the gateway adds to the error response (e.g. `Retry-After`); only those
+    # named in RELAYED_HEADERS cross gRPC (in the trailer).
     headers: dict[str, str] = field(default_factory=dict, compare=False)
 
     code: ClassVar[str] = "internal"
@@ -51,7 +55,15 @@ class DomainError(Exception):
             {"field": d.field[:200], "message": d.message[:300]}
             for d in self.details[:MAX_TRAILER_DETAILS]
         ]
-        return orjson.dumps({"code": self.code, "message": self.message[:500], "details": details})
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message[:500],
+            "details": details,
+        }
+        relayed = {k: v[:100] for k, v in self.headers.items() if k.lower() in RELAYED_HEADERS}
+        if relayed:
+            body["headers"] = relayed
+        return orjson.dumps(body)
 
 
 class InvalidArgument(DomainError):
@@ -179,7 +191,13 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
                     for d in body.get("details") or []
                     if isinstance(d, dict)
                 ]
-                return cls(str(body.get("message", "")), details)
+                headers = body.get("headers") or {}
+                relayed = {
+                    str(k): str(v)
+                    for k, v in (headers.items() if isinstance(headers, dict) else ())
+                    if str(k).lower() in RELAYED_HEADERS
+                }
+                return cls(str(body.get("message", "")), details, relayed)
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 break
     if cls is ResourceExhausted:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -82,6 +83,21 @@ class GrpcAuthSource:
             timeout=self.timeout,
         )
         return state_update(reply, roles_version)
+
+
+CSRF_MISMATCH = (
+    "Cookie-authenticated requests that change something need the X-CSRF-Token header set to "
+    "the value of the heron_csrf cookie this session was given at sign-in."
+)
+
+
+def csrf_matches(expected_hash: str | None, given: str) -> bool:
+    """Whether `given` is the session's CSRF token (stored and carried as its SHA-256 hex),
+    compared in constant time."""
+    if not expected_hash or not given or len(given) > 200:
+        return False
+    digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.compare_digest(expected_hash.encode(), digest.encode())
 
 
 def token_digest(token: str) -> bytes:
@@ -244,6 +260,7 @@ class Authenticator:
             api_token_id=str(claims.get("tid", "")),
             token=token,
             expires_at=float(claims["exp"]),
+            csrf_hash=str(claims.get("csrf", "")),
         )
 
     async def _decode(self, token: str) -> dict[str, Any]:

@@ -47,6 +47,11 @@ OWNABLE: frozenset[str] = frozenset(
     }
 )
 VALID_PERMISSIONS: frozenset[str] = frozenset(PERMISSIONS) | {p + OWN for p in OWNABLE}
+# All that anonymous callers may ever hold: reading what is public. Anything that changes data,
+# reveals accounts or settings, or needs an identity (`:own`) is for signed-in callers.
+ANONYMOUS_PERMISSIONS: frozenset[str] = frozenset(
+    {"content.read", "collections.read", "media.read"}
+)
 
 ADMIN_ROLE = "admin"
 PUBLIC_ROLE = "public"
@@ -126,6 +131,8 @@ class Principal:
     api_token_id: str = ""
     token: str = field(default="", repr=False)
     expires_at: float = 0.0
+    # SHA-256 (hex) of the session's CSRF token; empty for sessions without one (API tokens).
+    csrf_hash: str = field(default="", repr=False)
 
     @property
     def anonymous(self) -> bool:
@@ -159,5 +166,13 @@ class Principal:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
+def not_for_anonymous(permissions: Iterable[str]) -> list[str]:
+    """The permissions in `permissions` that the `public` role may not hold, in order."""
+    return [p for p in permissions if p not in ANONYMOUS_PERMISSIONS]
+
+
 def anonymous(role_permissions: Mapping[str, frozenset[str]]) -> Principal:
-    return Principal("", PUBLIC_ROLE, role_permissions.get(PUBLIC_ROLE, frozenset()))
+    """Anonymous callers: the `public` role's permissions, never more than reading (a store
+    edited before that rule existed cannot open writes to anyone)."""
+    held = role_permissions.get(PUBLIC_ROLE, frozenset()) & ANONYMOUS_PERMISSIONS
+    return Principal("", PUBLIC_ROLE, held)

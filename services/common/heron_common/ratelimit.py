@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import redis.asyncio as redis
 
+from heron_common.errors import ResourceExhausted
 from heron_common.redis_client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.ratelimit")
@@ -213,6 +214,11 @@ class RateLimiter:
         self._down_until: float | None = None  # set while Redis is considered down
         self._probing = False
 
+    async def aclose(self) -> None:
+        """Close the Redis client (for a limiter that owns it)."""
+        if self._redis is not None:
+            await self._redis.aclose()
+
     @property
     def local_keys(self) -> int:
         """How many keys the in-process fallback currently holds."""
@@ -362,3 +368,13 @@ def _wait_ms(counts: _Counts, limit: int, window_ms: int, cost: int) -> int:
         return window_ms - (slack * window_ms) // prev - elapsed
     # Wait for the next window, where this window's count becomes the fading one.
     return window_ms - elapsed + window_ms - ((limit - cost) * window_ms) // curr
+
+
+class RateLimited(ResourceExhausted):
+    """429 with the standard `RateLimit-*` and `Retry-After` headers."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(
+            f"Too many attempts; retry in {decision.retry_after} seconds.",
+            headers=decision.headers(),
+        )

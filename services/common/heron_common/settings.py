@@ -57,6 +57,14 @@ class HeronSettings(BaseSettings):
         validation_alias=AliasChoices("cache_ttl_seconds", "HERON_CACHE_TTL_SECONDS"),
         description="How long an entry lives when nothing invalidates it first.",
     )
+    internal_secret: str = Field(
+        default="",
+        repr=False,
+        validation_alias=AliasChoices("internal_secret", "HERON_INTERNAL_SECRET"),
+        description="Shared by every Heron process of an installation: a service believes the "
+        "client address the gateway forwards only with it. Empty: services count sign-in "
+        "attempts under the address of the process calling them.",
+    )
     redis_prefix: str = Field(
         default="heron",
         validation_alias=AliasChoices("redis_prefix", "HERON_REDIS_PREFIX"),

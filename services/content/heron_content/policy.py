@@ -4,6 +4,9 @@
 - `content.read` sees every item; `content.read:own` sees published items and its own drafts.
 - `content.update|delete` change any item; with `:own`, only items the principal created.
 - Publishing or unpublishing (a status change to or from `published`) needs `content.publish`.
+- Changing or deleting an item that is live (published) needs `content.publish` too: what
+  anonymous readers see is an editor's decision. Until revisions exist (where an author's
+  change becomes a draft revision for review), such a change is refused with 403.
 An item the caller may not see is reported as not found, so its existence does not leak.
 """
 
@@ -17,6 +20,8 @@ from heron_common.errors import DomainError, Unauthenticated
 from heron_common.permissions import Principal
 
 PUBLISHED = "published"
+# Statuses whose items readers see (or will, once scheduling exists).
+LIVE_STATUSES = frozenset({PUBLISHED, "scheduled"})
 
 
 def can_see(principal: Principal | None, item: Mapping[Any, Any]) -> bool:
@@ -63,6 +68,15 @@ def check_change(
     )
     if publishing and not principal.may_on("content.publish", item["author_id"]):
         raise _denied(principal, "publishing or unpublishing needs `content.publish`.")
+    if item["status"] in LIVE_STATUSES and not principal.may_on(
+        "content.publish", item["author_id"]
+    ):
+        verb = "deleting" if permission == "content.delete" else "changing"
+        raise _denied(
+            principal,
+            f"this item is {item['status']}; {verb} it needs the `content.publish` permission. "
+            "Ask an editor to unpublish it first, or to make the change.",
+        )
 
 
 def _denied(principal: Principal, message: str) -> DomainError:

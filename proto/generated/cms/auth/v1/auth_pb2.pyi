@@ -73,11 +73,14 @@ class Session(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    CSRF_TOKEN_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
     refresh_token: _builtins.str
     expires_in: _builtins.int
     """Seconds until the access token expires."""
     session_id: _builtins.str
+    csrf_token: _builtins.str
+    """The session's CSRF token, for the browser's readable cookie (set at sign-in only)."""
     @_builtins.property
     def user(self) -> Global___User: ...
     def __init__(
@@ -88,10 +91,11 @@ class Session(_message.Message):
         refresh_token: _builtins.str = ...,
         expires_in: _builtins.int = ...,
         session_id: _builtins.str = ...,
+        csrf_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "refresh_token", b"refresh_token", "session_id", b"session_id", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "csrf_token", b"csrf_token", "expires_in", b"expires_in", "refresh_token", b"refresh_token", "session_id", b"session_id", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -149,15 +153,22 @@ class RefreshRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    FROM_COOKIE_FIELD_NUMBER: _builtins.int
+    CSRF_TOKEN_FIELD_NUMBER: _builtins.int
     refresh_token: _builtins.str
+    from_cookie: _builtins.bool
+    """Set when the refresh token came from a cookie: the session's CSRF token must match."""
+    csrf_token: _builtins.str
     def __init__(
         self,
         *,
         refresh_token: _builtins.str = ...,
+        from_cookie: _builtins.bool = ...,
+        csrf_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["refresh_token", b"refresh_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csrf_token", b"csrf_token", "from_cookie", b"from_cookie", "refresh_token", b"refresh_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
