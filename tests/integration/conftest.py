@@ -58,7 +58,7 @@ async def auth_target(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     )
     service = await auth_server.build_service(settings)
     await service.add_user(email="admin@example.com", password="admin-Pw-12345", role="admin")
-    token = (await service.login("admin@example.com", "admin-Pw-12345")).access_token
+    token = (await service.login("admin@example.com", "admin-Pw-12345", "127.0.0.1")).access_token
     authenticator = auth_server.build_authenticator(service, settings)
     await authenticator.start()
     started = await start_server(

@@ -236,11 +236,13 @@ class ContentService:
             _check_slug(slug)
         data = {} if data is None else data
         check_json_document(data, "data")
-        fingerprint = (
-            _fingerprint(collection, title, slug, data, status, author_id)
-            if idempotency_key
-            else None
-        )
+        fingerprint = None
+        if idempotency_key:
+            # Keys are the caller's own: another caller's same key is another request. The
+            # collection is named by id in the fingerprint, so its name and id replay alike.
+            idempotency_key = _scoped_key(author_id, idempotency_key)
+            coll_id = (await self.get_collection(collection))["id"]
+            fingerprint = _fingerprint(coll_id, title, slug, data, status, author_id)
         for attempt in range(_SLUG_RACE_RETRIES + 1):
             try:
                 # After two lost races the numbered candidates are contended: go random.
@@ -413,6 +415,38 @@ class ContentService:
             check_json_document(data, "data")
         if not _is_uuid(item_id):
             raise _item_not_found(item_id)
+        # Without `version` the caller asked for last-write-wins: a concurrent change is not
+        # its problem, so the read-merge-write is retried on top of it (a few times).
+        attempts = 1 if expected_version is not None else _CONCURRENT_UPDATE_RETRIES + 1
+        for attempt in range(attempts):
+            written = await self._update_once(
+                item_id,
+                dict(values),
+                data,
+                data_set,
+                replace_data,
+                expected_version,
+                principal,
+                last_attempt=attempt == attempts - 1,
+            )
+            if written is not None:
+                return written
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
+    async def _update_once(
+        self,
+        item_id: str,
+        values: dict[str, Any],
+        data: Any,
+        data_set: bool,
+        replace_data: bool,
+        expected_version: int | None,
+        principal: Principal | None,
+        *,
+        last_attempt: bool,
+    ) -> Item | None:
+        """Apply the update to the item as it is now; None when another write got in first
+        (and this is not the last attempt)."""
         try:
             async with self.db.transaction() as conn:
                 current = await repo.get_item(conn, item_id)
@@ -427,7 +461,7 @@ class ContentService:
                 # The stored data is parsed once, for the merge and the no-op check alike.
                 stored = {**current, "data": orjson.loads(current["data"])} if data_set else current
                 if data_set:
-                    merged = data if replace_data else {**stored["data"], **data}
+                    merged = data if replace_data else merge_patch(stored["data"], data)
                     coll = await _collection(conn, current["collection_id"])
                     validate_data(coll["schema"], merged)
                     values["data"] = merged
@@ -439,12 +473,14 @@ class ContentService:
                 values["updated_at"] = now_ms()
                 changed = await repo.update_item(conn, item_id, values, current["version"])
                 if not changed:
+                    if not last_attempt:
+                        return None
                     raise Conflict("the item was changed concurrently; reload it and retry")
             await self.cache.changed(item_tags(current))
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except IntegrityError:
             raise AlreadyExists(
-                f"an item with slug {slug!r} already exists in this collection",
+                f"an item with slug {values.get('slug')!r} already exists in this collection",
                 [ErrorDetail("slug", "already taken in this collection")],
             ) from None
         # What was written is what a read would return: no second round trip to re-read it.
@@ -466,6 +502,7 @@ class ContentService:
 
 
 _SLUG_RACE_RETRIES = 5
+_CONCURRENT_UPDATE_RETRIES = 8
 
 
 async def _collection(conn: AsyncConnection, key: str) -> Item:
@@ -503,12 +540,31 @@ def _is_collection_key(key: str) -> bool:
     return bool(COLLECTION_NAME.fullmatch(key)) or _is_uuid(key)
 
 
+def _scoped_key(author_id: str, key: str) -> str:
+    """The stored form of a caller's idempotency key: unique per caller, bounded in length."""
+    return hashlib.sha256(f"{author_id}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _fingerprint(
-    collection: str, title: str, slug: str, data: Any, status: str, author_id: str
+    collection_id: str, title: str, slug: str, data: Any, status: str, author_id: str
 ) -> str:
     # The author is part of it: another caller reusing a key never gets someone else's item.
-    request = [collection, title, slug, data, status, author_id]
+    request = [collection_id, title, slug, data, status, author_id]
     return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge key by key, `null` removes a key, anything
+    else (arrays included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def _replayed(existing: Item, fingerprint: str | None) -> Item:
