@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -73,6 +74,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "handle_error")
+        def _cancelled_is_not_a_disconnect(context: ExceptionContext) -> None:
+            # SQLAlchemy invalidates a connection whose statement was cancelled, closing it with
+            # that statement's cursor still open: SQLite then keeps the connection (and the write
+            # lock of its transaction) alive until the garbage collector finds the cursor, and
+            # every other writer fails with "database is locked". An aiosqlite connection is
+            # sound after a cancelled await (the statement finishes on its thread, the next call
+            # queues behind it), so it is kept: the cursor is closed and the transaction rolled
+            # back as after any other error.
+            if isinstance(context.original_exception, asyncio.CancelledError):
+                context.is_disconnect = False
+
         return engine
     return create_async_engine(
         url,
@@ -101,17 +114,63 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside BEGIN … COMMIT (rolled back on any exception)."""
-        async with _outages_as_unavailable(), self.engine.begin() as conn:
+        async with _outages_as_unavailable(), _checked_out(self.engine) as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only, in autocommit: each statement sees committed data."""
-        async with _outages_as_unavailable(), self._read_engine.connect() as conn:
+        async with _outages_as_unavailable(), _checked_out(self._read_engine) as conn:
             yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection that goes back to the pool even if the caller is cancelled meanwhile.
+
+    grpc.aio cancels a handler whose caller went away, wherever it is. SQLAlchemy shields the
+    close, but not the checkout: a cancellation landing after the pool handed a connection out
+    and before `AsyncConnection.start()` returns (on SQLite, while the read engine sets
+    AUTOCOMMIT, a hop to aiosqlite's thread) drops the only reference to it, and the pool only
+    gets it back from the garbage collector ("non-checked-in connection"), much later.
+    """
+    conn = engine.connect()
+    checkout = asyncio.ensure_future(conn.start())
+    try:
+        await asyncio.shield(checkout)
+    except asyncio.CancelledError:
+        # Let the checkout finish, then give its connection straight back.
+        await _to_completion(_close_after(checkout, conn))
+        raise
+    try:
+        yield conn
+    finally:
+        await _to_completion(conn.close())
+
+
+async def _close_after(checkout: asyncio.Future[AsyncConnection], conn: AsyncConnection) -> None:
+    try:
+        await checkout
+    except BaseException:  # the checkout failed: the pool took its connection back itself
+        return
+    await conn.close()
+
+
+async def _to_completion(cleanup: Awaitable[None]) -> None:
+    """Await `cleanup` to its end; a cancellation of the caller meanwhile is re-raised after."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+    task.result()
 
 
 @asynccontextmanager
