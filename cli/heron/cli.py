@@ -112,8 +112,28 @@ def _ensure_admin(env: dict[str, str]) -> str | None:
     )
 
 
+def _can_prompt() -> bool:
+    """Whether a password can be asked for as getpass does: on the terminal, or on stdin if
+    that is one."""
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return sys.stdin is not None and sys.stdin.isatty()
+    os.close(terminal)
+    return True
+
+
 def cmd_user_create(args: argparse.Namespace) -> int:
     """Create an account from the command line, e.g. an admin (for ops)."""
+    if not args.password_stdin and not _can_prompt():
+        # A usage error, like argparse's (exit code 2): nothing was attempted.
+        print(
+            "heron: no terminal to ask for the password on; send it on stdin with "
+            "--password-stdin, e.g.\n"
+            "  printf '%s\\n' \"$PASSWORD\" | heron user create --email ... --password-stdin",
+            file=sys.stderr,
+        )
+        return 2
     env = {**os.environ, **_common_env(args.data_dir)}
     argv = [sys.executable, "-m", "heron_auth", "create-user", "--email", args.email]
     argv += ["--role", args.role, "--display-name", args.display_name]
@@ -172,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from stdin instead of prompting",
+        help="read the password from stdin instead of prompting (needed without a terminal)",
     )
     create.set_defaults(func=cmd_user_create)
 

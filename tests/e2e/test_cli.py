@@ -145,3 +145,31 @@ def test_heron_up_refuses_a_busy_port(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is in use" in result.stderr
     assert "Heron is running" not in result.stdout
+
+
+def test_user_create_without_a_terminal_asks_for_password_stdin(tmp_path: Path) -> None:
+    # A new session has no controlling terminal, as under cron, CI or `ssh host cmd`.
+    command = [str(HERON), "--data-dir", str(tmp_path), "user", "create", "--email", "ops@x.io"]
+    refused = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "--password-stdin" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "auth.db").exists()  # nothing was attempted
+
+    created = subprocess.run(
+        [*command, "--role", "admin", "--password-stdin"],
+        input="ops-Password-12345\n",
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created ops@x.io (admin)" in created.stdout
