@@ -24,7 +24,14 @@ def _common_env(data_dir: Path) -> dict[str, str]:
 
 
 def _port_in_use(host: str, port: int) -> bool:
+    """Whether a server could not listen on host:port, probed the way our servers bind.
+
+    uvicorn and gRPC set SO_REUSEADDR, so connections of a previous run left in TIME_WAIT do
+    not stop them (for about a minute after it served traffic); only a socket bound or
+    listening there does.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

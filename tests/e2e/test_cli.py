@@ -18,9 +18,12 @@ from tests.conftest import free_port
 HERON = Path(sys.executable).parent / "heron"
 
 
-def start_heron_up(data_dir: Path, **popen: Any) -> tuple[subprocess.Popen[str], int]:
-    """`heron up` on free ports; returns the process and the gateway's port."""
-    port, content_port, auth_port = free_port(), free_port(), free_port()
+def start_heron_up(
+    data_dir: Path, ports: tuple[int, int, int] | None = None, **popen: Any
+) -> tuple[subprocess.Popen[str], int]:
+    """`heron up` on the gateway, content and auth ports given (else free ones); returns the
+    process and the gateway's port."""
+    port, content_port, auth_port = ports or (free_port(), free_port(), free_port())
     env = {
         **os.environ,
         "HERON_GATEWAY_PORT": str(port),
@@ -31,6 +34,19 @@ def start_heron_up(data_dir: Path, **popen: Any) -> tuple[subprocess.Popen[str],
         [str(HERON), "--data-dir", str(data_dir), "up"], env=env, text=True, **popen
     )
     return proc, port
+
+
+def wait_ready(proc: subprocess.Popen[str], port: int, timeout: float = 60) -> bool:
+    """Whether the gateway on `port` answered /ready before `proc` exited or time ran out."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -173,3 +189,45 @@ def test_user_create_without_a_terminal_asks_for_password_stdin(tmp_path: Path) 
     )
     assert created.returncode == 0, created.stderr
     assert "created ops@x.io (admin)" in created.stdout
+
+
+def test_heron_up_restarts_at_once_on_the_ports_it_just_served(tmp_path: Path) -> None:
+    ports = (free_port(), free_port(), free_port())
+    port = ports[0]
+    log_path = tmp_path / "heron.log"
+    log = log_path.open("w")
+    quiet: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT}
+    proc, _ = start_heron_up(tmp_path / "data", ports, **quiet)
+    try:
+        assert wait_ready(proc, port), "heron up never became ready"
+        # `Connection: close`: the gateway closes each connection first, so its side waits
+        # in TIME_WAIT on the gateway's port for a minute after the run.
+        for _ in range(20):
+            reply = httpx.get(f"http://127.0.0.1:{port}/health", headers={"connection": "close"})
+            assert reply.status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    waiting = subprocess.run(
+        ["ss", "-Htan", "state", "time-wait", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if waiting.returncode == 0:  # iproute2's ss: the scenario really is the one under test
+        assert waiting.stdout.strip(), "no connection of the gateway is in TIME_WAIT"
+
+    again, _ = start_heron_up(tmp_path / "data", ports, **quiet)
+    try:
+        ready = wait_ready(again, port)
+        assert ready, f"heron up did not come back on the same ports:\n{log_path.read_text()}"
+        again.send_signal(signal.SIGINT)
+        assert again.wait(30) == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
+        log.close()
