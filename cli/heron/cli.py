@@ -39,8 +39,28 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def _warn_overridden_targets(targets: dict[str, tuple[str, str]]) -> None:
+    """Say which service addresses set in the environment `heron up` does not follow."""
+    for name, (target, flag) in targets.items():
+        wanted = os.environ.get(name)
+        if wanted and wanted != target:
+            print(
+                f"heron: warning: ignoring {name}={wanted}: heron up connects its processes "
+                f"to each other ({target}); pass {flag} to move it.",
+                file=sys.stderr,
+            )
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Start every Heron process with embedded defaults and supervise them."""
+    content_target = f"127.0.0.1:{args.content_port}"
+    auth_target = f"127.0.0.1:{args.auth_port}"
+    _warn_overridden_targets(
+        {
+            "HERON_AUTH_TARGET": (auth_target, "--auth-port"),
+            "HERON_GATEWAY_CONTENT_TARGET": (content_target, "--content-port"),
+        }
+    )
     # Checked first: another instance on the port would answer our readiness probe.
     for what, host, port, flag in (
         ("the gateway", args.host, args.port, "--port"),
@@ -60,8 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     admin = _ensure_admin(env)
     if admin is None:
         return 1
-    content_target = f"127.0.0.1:{args.content_port}"
-    env["HERON_AUTH_TARGET"] = f"127.0.0.1:{args.auth_port}"
+    env["HERON_AUTH_TARGET"] = auth_target
     processes = [
         Process("auth", "heron_auth", {**env, "HERON_AUTH_GRPC_PORT": str(args.auth_port)}),
         Process(
@@ -173,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run Heron (gateway and services) on this machine")
+    up = sub.add_parser(
+        "up",
+        help="run Heron (gateway and services) on this machine",
+        description="Run the gateway, the auth service and the content service on this "
+        "machine until Ctrl-C. The processes are connected to each other: HERON_AUTH_TARGET "
+        "and HERON_GATEWAY_CONTENT_TARGET, if set, are ignored (with a warning); --auth-port "
+        "and --content-port move the services.",
+    )
     up.add_argument("--host", default=os.environ.get("HERON_GATEWAY_HOST", "127.0.0.1"))
     up.add_argument("--port", type=int, default=int(os.environ.get("HERON_GATEWAY_PORT", "8000")))
     up.add_argument(

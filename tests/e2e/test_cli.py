@@ -231,3 +231,26 @@ def test_heron_up_restarts_at_once_on_the_ports_it_just_served(tmp_path: Path) -
             again.kill()
             again.wait()
         log.close()
+
+
+def test_heron_up_warns_that_it_ignores_service_targets(tmp_path: Path) -> None:
+    content_port = free_port()
+    env = {
+        **os.environ,
+        "HERON_AUTH_TARGET": "auth.elsewhere:50051",
+        "HERON_GATEWAY_CONTENT_TARGET": "content.elsewhere:50052",
+    }
+    with socket.socket() as taken:  # a busy port: it stops before starting anything
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        argv = [str(HERON), "--data-dir", str(tmp_path), "up", "--content-port", str(content_port)]
+        argv += ["--port", str(taken.getsockname()[1])]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "ignoring HERON_AUTH_TARGET=auth.elsewhere:50051" in result.stderr
+    assert (
+        f"ignoring HERON_GATEWAY_CONTENT_TARGET=content.elsewhere:50052: heron up connects its "
+        f"processes to each other (127.0.0.1:{content_port}); pass --content-port"
+    ) in result.stderr
+    helped = subprocess.run([str(HERON), "up", "--help"], capture_output=True, text=True)
+    assert "HERON_AUTH_TARGET" in helped.stdout
