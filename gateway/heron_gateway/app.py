@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from heron_gateway.errors import install_error_handlers
+from heron_gateway.errors import error_body, install_error_handlers
 from heron_gateway.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
@@ -18,11 +21,36 @@ from heron_gateway.middleware import (
     UrlHygieneMiddleware,
 )
 from heron_gateway.response_cache import ResponseCacheMiddleware
-from heron_gateway.routes import auth, cache, collections, content, health, users
+from heron_gateway.routes import auth, cache, collections, content, docs, health, users
+from heron_gateway.routing import HeadAsGetMiddleware, RouteGuardMiddleware, RouteTable
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import Upstreams
 
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
+logger = logging.getLogger("heron.gateway")
+DOCS_PREFIX = "/docs"
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with its refusals in the one JSON error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        failures = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        message = (
+            f"This cross-origin request is not allowed (its {failures} are not permitted); "
+            "the origins are set in HERON_GATEWAY_CORS_ORIGINS."
+        )
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")
+        }
+        return Response(
+            error_body(400, message),
+            status_code=400,
+            media_type="application/json",
+            headers=headers,
+        )
 
 
 def create_app(settings: GatewaySettings) -> ASGIApp:
@@ -31,6 +59,12 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        if not settings.internal_secret:
+            logger.warning(
+                "HERON_INTERNAL_SECRET is not set: the auth service counts every sign-in "
+                "through this gateway under the gateway's own address. Set the same secret "
+                "in every Heron process."
+            )
         app.state.upstreams = Upstreams(settings)
         await app.state.upstreams.start()
         try:
@@ -43,7 +77,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         version="0.1.0",
         description="Headless CMS REST API.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from a pinned copy: routes/docs.py
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -54,30 +88,44 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(auth.router)
     api.include_router(users.router)
     api.include_router(cache.router)
+    api.include_router(docs.router)
 
-    app: ASGIApp = UrlHygieneMiddleware(ResponseCacheMiddleware(api, api))
+    # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into
+    # GET in front of it, so HEAD is answered from the cache too.
+    guarded = RouteGuardMiddleware(api, RouteTable(api.routes))
+    app: ASGIApp = ResponseCacheMiddleware(guarded, api)
+    app = UrlHygieneMiddleware(HeadAsGetMiddleware(app))
     app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
-        app = CORSMiddleware(
+        app = JsonCORSMiddleware(
             app,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
                 "Idempotency-Key",
                 "X-Request-Id",
                 "X-CSRF-Token",
+                "If-None-Match",
+                "If-Match",
+                "Cache-Control",
             ],
             expose_headers=[
+                "ETag",
+                "Location",
+                "X-Cache-Status",
+                "X-Cache-Source",
+                "X-Cache-TTL",
                 "X-Request-Id",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "RateLimit-Policy",
                 "Retry-After",
             ],
             max_age=600,
         )
-    app = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_paths=DOCS_PATHS)
+    app = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_prefix=DOCS_PREFIX)
     app = AccessLogMiddleware(app)
     return RequestIdMiddleware(app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from heron_common.context import clean_request_id, request_id_var
@@ -33,10 +33,14 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def send_error(
-    send: Send, status: int, message: str, headers: RawHeaders | None = None
+    send: Send,
+    status: int,
+    message: str,
+    headers: RawHeaders | None = None,
+    details: list[dict[str, Any]] | None = None,
 ) -> None:
     """Answer with the one error body, from middleware (before any route runs)."""
-    body = error_body(status, message)
+    body = error_body(status, message, details)
     start = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -110,21 +114,21 @@ class AccessLogMiddleware:
 
 
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-# The interactive docs page loads Swagger UI's script and style from its CDN.
+# The interactive docs page: Swagger UI from the gateway itself (routes/docs.py), nothing
+# from another origin, no inline script. Its components set inline styles.
 _DOCS_CSP = (
-    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    b"frame-ancestors 'none'"
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    b"form-action 'none'"
 )
 
 
 class SecurityHeadersMiddleware:
     """Adds the standard hardening headers to every response."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False, docs_paths: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, docs_prefix: str = "/docs") -> None:
         self.app = app
-        self.docs_paths = frozenset(docs_paths)
+        self.docs_prefix = docs_prefix
         common: RawHeaders = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -141,7 +145,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.docs_headers if scope["path"] in self.docs_paths else self.api_headers
+        path: str = scope["path"]
+        docs = path == self.docs_prefix or path.startswith(self.docs_prefix + "/")
+        extra = self.docs_headers if docs else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextvars import ContextVar
 
@@ -15,8 +16,13 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+# What a caller's id may look like: it is echoed in a header and written to logs, so no
+# markup, quotes, spaces or escapes.
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+
+
 def clean_request_id(value: str | None) -> str:
-    """Accept a caller's request id only if it is short and printable; otherwise make a new one."""
-    if value and len(value) <= MAX_REQUEST_ID_LENGTH and value.isascii() and value.isprintable():
+    """Accept a caller's request id only if it is `[A-Za-z0-9._:-]{1,128}`; otherwise make one."""
+    if value and _REQUEST_ID.fullmatch(value):
         return value
     return new_request_id()

@@ -29,7 +29,7 @@ def make_client() -> httpx.AsyncClient:
     app = RequestIdMiddleware(
         AccessLogMiddleware(
             SecurityHeadersMiddleware(
-                BodySizeLimitMiddleware(inner, max_bytes=10), docs_paths=["/docs"]
+                BodySizeLimitMiddleware(inner, max_bytes=10), docs_prefix="/docs"
             )
         )
     )
