@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -81,6 +82,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     if admin is None:
         return 1
     env["HERON_AUTH_TARGET"] = auth_target
+    # The processes it starts vouch for client addresses to each other with this (the auth
+    # service counts sign-in attempts per client); one per run unless the operator set one.
+    env["HERON_INTERNAL_SECRET"] = os.environ.get("HERON_INTERNAL_SECRET") or secrets.token_urlsafe(
+        32
+    )
     processes = [
         Process("auth", "heron_auth", {**env, "HERON_AUTH_GRPC_PORT": str(args.auth_port)}),
         Process(

@@ -48,11 +48,13 @@ async def _ensure_admin(settings: AuthSettings) -> None:
 
 
 async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None:
-    password = (
-        sys.stdin.readline().rstrip("\n")
-        if args.password_stdin
-        else getpass.getpass(f"Password for {args.email}: ")
-    )
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        try:
+            password = getpass.getpass(f"Password for {args.email}: ")
+        except (EOFError, OSError):  # no terminal, and nothing on stdin
+            sys.exit("heron: no terminal to ask for the password; pipe it in with --password-stdin")
     service = await build_service(settings)
     try:
         row = await service.add_user(
