@@ -51,7 +51,11 @@ async def send_error(
 
 
 class RequestIdMiddleware:
-    """Accepts the caller's `X-Request-Id` (or makes one), binds it, and echoes it back."""
+    """Accepts the caller's `X-Request-Id` (or makes one), binds it, and echoes it back.
+
+    Being outermost, it also turns an error no inner layer handled into the one JSON error
+    body (a 500 without internals) instead of the server's plain-text answer.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,14 +68,22 @@ class RequestIdMiddleware:
         request_id = clean_request_id(raw.decode("latin-1") if raw else None)
         token = request_id_var.set(request_id)
         encoded = request_id.encode()
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", encoded)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if started:  # too late for another answer: let the server close the connection
+                raise
+            access_logger.error("unhandled error", exc_info=True)
+            await send_error(send_with_id, 500, "Internal error.")
         finally:
             request_id_var.reset(token)
 

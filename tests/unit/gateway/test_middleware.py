@@ -48,6 +48,26 @@ async def test_request_id_with_control_characters_is_replaced() -> None:
     assert reply.text.startswith(reply.headers["x-request-id"])
 
 
+async def test_an_unhandled_error_is_a_json_500_with_the_request_id() -> None:
+    async def broken(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("secret internals")
+
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=RequestIdMiddleware(broken), raise_app_exceptions=False),
+        base_url="http://test",
+    )
+    reply = await client.get("/x", headers={"x-request-id": "req-1"})
+    assert reply.status_code == 500
+    assert reply.json()["error"] == {
+        "code": "internal",
+        "message": "Internal error.",
+        "request_id": "req-1",
+        "details": [],
+    }
+    assert reply.headers["x-request-id"] == "req-1"
+    assert "secret" not in reply.text
+
+
 async def test_security_headers() -> None:
     reply = await make_client().get("/x")
     assert reply.headers["x-content-type-options"] == "nosniff"
