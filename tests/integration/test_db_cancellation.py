@@ -12,7 +12,6 @@ import logging
 import random
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,14 +36,6 @@ class _Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        value: str = request.getfixturevalue("fresh_postgres_url")
-        return value
-    return f"sqlite:///{tmp_path / 'cancel.db'}"
 
 
 @pytest.fixture
@@ -121,10 +112,12 @@ async def _cancel_storm(url: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize("loop", sorted(LOOPS))
-def test_cancelled_calls_return_their_connections(url: str, loop: str, pool_log: _Records) -> None:
+def test_cancelled_calls_return_their_connections(
+    database_url: str, loop: str, pool_log: _Records
+) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        LOOPS[loop](_cancel_storm(url, seed=17))
+        LOOPS[loop](_cancel_storm(database_url, seed=17))
         gc.collect()
     leaks = [str(w.message) for w in caught if "non-checked-in" in str(w.message)]
     assert not leaks, f"{len(leaks)} connections left to the garbage collector: {leaks[0]}"
