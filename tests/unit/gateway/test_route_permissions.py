@@ -17,8 +17,8 @@ from heron_gateway.security import OPEN, Access
 from heron_gateway.settings import GatewaySettings
 from starlette.routing import Route
 
-# Routes FastAPI itself adds for the API description; they hold no data.
-DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+# The route FastAPI itself adds for the API description; it holds no data.
+DOCUMENTATION = {"/openapi.json"}
 MARKERS = {"public", "authenticated", OPEN}
 
 
