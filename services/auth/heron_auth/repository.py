@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth.models import (
@@ -185,21 +187,17 @@ async def address_known(conn: AsyncConnection, user_id: str, address_hash: str, 
 async def remember_address(
     conn: AsyncConnection, user_id: str, address_hash: str, now: int
 ) -> None:
-    """Upsert in two portable steps; the caller's transaction makes a lost race a retry."""
-    result = await conn.execute(
-        update(sign_in_addresses)
-        .where(
-            sign_in_addresses.c.user_id == user_id,
-            sign_in_addresses.c.address_hash == address_hash,
-        )
-        .values(last_seen_at=now)
+    """Insert or refresh, in one statement (so it can share the sign-in's transaction)."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    statement = dialect_insert(sign_in_addresses).values(
+        user_id=user_id, address_hash=address_hash, last_seen_at=now
     )
-    if result.rowcount == 0:
-        await conn.execute(
-            insert(sign_in_addresses).values(
-                user_id=user_id, address_hash=address_hash, last_seen_at=now
-            )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[sign_in_addresses.c.user_id, sign_in_addresses.c.address_hash],
+            set_={"last_seen_at": now},
         )
+    )
 
 
 async def prune(conn: AsyncConnection, now: int) -> None:

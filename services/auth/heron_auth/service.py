@@ -215,12 +215,8 @@ class AuthCore:
             updates["password_hash"] = await self.passwords.hash(password)
         async with self.database.transaction() as conn:
             await repo.update_user(conn, user["id"], **updates)
+            await repo.remember_address(conn, user["id"], address_hash(address), now)
             issued = await self._start_session(conn, user)
-        try:
-            async with self.database.transaction() as conn:
-                await repo.remember_address(conn, user["id"], address_hash(address), now)
-        except IntegrityError:  # a concurrent sign-in from the same address remembered it
-            pass
         issued.user = {**user, "last_login_at": now}
         return issued
 
