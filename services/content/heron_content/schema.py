@@ -114,7 +114,7 @@ def normalize_schema(raw: Any) -> dict[str, Any]:
             problems.append(ErrorDetail(path, "expected an object with a 'type'"))
             continue
         field_type = definition.get("type")
-        if field_type not in FIELD_TYPES:
+        if not isinstance(field_type, str) or field_type not in FIELD_TYPES:
             problems.append(
                 ErrorDetail(
                     f"{path}.type",

@@ -71,6 +71,8 @@ def test_all_problems_reported_at_once() -> None:
     ("schema", "field"),
     [
         ({"properties": {"x": {"type": "nope"}}}, "schema.properties.x.type"),
+        ({"properties": {"x": {"type": {}}}}, "schema.properties.x.type"),
+        ({"properties": {"x": {"type": ["string"]}}}, "schema.properties.x.type"),
         ({"properties": {"1x": {"type": "string"}}}, "schema.properties.1x"),
         ({"properties": {"x": "string"}}, "schema.properties.x"),
         ({"properties": {"x": {"type": "string", "bogus": 1}}}, "schema.properties.x"),
