@@ -79,7 +79,7 @@ def build_authenticator(service: AuthService, settings: AuthSettings) -> Authent
         LocalAuthSource(service),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        poll_seconds=settings.state_poll_seconds,
+        poll_seconds=settings.auth_poll_seconds,
     )
 
 

@@ -53,12 +53,17 @@ class AuthSettings(ServiceSettings):
     argon2_time_cost: int = 1
     argon2_memory_kib: int = 47104
     argon2_parallelism: int = 1
-    state_poll_seconds: float = 1.0
+    auth_poll_seconds: float = Field(
+        default=1.0,
+        validation_alias=AliasChoices("HERON_AUTH_STATE_POLL_SECONDS"),
+        description="How often the auth service reads revocations and role changes from its own "
+        "store.",
+    )
     admin_email: str = Field(
-        default="", validation_alias=AliasChoices("admin_email", "HERON_ADMIN_EMAIL")
+        default="", validation_alias=AliasChoices("HERON_ADMIN_EMAIL")
     )
     admin_password: str = Field(
         default="",
         repr=False,
-        validation_alias=AliasChoices("admin_password", "HERON_ADMIN_PASSWORD"),
+        validation_alias=AliasChoices("HERON_ADMIN_PASSWORD"),
     )

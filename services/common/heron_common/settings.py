@@ -20,54 +20,54 @@ class HeronSettings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("data"),
-        validation_alias=AliasChoices("data_dir", "HERON_DATA_DIR"),
+        validation_alias=AliasChoices("HERON_DATA_DIR"),
         description="Where embedded stores live.",
     )
     log_level: str = Field(
-        default="INFO", validation_alias=AliasChoices("log_level", "HERON_LOG_LEVEL")
+        default="INFO", validation_alias=AliasChoices("HERON_LOG_LEVEL")
     )
     log_json: bool = Field(
-        default=True, validation_alias=AliasChoices("log_json", "HERON_LOG_JSON")
+        default=True, validation_alias=AliasChoices("HERON_LOG_JSON")
     )
     jwt_issuer: str = Field(
-        default="heron", validation_alias=AliasChoices("jwt_issuer", "HERON_JWT_ISSUER")
+        default="heron", validation_alias=AliasChoices("HERON_JWT_ISSUER")
     )
     jwt_audience: str = Field(
-        default="heron-api", validation_alias=AliasChoices("jwt_audience", "HERON_JWT_AUDIENCE")
+        default="heron-api", validation_alias=AliasChoices("HERON_JWT_AUDIENCE")
     )
     auth_target: str = Field(
         default="127.0.0.1:50051",
-        validation_alias=AliasChoices("auth_target", "HERON_AUTH_TARGET"),
+        validation_alias=AliasChoices("HERON_AUTH_TARGET"),
         description="host:port of the auth service (gRPC), which publishes the signing keys.",
     )
     redis_url: str = Field(
         default="",
-        validation_alias=AliasChoices("redis_url", "HERON_REDIS_URL", "REDIS_URL"),
+        validation_alias=AliasChoices("HERON_REDIS_URL", "REDIS_URL"),
         description="The shared Redis tier (L2 cache, invalidation bus, rate limits); empty "
         "means none: each process runs on its own memory, and stays correct.",
     )
     cache_enabled: bool = Field(
         default=True,
-        validation_alias=AliasChoices("cache_enabled", "HERON_CACHE_ENABLED"),
+        validation_alias=AliasChoices("HERON_CACHE_ENABLED"),
         description="Whether reads go through the memory and Redis tiers (off: every read "
         "goes to the database; answers are the same).",
     )
     cache_ttl_seconds: float = Field(
         default=300.0,
-        validation_alias=AliasChoices("cache_ttl_seconds", "HERON_CACHE_TTL_SECONDS"),
+        validation_alias=AliasChoices("HERON_CACHE_TTL_SECONDS"),
         description="How long an entry lives when nothing invalidates it first.",
     )
     internal_secret: str = Field(
         default="",
         repr=False,
-        validation_alias=AliasChoices("internal_secret", "HERON_INTERNAL_SECRET"),
+        validation_alias=AliasChoices("HERON_INTERNAL_SECRET"),
         description="Shared by every Heron process of an installation: a service believes the "
         "client address the gateway forwards only with it. Empty: services count sign-in "
         "attempts under the address of the process calling them.",
     )
     redis_prefix: str = Field(
         default="heron",
-        validation_alias=AliasChoices("redis_prefix", "HERON_REDIS_PREFIX"),
+        validation_alias=AliasChoices("HERON_REDIS_PREFIX"),
         description="Prefix of every Redis key and channel, so installations can share a Redis.",
     )
 
