@@ -102,7 +102,10 @@ class ResponseCacheMiddleware:
         if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
             await self.app(scope, receive, _decorate(send, public))
             return
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        # Blank values are kept: `?status=` is not `/api/content` and must reach validation.
+        query = dict(
+            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        )
         key = f"{_context(principal)}|{path}?{urlencode(sorted(query.items()))}"
         hit = pages.peek(key)
         if hit is None:

@@ -412,3 +412,14 @@ def test_redis_killed_under_load_costs_no_read_errors(tmp_path: Path) -> None:
         stack.stop()
         server.kill()
         server.wait()
+
+
+def test_a_blank_query_value_is_not_served_the_page_without_it(stack: Stack) -> None:
+    """`?status=` is invalid: a cached `/api/content` must not answer for it (found by
+    schemathesis)."""
+    for client in (stack.anon, stack.client):
+        assert client.get("/api/content").status_code == 200
+        assert client.get("/api/content").headers["x-cache-status"] == "HIT"
+        blank = client.get("/api/content", params={"status": ""})
+        assert blank.status_code == 400, blank.text
+        assert blank.json()["error"]["details"][0]["field"] == "query.status"
