@@ -2,9 +2,207 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from heron_common.permissions import BUILTIN_ROLE_NAMES, PUBLIC_ROLE, VALID_PERMISSIONS
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
+from typing_extensions import TypeAliasType, TypedDict
+
+# -- what the services enforce, stated for the OpenAPI document ---------------------------------
+# Integer bounds stay within 2**53: FastAPI writes every `minimum`/`maximum` as a float, and a
+# float beyond 2**53 is not the integer the server compares with.
+MAX_SAFE_INTEGER = 2**53 - 1
+NO_NUL = r"^[^\x00]*$"
+# Python's `str.strip()` whitespace, spelled out: regex dialects disagree on what `\s` is.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+"""No NUL character (PostgreSQL cannot store it), and something besides whitespace."""
+EMAIL_PATTERN = r"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$"
+"""Printable ASCII `local@domain.tld`: the portable form of what the auth service accepts (which
+also takes other printable characters, NFKC-normalized)."""
+# At least three different characters (the auth service also refuses the most common passwords).
+_THREE_DISTINCT = r"([\s\S])[\s\S]*?(?!\1)([\s\S])[\s\S]*?(?!\1|\2)[\s\S]"
+PASSWORD_MIN_LENGTH = 10  # the auth service's default (`HERON_AUTH_PASSWORD_MIN_LENGTH`)
+PASSWORD_MAX_LENGTH = 256
+ASSIGNABLE_ROLES = tuple(sorted(BUILTIN_ROLE_NAMES - {PUBLIC_ROLE}))
+PERMISSION_NAMES = tuple(sorted(VALID_PERMISSIONS))
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: `2.0` is the integer 2. Strings and booleans stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Integral = BeforeValidator(_integral)
+"""For `Annotated[int, Field(bounds...), Integral]`: an integer as JSON Schema means it (`2.0`
+included), never a string or a boolean. (Bounds before it, or they are lost from the schema.)"""
+
+Password = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=PASSWORD_MAX_LENGTH,
+        json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "pattern": _THREE_DISTINCT},
+        description=(
+            f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters, at least three of them "
+            "different, and not one of the most common passwords."
+        ),
+    ),
+]
+Email = Annotated[
+    str,
+    Field(min_length=1, max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+]
+Permission = Annotated[str, Field(json_schema_extra={"enum": list(PERMISSION_NAMES)})]
+Role = Annotated[str, Field(json_schema_extra={"enum": list(ASSIGNABLE_ROLES)})]
+
+
+class _DocumentedAs:
+    """Validate as the annotated type, document as `documented` (whose definitions, recursive
+    ones included, land in the document's components)."""
+
+    def __init__(self, documented: Any) -> None:
+        self.core_schema = TypeAdapter(documented).core_schema
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(self.core_schema)
+
+
+class _SchemaOf:
+    """A keyword value for `_Also`: the JSON Schema of `type_` (a `$ref` if it has a name)."""
+
+    def __init__(self, type_: Any) -> None:
+        self.core_schema = TypeAdapter(type_).core_schema
+
+
+class _Also:
+    """Add JSON Schema keywords to what pydantic generates (for a `$ref`d recursive type)."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        extra = {
+            key: handler(value.core_schema) if isinstance(value, _SchemaOf) else value
+            for key, value in self.keywords.items()
+        }
+        return {**handler(core_schema), **extra}
+
+
+_Text = Annotated[str, WithJsonSchema({"type": "string", "pattern": NO_NUL})]
+_Int64 = Annotated[int, WithJsonSchema({"type": "integer", "format": "int64"})]
+_Fraction = Annotated[float, WithJsonSchema({"type": "number", "not": {"type": "integer"}})]
+if TYPE_CHECKING:  # mypy cannot follow this recursive alias; it only documents
+    JsonValue: TypeAlias = Any
+else:
+    JsonValue = TypeAliasType(
+        "JsonValue",
+        _Text
+        | _Int64
+        | _Fraction
+        | bool
+        | list["JsonValue"]
+        | Annotated[dict[str, "JsonValue"], _Also(propertyNames={"pattern": NO_NUL})]
+        | None,
+    )
+JsonDocument = Annotated[
+    dict[str, Any],
+    _DocumentedAs(Annotated[dict[str, JsonValue], _Also(propertyNames={"pattern": NO_NUL})]),
+]
+"""A JSON object as every store holds it exactly: no NUL character in a key or a string, integers
+within 64 bits, no NaN or Infinity, nested at most 32 levels. Checked by
+`heron_common.jsondoc`; only documented here."""
+
+ItemStatus = Literal["draft", "published", "archived"]
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_OR_EMPTY = r"^(?:[a-z0-9]+(?:-[a-z0-9]+)*)?$"
+SLUG_RULE = (
+    "Lowercase letters and digits in runs joined by single hyphens, as the title's slug would "
+    "be; letters of non-Latin scripts count too (`привет-мир`)."
+)
+
+# -- collection field schemas (checked by the content service, `heron_content.schema`) ----------
+FieldType = Literal[
+    "string", "text", "textarea", "richtext", "markdown", "email", "url", "slug", "color",
+    "date", "datetime", "select", "radio", "media", "reference", "number", "integer",
+    "boolean", "checkbox", "array", "multiselect", "object", "json",
+]  # fmt: skip
+_Bound = _Int64 | _Fraction | None
+
+
+class FieldDefinition(TypedDict, total=False):
+    """One field of a collection: its type and, optionally, what its values must satisfy."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    type: Required[FieldType]
+    required: JsonValue
+    enum: Annotated[list[JsonValue], Field(min_length=1)] | None
+    minLength: _Bound
+    maxLength: _Bound
+    minimum: _Bound
+    maximum: _Bound
+    title: JsonValue
+    description: JsonValue
+    default: JsonValue
+    placeholder: JsonValue
+    helpText: JsonValue
+    format: JsonValue
+    items: JsonValue
+    options: JsonValue
+    collection: JsonValue
+    unique: JsonValue
+    readonly: JsonValue
+    hidden: JsonValue
+    widget: JsonValue
+
+
+class FieldSchema(TypedDict, total=False):
+    """A collection's fields, SonicJS's shape: `{"properties": {"body": {"type": "richtext",
+    "required": true}}}`. Names listed in `required` must be declared in `properties`."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    type: Literal["object"]
+    properties: Annotated[
+        dict[str, FieldDefinition],
+        _Also(
+            propertyNames={"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64},
+            maxProperties=200,
+        ),
+    ]
+    required: list[str]
+
+
+FieldSchemaDocument = Annotated[
+    dict[str, Any],
+    _DocumentedAs(
+        Annotated[
+            FieldSchema,
+            # Other keys are kept as they are, within the limits of any stored JSON document.
+            _Also(propertyNames={"pattern": NO_NUL}, additionalProperties=_SchemaOf(JsonValue)),
+        ]
+    ),
+]
+"""A field schema, validated by the content service, which names every problem."""
 
 
 class ErrorDetailOut(BaseModel):
@@ -104,43 +302,85 @@ class Deleted(BaseModel):
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=64, description="Machine name, e.g. `blog_posts`.")
-    display_name: str = Field(default="", max_length=200, alias="displayName")
-    description: str = Field(default="", max_length=2000)
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Machine name, e.g. `blog_posts`: a lowercase letter, then lowercase letters, "
+        "digits and `_`. Permanent.",
+    )
+    display_name: str = Field(
+        default="",
+        max_length=200,
+        alias="displayName",
+        pattern=NO_NUL,
+        description="Defaults to the name.",
+    )
+    description: str = Field(default="", max_length=2000, pattern=NO_NUL)
+    schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
 
 
 class CollectionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    display_name: str | None = Field(default=None, max_length=200, alias="displayName")
-    description: str | None = Field(default=None, max_length=2000)
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    display_name: str | None = Field(
+        default=None, max_length=200, alias="displayName", pattern=NOT_BLANK
+    )
+    description: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
+    schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
+
+
+def _one_of_required(*names: str) -> dict[str, Any]:
+    """JSON Schema for "at least one of these, non-empty" (pydantic cannot say it)."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+            for name in names
+        ]
+    }
 
 
 class ItemCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra=_one_of_required("collectionId", "collection"),
+    )
 
     collectionId: str | None = Field(default=None, description="The collection's id or name.")
     collection: str | None = Field(default=None, description="Alias of `collectionId`.")
-    title: str = Field(min_length=1, max_length=500)
-    slug: str = Field(default="", max_length=200, description="Derived from the title if empty.")
-    status: str = Field(default="draft", description="draft | published | archived")
-    data: dict[str, Any] = Field(default_factory=dict)
+    title: str = Field(min_length=1, max_length=500, pattern=NOT_BLANK)
+    slug: str = Field(
+        default="",
+        max_length=200,
+        json_schema_extra={"pattern": SLUG_OR_EMPTY},
+        description="Derived from the title if empty. " + SLUG_RULE,
+    )
+    status: ItemStatus = "draft"
+    data: JsonDocument = Field(
+        default_factory=dict,
+        description="Checked against the collection's field schema: required fields, field "
+        "types, `enum`, `minLength`/`maxLength`, `minimum`/`maximum`.",
+    )
 
 
 class ItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=500)
-    slug: str | None = Field(default=None, min_length=1, max_length=200)
-    status: str | None = None
-    data: dict[str, Any] | None = None
-    version: StrictInt | None = Field(
+    title: str | None = Field(default=None, min_length=1, max_length=500, pattern=NOT_BLANK)
+    slug: str | None = Field(
         default=None,
-        ge=1,
-        le=2**63 - 1,
-        description="Only apply if the item is still at this version (else 409).",
+        min_length=1,
+        max_length=200,
+        json_schema_extra={"pattern": SLUG},
+        description=SLUG_RULE,
+    )
+    status: ItemStatus | None = None
+    data: JsonDocument | None = Field(
+        default=None, description="Checked against the collection's field schema."
+    )
+    version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
+        default=None, description="Only apply if the item is still at this version (else 409)."
     )
 
 
@@ -166,9 +406,9 @@ class RegisterBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
-    display_name: str = Field(default="", max_length=200)
+    email: Email
+    password: Password
+    display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
 class RefreshBody(BaseModel):
@@ -188,14 +428,14 @@ class MeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
 
 
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: Password
 
 
 class UserOut(BaseModel):
@@ -246,19 +486,19 @@ class UserList(BaseModel):
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
-    display_name: str = Field(default="", max_length=200)
-    role: str = Field(default="viewer", max_length=64)
+    email: Email
+    password: Password
+    display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
+    role: Role = "viewer"
 
 
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(default=None, max_length=200)
-    role: str | None = Field(default=None, max_length=64)
-    status: str | None = Field(default=None, description="active | disabled")
-    password: str | None = Field(default=None, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    role: Role | None = None
+    status: Literal["active", "disabled"] | None = None
+    password: Password | None = None
 
 
 class RoleOut(BaseModel):
@@ -279,8 +519,10 @@ class RoleEnvelope(BaseModel):
 class RoleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    permissions: list[str] = Field(max_length=100)
-    description: str | None = Field(default=None, max_length=1000)
+    permissions: list[Permission] = Field(
+        max_length=100, description="The `public` role (anonymous callers) may only read."
+    )
+    description: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class ApiTokenOut(BaseModel):
@@ -311,12 +553,12 @@ class ApiTokenEnvelope(BaseModel):
 class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    permissions: list[str] = Field(
+    name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    permissions: list[Permission] = Field(
         default_factory=list,
         max_length=100,
         description="At most the creator's own; empty means all of the creator's.",
     )
-    expires_at: StrictInt | None = Field(
-        default=None, ge=0, le=2**53, description="Epoch milliseconds; null never expires."
+    expires_at: Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), Integral] | None = Field(
+        default=None, description="Epoch milliseconds, in the future; 0 or null never expires."
     )
