@@ -10,7 +10,8 @@ from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.permissions import Principal
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import PlainTextResponse, Response
 
 from heron_gateway.render import json_response
 from heron_gateway.schemas import ERROR_RESPONSES, Success
@@ -24,8 +25,35 @@ CanReadSettings = Annotated[Principal, Depends(Access("settings.read"))]
 Namespace = Literal["gateway", "content"]
 
 
+class NamespaceConvertor(Convertor[str]):
+    regex = "gateway|content"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("cache_namespace", NamespaceConvertor())
+
+
 class Invalidation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """At least one of `tags`, `keys` or `pattern`, non-empty."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["tags"], "properties": {"tags": {"type": "array", "minItems": 1}}},
+                {"required": ["keys"], "properties": {"keys": {"type": "array", "minItems": 1}}},
+                {
+                    "required": ["pattern"],
+                    "properties": {"pattern": {"type": "string", "minLength": 1}},
+                },
+            ]
+        },
+    )
 
     namespace: Namespace = "gateway"
     tags: list[str] = Field(default_factory=list, max_length=100)
@@ -51,7 +79,11 @@ async def stats(upstreams: UpstreamsDep, _: CanManage) -> Response:
     return json_response({"data": data})
 
 
-@router.delete("/api/cache/{namespace}", response_model=Success, summary="Clear a namespace")
+# `{namespace}` matches only a namespace, so that `DELETE /api/cache/stats` is a 405 (GET only)
+# rather than a request to clear a namespace called "stats".
+@router.delete(
+    "/api/cache/{namespace:cache_namespace}", response_model=Success, summary="Clear a namespace"
+)
 async def clear(namespace: Namespace, upstreams: UpstreamsDep, _: CanManage) -> Response:
     """Every tier, in every process (over Redis when configured)."""
     await _cache(upstreams, namespace).clear()
@@ -73,7 +105,25 @@ async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) 
     return json_response({"success": True})
 
 
-@router.get("/metrics", summary="Prometheus metrics", tags=["health"])
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        # Errors are JSON like everywhere else (a `model` would take this route's text/plain).
+        **{
+            status: {
+                "description": response["description"],
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                },
+            }
+            for status, response in ERROR_RESPONSES.items()
+        },
+    },
+)
 async def metrics(_: CanReadSettings) -> Response:
     """This gateway's metrics (cache hits, misses, evictions, sizes per tier and namespace) in
     Prometheus' text format. Scrape with an API token holding `settings.read`."""
