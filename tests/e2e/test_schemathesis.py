@@ -146,21 +146,22 @@ def test_fuzzing_finds_nothing(fuzz_stack: Stack, tmp_path: Path) -> None:
     #   (With the spare session set as a header of that one operation in the admin run's
     #   config, requests of other operations were seen carrying it too: a run of its own.)
     # - `POST /auth/password` needs the current password, which the fuzzer never has;
-    # - changing, reading and deleting users by id (`/api/users/{user_id}`) is pointed at users
-    #   made for it, so that the run's account is never disabled, demoted or given a new
-    #   password; deleting has its own, so that the one changed stays there to be changed;
+    # - changing a user (`PATCH /api/users/{user_id}`) is pointed at a user made for it, so that
+    #   the run's account is never disabled, demoted or given a new password; and it is left out
+    #   of the stateful phase, whose links would point it at other users (the run's included).
+    #   Deleting needs no such care: deleting one's own account is refused.
     # - rotating the signing key leaves tokens signed with the old one valid until they expire.
     fuzzer = fuzz_stack.user("admin")
     spare = fuzz_stack.login(fuzzer.email, fuzzer.password)["token"]
-    changed, deleted = fuzz_stack.user("viewer"), fuzz_stack.user("viewer")
+    changed = fuzz_stack.user("viewer")
     run(
         "admin",
         {"Authorization": f"Bearer {fuzzer.session['token']}"},
         [
-            {"include-name": "DELETE /api/users/{user_id}", "parameters": {"user_id": deleted.id}},
             {
-                "include-name": ["GET /api/users/{user_id}", "PATCH /api/users/{user_id}"],
+                "include-name": "PATCH /api/users/{user_id}",
                 "parameters": {"user_id": changed.id},
+                "phases": {"stateful": {"enabled": False}},
             },
         ],
         ("--exclude-path", "/auth/logout"),
