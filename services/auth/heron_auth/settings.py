@@ -59,9 +59,7 @@ class AuthSettings(ServiceSettings):
         description="How often the auth service reads revocations and role changes from its own "
         "store.",
     )
-    admin_email: str = Field(
-        default="", validation_alias=AliasChoices("HERON_ADMIN_EMAIL")
-    )
+    admin_email: str = Field(default="", validation_alias=AliasChoices("HERON_ADMIN_EMAIL"))
     admin_password: str = Field(
         default="",
         repr=False,

@@ -23,15 +23,9 @@ class HeronSettings(BaseSettings):
         validation_alias=AliasChoices("HERON_DATA_DIR"),
         description="Where embedded stores live.",
     )
-    log_level: str = Field(
-        default="INFO", validation_alias=AliasChoices("HERON_LOG_LEVEL")
-    )
-    log_json: bool = Field(
-        default=True, validation_alias=AliasChoices("HERON_LOG_JSON")
-    )
-    jwt_issuer: str = Field(
-        default="heron", validation_alias=AliasChoices("HERON_JWT_ISSUER")
-    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("HERON_LOG_LEVEL"))
+    log_json: bool = Field(default=True, validation_alias=AliasChoices("HERON_LOG_JSON"))
+    jwt_issuer: str = Field(default="heron", validation_alias=AliasChoices("HERON_JWT_ISSUER"))
     jwt_audience: str = Field(
         default="heron-api", validation_alias=AliasChoices("HERON_JWT_AUDIENCE")
     )
