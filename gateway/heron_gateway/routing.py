@@ -30,9 +30,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header, send_error
-from heron_gateway.security import ACCESS_COOKIE, OPEN, Access
+from heron_gateway.security import ACCESS_COOKIE, OPEN, SAFE_METHODS, Access
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 

@@ -48,7 +48,7 @@ async def _from_api_token(upstreams: Upstreams, token: str) -> Principal:
     return await upstreams.authenticator.verify(reply.access_token)
 
 
-def check_csrf(request: Request, principal: Principal) -> None:
+def _check_csrf(request: Request, principal: Principal) -> None:
     """A cookie-authenticated write must carry its session's own CSRF token (not merely one
     equal to a cookie, which a sibling site could plant)."""
     if not csrf_matches(principal.csrf_hash, request.headers.get(CSRF_HEADER, "")):
@@ -70,7 +70,7 @@ async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
     if cookie:
         principal = await authenticator.verify(cookie)
         if request.method not in SAFE_METHODS:
-            check_csrf(request, principal)
+            _check_csrf(request, principal)
         return principal
     return authenticator.anonymous()
 
