@@ -1,4 +1,9 @@
-"""The one error body, `{"error": {code, message, request_id, details}}`, and its handlers."""
+"""The one error body and its handlers.
+
+SonicJS's clients read the message from `error`, so it is a string; the machine-readable
+`code`, the `request_id` and field-addressed `details` sit beside it:
+`{"error": "<message>", "code": "not_found", "request_id": "...", "details": [...]}`.
+"""
 
 from __future__ import annotations
 
@@ -38,12 +43,10 @@ def error_body(
 ) -> bytes:
     return orjson.dumps(
         {
-            "error": {
-                "code": code or _HTTP_CODES.get(status, "error"),
-                "message": message,
-                "request_id": request_id_var.get(),
-                "details": details or [],
-            }
+            "error": message,
+            "code": code or _HTTP_CODES.get(status, "error"),
+            "request_id": request_id_var.get(),
+            "details": details or [],
         }
     )
 

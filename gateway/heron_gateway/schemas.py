@@ -210,15 +210,13 @@ class ErrorDetailOut(BaseModel):
     message: str
 
 
-class ErrorOut(BaseModel):
+class ErrorBody(BaseModel):
+    """Every error: SonicJS's `error` message string, with Heron's fields beside it."""
+
+    error: str = Field(description="What went wrong, for a person (SonicJS's field).")
     code: str = Field(description="Stable machine-readable code, e.g. `not_found`.")
-    message: str = Field(description="What went wrong, for a person.")
     request_id: str = Field(description="The request's `X-Request-Id`, for support and logs.")
     details: list[ErrorDetailOut]
-
-
-class ErrorBody(BaseModel):
-    error: ErrorOut
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -54,7 +54,7 @@ _allow(("PUT /api/roles/{name}",), "permissions", "not for anonymous callers")
 def _details(response: Any) -> list[dict[str, str]]:
     try:
         body = response.json()
-        details = body["error"]["details"]
+        details = body["details"]
     except (ValueError, KeyError, TypeError):
         return []
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []

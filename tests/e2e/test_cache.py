@@ -422,4 +422,4 @@ def test_a_blank_query_value_is_not_served_the_page_without_it(stack: Stack) -> 
         assert client.get("/api/content").headers["x-cache-status"] == "HIT"
         blank = client.get("/api/content", params={"status": ""})
         assert blank.status_code == 400, blank.text
-        assert blank.json()["error"]["details"][0]["field"] == "query.status"
+        assert blank.json()["details"][0]["field"] == "query.status"

@@ -25,9 +25,9 @@ def unique(prefix: str) -> str:
 def assert_error(reply: Any, status: int, code: str) -> dict[str, Any]:
     assert reply.status_code == status, reply.text
     assert reply.headers["content-type"] == "application/json"
-    error = reply.json()["error"]
+    error = reply.json()
     assert error["code"] == code
-    assert error["message"]
+    assert isinstance(error["error"], str) and error["error"]
     assert error["request_id"] == reply.headers["x-request-id"]
     assert isinstance(error["details"], list)
     return error
