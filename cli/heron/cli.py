@@ -169,6 +169,8 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     env = {**os.environ, **_common_env(args.data_dir)}
     argv = [sys.executable, "-m", "heron_auth", "create-user", "--email", args.email]
     argv += ["--role", args.role, "--display-name", args.display_name]
+    argv += ["--username", args.username, "--first-name", args.first_name]
+    argv += ["--last-name", args.last_name]
     if args.password_stdin:
         argv.append("--password-stdin")
     return subprocess.run(argv, env=env, check=False).returncode
@@ -228,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", default="viewer", help="admin, editor, author or viewer")
     create.add_argument("--display-name", default="")
+    create.add_argument("--username", default="", help="default: from the email's local part")
+    create.add_argument("--first-name", default="")
+    create.add_argument("--last-name", default="")
     create.add_argument(
         "--password-stdin",
         action="store_true",

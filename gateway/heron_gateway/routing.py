@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from heron_common.authz import PUBLIC
+from heron_common.errors import AUTHENTICATION_REQUIRED
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -176,8 +177,9 @@ class RouteGuardMiddleware:
                 await send_error(
                     send,
                     401,
-                    "Sign in first: this needs credentials (`Authorization: Bearer <token>`).",
+                    AUTHENTICATION_REQUIRED,
                     [(b"www-authenticate", b'Bearer realm="heron"')],
+                    [{"field": "Authorization", "message": "send `Authorization: Bearer <token>`"}],
                 )
                 return
             if route.takes_body and _has_body(scope):

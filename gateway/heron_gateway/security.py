@@ -16,16 +16,18 @@ from typing import Annotated
 from cms.auth.v1 import auth_pb2 as auth_pb
 from fastapi import Depends, Request
 from heron_common.authz import AUTHENTICATED, PUBLIC, deny
-from heron_common.errors import PermissionDenied, Unauthenticated
+from heron_common.errors import PermissionDenied, Unauthenticated, authentication_required
 from heron_common.grpc_client import call
 from heron_common.identity import CSRF_MISMATCH, bearer_token, csrf_matches, token_digest
 from heron_common.permissions import Principal
 
 from heron_gateway.upstreams import Upstreams
 
-ACCESS_COOKIE = "heron_access"
+# SonicJS's cookie names for the access and CSRF tokens; the refresh token is Heron's own,
+# sent only to /auth.
+ACCESS_COOKIE = "auth_token"
 REFRESH_COOKIE = "heron_refresh"
-CSRF_COOKIE = "heron_csrf"
+CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 API_TOKEN_PREFIX = "heron_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -104,7 +106,7 @@ class Access:
             return principal
         if self.need == AUTHENTICATED:
             if principal.anonymous:
-                raise Unauthenticated("Sign in first.")
+                raise authentication_required()
             return principal
         if not principal.may(self.need):
             raise deny(principal, f"this needs the `{self.need}` permission.")

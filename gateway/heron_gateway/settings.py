@@ -42,6 +42,10 @@ class GatewaySettings(HeronSettings):
         description="Mark session cookies Secure (browsers send them over HTTPS "
         "and to localhost only).",
     )
+    sign_in_url: str = Field(
+        default="/auth/login?message=You%20have%20been%20logged%20out%20successfully",
+        description="Where `GET /auth/logout` sends the browser.",
+    )
     register_attempts_per_ip: int = Field(
         default=10, description="Registrations per client address per hour."
     )

@@ -1,5 +1,11 @@
 """Sign-in and the caller's own account: register, login, refresh, logout, me, password;
-the published signing keys. SonicJS's shapes: login answers `{user, token, refresh_token}`."""
+the published signing keys.
+
+SonicJS's contract: login answers `{user, token, refresh_token}`, register `201 {user, token}`,
+the access token travels in the `auth_token` cookie (and the CSRF token in `csrf_token`),
+logout answers `{"message": "Logged out successfully"}`, and `GET /auth/logout` redirects to
+the sign-in page.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,17 @@ from typing import Any
 
 from cms.auth.v1 import auth_pb2 as pb
 from fastapi import APIRouter, Request
-from heron_common.errors import DomainError, Unauthenticated
+from heron_common.errors import DomainError, authentication_required
 from heron_common.grpc_client import call
 from heron_common.peers import forwarded_client
+from heron_common.permissions import Principal
 from heron_common.ratelimit import Decision, RateLimited
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from heron_gateway.render import json_response, user_json
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
+    LoggedOut,
     LoginBody,
     LogoutBody,
     MeEnvelope,
@@ -26,6 +34,7 @@ from heron_gateway.schemas import (
     SessionOut,
     Success,
     TokensOut,
+    profile_changes,
 )
 from heron_gateway.security import (
     ACCESS_COOKIE,
@@ -37,6 +46,8 @@ from heron_gateway.security import (
 )
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
+
+LOGGED_OUT = "Logged out successfully"
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -156,15 +167,22 @@ async def register(
     settings: SettingsDep,
     _: Public,
 ) -> Response:
-    """Create an account with the configured default role (off unless enabled by the operator).
-    The role is never the caller's choice."""
+    """Create an account with the configured default role (`viewer`); off unless the operator
+    enabled it (`HERON_AUTH_REGISTRATION_ENABLED`). The role is never the caller's choice; the
+    username, when not given, comes from the email's local part. A taken email or username is
+    `409` "… already exists"."""
     await _limit(
         upstreams, f"register:ip:{client_address(request)}", settings.register_attempts_per_ip, 3600
     )
     session = await call(
         upstreams.auth.Register,
         pb.RegisterRequest(
-            email=body.email, password=body.password, display_name=body.display_name
+            email=body.email,
+            password=body.password,
+            display_name=body.display_name,
+            username=body.username or "",
+            first_name=body.firstName,
+            last_name=body.lastName,
         ),
         timeout=settings.rpc_timeout_seconds,
     )
@@ -189,7 +207,9 @@ async def refresh(
     if token is None:
         token = request.cookies.get(REFRESH_COOKIE)
     if not token:
-        raise Unauthenticated('Send the refresh token as {"refresh_token": ...}.')
+        raise authentication_required(
+            'send the refresh token as {"refresh_token": ...}, or its session cookie'
+        )
     # A cookie-borne refresh is checked against the session's own CSRF token, by the auth
     # service, which holds it.
     session = await call(
@@ -209,17 +229,11 @@ async def refresh(
     return _session_response(tokens, session, settings)
 
 
-@router.post("/auth/logout", response_model=Success, summary="Sign out")
-async def logout(
-    request: Request,
-    upstreams: UpstreamsDep,
-    settings: SettingsDep,
-    principal: Public,
-    body: LogoutBody | None = None,
-) -> Response:
-    """End the session: of the given refresh token, or of the access token used. Its access
-    tokens stop working within seconds everywhere."""
-    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE) or ""
+async def _end_session(
+    upstreams: Upstreams, settings: GatewaySettings, principal: Principal, token: str
+) -> None:
+    """End the session of `token` (a refresh token), or else of the caller's access token; with
+    neither there is nothing to end, and that is not an error."""
     try:
         await call(
             upstreams.auth.Logout,
@@ -230,7 +244,41 @@ async def logout(
     except DomainError:
         if token or not principal.anonymous:
             raise
-    response = json_response({"success": True})
+
+
+@router.post("/auth/logout", response_model=LoggedOut, summary="Sign out")
+async def logout(
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: Public,
+    body: LogoutBody | None = None,
+) -> Response:
+    """End the session: of the given refresh token, or of the access token used. Its access
+    tokens stop working within seconds everywhere; the session cookies are cleared."""
+    token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE) or ""
+    await _end_session(upstreams, settings, principal, token)
+    response = json_response({"message": LOGGED_OUT, "success": True})
+    _clear_session_cookies(response, settings)
+    return response
+
+
+@router.get(
+    "/auth/logout",
+    response_class=RedirectResponse,
+    status_code=302,
+    summary="Sign out (browsers)",
+    responses={302: {"description": "To the sign-in page, with the cookies cleared."}},
+)
+async def logout_redirect(
+    request: Request, upstreams: UpstreamsDep, settings: SettingsDep, principal: Public
+) -> Response:
+    """For a link or a browser: ends the cookie session (the cookies are `SameSite=Strict`, so
+    another site's link cannot), clears the cookies, and redirects to the sign-in page
+    (`HERON_GATEWAY_SIGN_IN_URL`)."""
+    await _end_session(upstreams, settings, principal, request.cookies.get(REFRESH_COOKIE) or "")
+    response = RedirectResponse(settings.sign_in_url, status_code=302)
+    response.headers["Cache-Control"] = "no-store"
     _clear_session_cookies(response, settings)
     return response
 
@@ -244,6 +292,8 @@ async def me(upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
         metadata=principal.metadata(),
     )
     user = user_json(reply)
+    # SonicJS's /auth/me names these in snake case; both spellings are here.
+    user["first_name"], user["last_name"] = reply.first_name, reply.last_name
     user["permissions"] = sorted(principal.permissions)
     return json_response({"user": user})
 
@@ -252,10 +302,8 @@ async def me(upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
 async def update_me(
     body: MeUpdate, upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
 ) -> Response:
-    """Only the display name; role, status and email are for administrators."""
-    request = pb.UpdateMeRequest()
-    if body.display_name is not None:
-        request.display_name = body.display_name
+    """Your names and username; role, status and email are for administrators."""
+    request = pb.UpdateMeRequest(**profile_changes(body))
     reply = await call(
         upstreams.auth.UpdateMe,
         request,

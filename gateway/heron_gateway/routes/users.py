@@ -24,6 +24,7 @@ from heron_gateway.schemas import (
     UserEnvelope,
     UserList,
     UserUpdate,
+    profile_changes,
 )
 from heron_gateway.security import Access, SignedIn
 from heron_gateway.upstreams import SettingsDep, UpstreamsDep
@@ -73,6 +74,9 @@ async def create_user(
             email=body.email,
             password=body.password,
             display_name=body.display_name,
+            username=body.username or "",
+            first_name=body.firstName,
+            last_name=body.lastName,
             role=body.role,
         ),
         timeout=settings.rpc_timeout_seconds,
@@ -105,8 +109,8 @@ async def update_user(
     principal: CanUpdateUsers,
 ) -> Response:
     """A new role, status or password ends the user's sessions within seconds."""
-    request = pb.UpdateUserRequest(id=user_id)
-    for name in ("display_name", "role", "status", "password"):
+    request = pb.UpdateUserRequest(id=user_id, **profile_changes(body))
+    for name in ("role", "status", "password"):
         value = getattr(body, name)
         if value is not None:
             setattr(request, name, value)

@@ -17,6 +17,7 @@ import uvloop
 from heron_common.errors import DomainError
 from heron_common.logging import configure_logging
 
+from heron_auth.profile import Profile
 from heron_auth.server import build_service, serve
 from heron_auth.settings import AuthSettings
 
@@ -37,7 +38,7 @@ async def _ensure_admin(settings: AuthSettings) -> None:
         email = settings.admin_email or DEFAULT_ADMIN_EMAIL
         generated = not settings.admin_password
         password = settings.admin_password or secrets.token_urlsafe(18)
-        await service.add_user(email=email, password=password, role="admin")
+        await service.add_first_admin(email, password)
         print(
             orjson.dumps(
                 {"created": True, "email": email, "password": password if generated else None}
@@ -57,10 +58,16 @@ async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None
             sys.exit("heron: no terminal to ask for the password; pipe it in with --password-stdin")
     service = await build_service(settings)
     try:
-        row = await service.add_user(
-            email=args.email, password=password, display_name=args.display_name, role=args.role
+        profile = Profile(
+            display_name=args.display_name or None,
+            username=args.username or None,
+            first_name=args.first_name,
+            last_name=args.last_name,
         )
-        print(f"created {row['email']} ({row['role']}), id {row['id']}")
+        row = await service.add_user(
+            email=args.email, password=password, role=args.role, profile=profile
+        )
+        print(f"created {row['email']} ({row['role']}, username {row['username']}), id {row['id']}")
     finally:
         await service.database.dispose()
 
@@ -75,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--email", required=True)
     create.add_argument("--role", default="viewer")
     create.add_argument("--display-name", default="")
+    create.add_argument("--username", default="")
+    create.add_argument("--first-name", default="")
+    create.add_argument("--last-name", default="")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )

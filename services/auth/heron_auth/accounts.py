@@ -26,17 +26,20 @@ from heron_common.permissions import (
     invalid_permissions,
     not_for_anonymous,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth import repository as repo
 from heron_auth.passwords import check_password
+from heron_auth.profile import Profile
 from heron_auth.service import (
     REVOCATION_MARGIN_MS,
     STATUSES,
     AuthCore,
     Row,
-    _display_name,
     _is_uuid,
+    profile_updates,
+    username_taken,
 )
 from heron_auth.tokens import API_TOKEN_PREFIX, new_api_token, now_ms, secret_hash
 
@@ -74,29 +77,25 @@ class AuthService(AuthCore):
         return user
 
     async def create_user(
-        self, principal: Principal, *, email: str, password: str, display_name: str, role: str
+        self, principal: Principal, *, email: str, password: str, role: str, profile: Profile
     ) -> Row:
         async with self.database.read() as conn:
             permissions = await self._role_permissions(conn, role)
         self._check_may_grant(principal, permissions, f"Giving the role {role!r}")
-        return await self.add_user(
-            email=email, password=password, display_name=display_name, role=role
-        )
+        return await self.add_user(email=email, password=password, role=role, profile=profile)
 
     async def update_user(
         self,
         principal: Principal,
         user_id: str,
         *,
-        display_name: str | None,
+        profile: Profile,
         role: str | None,
         status: str | None,
         password: str | None,
     ) -> Row:
         user = await self.get_user(user_id)
         updates: dict[str, Any] = {}
-        if display_name is not None:
-            updates["display_name"] = _display_name(display_name, user["email"])
         if status is not None and status != user["status"]:
             if status not in STATUSES:
                 raise InvalidArgument(
@@ -106,7 +105,22 @@ class AuthService(AuthCore):
         if password is not None:
             check_password(password, min_length=self.settings.password_min_length)
             updates["password_hash"] = await self.passwords.hash(password)
+        try:
+            return await self._update_user(principal, user, updates, profile, role)
+        except IntegrityError:
+            raise username_taken() from None
+
+    async def _update_user(
+        self,
+        principal: Principal,
+        user: Row,
+        updates: dict[str, Any],
+        profile: Profile,
+        role: str | None,
+    ) -> Row:
+        user_id = user["id"]
         async with self.database.transaction() as conn:
+            updates.update(await profile_updates(conn, user, profile, self_service=False))
             current = await self._role_permissions(conn, user["role"])
             # Changing someone's account at all needs at least their powers.
             self._check_may_grant(principal, current, f"Changing a user with role {user['role']!r}")

@@ -36,6 +36,10 @@ users = Table(
     Column("email", String(320), nullable=False),
     # The email folded for comparison (Unicode NFKC, case-folded): unique.
     Column("email_key", String(320), nullable=False, unique=True),
+    # Lower case, 3-32 of [a-z0-9_.-] (heron_auth.profile): unique.
+    Column("username", String(32), nullable=False, unique=True),
+    Column("first_name", String(100), nullable=False),
+    Column("last_name", String(100), nullable=False),
     Column("display_name", String(200), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("status", String(16), nullable=False),

@@ -59,6 +59,10 @@ async def user_by_email_key(conn: AsyncConnection, email_key: str) -> Row | None
     return await one(conn, select(users).where(users.c.email_key == email_key))
 
 
+async def user_by_username(conn: AsyncConnection, username: str) -> Row | None:
+    return await one(conn, select(users).where(users.c.username == username))
+
+
 async def count_users(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 

@@ -95,9 +95,7 @@ async def _prune_forever(service: AuthService) -> None:
 async def serve(settings: AuthSettings) -> None:
     service = await build_service(settings)
     if settings.admin_email and settings.admin_password and not await service.has_users():
-        await service.add_user(
-            email=settings.admin_email, password=settings.admin_password, role="admin"
-        )
+        await service.add_first_admin(settings.admin_email, settings.admin_password)
         logger.info("first admin created from HERON_ADMIN_EMAIL")
     authenticator = build_authenticator(service, settings)
     await authenticator.start()

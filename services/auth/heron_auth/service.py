@@ -38,6 +38,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth import repository as repo
 from heron_auth.passwords import Passwords, check_password
+from heron_auth.profile import (
+    RESERVED_USERNAMES,
+    Profile,
+    check_name,
+    check_username,
+    derived_username,
+    username_candidates,
+)
 from heron_auth.settings import AuthSettings
 from heron_auth.throttle import SignInThrottle, address_hash
 from heron_auth.tokens import (
@@ -53,14 +61,16 @@ Row = dict[str, Any]
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_EMAIL_LENGTH = 254
 STATUSES = ("active", "disabled")
-BAD_CREDENTIALS = "The email or password is not correct."
+# SonicJS's wording, which its clients show as it is.
+BAD_CREDENTIALS = "Invalid email or password"
 # Revocations outlive the access tokens they cover by this much (verifiers' clock leeway).
 REVOCATION_MARGIN_MS = 60_000
 
 
 def normalize_email(email: str) -> tuple[str, str]:
-    """(email as stored, comparison key): NFKC-normalized, and case-folded for the key."""
-    normalized = unicodedata.normalize("NFKC", email).strip()
+    """(email as stored, comparison key): NFKC-normalized and in lower case, and case-folded
+    for the key."""
+    normalized = unicodedata.normalize("NFKC", email).strip().lower()
     if (
         len(normalized) > MAX_EMAIL_LENGTH
         or not EMAIL.fullmatch(normalized)
@@ -80,6 +90,49 @@ def _display_name(value: str, email: str) -> str:
             "display_name is too long.", [ErrorDetail("display_name", "at most 200 characters")]
         )
     return value or email.split("@", 1)[0]
+
+
+NO_PROFILE = Profile()
+
+
+def username_taken() -> AlreadyExists:
+    return _taken("username")
+
+
+def _taken(field: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"A user with this {field} already exists.", [ErrorDetail(field, "already used")]
+    )
+
+
+def _chosen_username(value: str, *, self_service: bool) -> str:
+    name = check_username(value)
+    if self_service and name in RESERVED_USERNAMES:
+        raise InvalidArgument(
+            "This username is reserved; choose another.", [ErrorDetail("username", "reserved")]
+        )
+    return name
+
+
+async def profile_updates(
+    conn: AsyncConnection, user: Row, profile: Profile, *, self_service: bool
+) -> dict[str, Any]:
+    """The columns `profile` changes on `user`; a username another account has is a 409."""
+    updates: dict[str, Any] = {}
+    if profile.first_name is not None:
+        updates["first_name"] = check_name(profile.first_name, "firstName")
+    if profile.last_name is not None:
+        updates["last_name"] = check_name(profile.last_name, "lastName")
+    if profile.display_name is not None:
+        updates["display_name"] = _display_name(profile.display_name, user["email"])
+    if profile.username is not None:
+        name = check_username(profile.username)
+        if name != user["username"]:
+            name = _chosen_username(name, self_service=self_service)
+            if await repo.user_by_username(conn, name) is not None:
+                raise _taken("username")
+            updates["username"] = name
+    return {k: v for k, v in updates.items() if v != user.get(k)}
 
 
 @dataclass
@@ -148,23 +201,49 @@ class AuthCore:
                     )
                     await repo.update_role(conn, name, permissions=kept, updated_at=now_ms())
 
+    async def add_first_admin(self, email: str, password: str) -> Row:
+        """The store's first admin, named `HERON_ADMIN_USERNAME` (`admin`)."""
+        return await self.add_user(
+            email=email,
+            password=password,
+            role=ADMIN_ROLE,
+            profile=Profile(username=self.settings.admin_username),
+        )
+
     async def has_users(self) -> bool:
         async with self.database.read() as conn:
             return await repo.count_users(conn) > 0
 
     async def add_user(
-        self, *, email: str, password: str, display_name: str = "", role: str
+        self,
+        *,
+        email: str,
+        password: str,
+        role: str,
+        profile: Profile = NO_PROFILE,
+        self_service: bool = False,
     ) -> Row:
-        """Create an account (no caller checks: callers decide who may)."""
+        """Create an account (no caller checks: callers decide who may). `self_service`: the
+        person is signing themselves up, so the operator's reserved usernames are refused."""
         stored, key = normalize_email(email)
         check_password(password, min_length=self.settings.password_min_length)
-        name = _display_name(display_name, stored)
+        chosen = (
+            _chosen_username(profile.username, self_service=self_service)
+            if profile.username
+            else None
+        )
+        first = check_name(profile.first_name or "", "firstName")
+        last = check_name(profile.last_name or "", "lastName")
+        name = _display_name(profile.display_name or f"{first} {last}".strip(), stored)
         password_hash = await self.passwords.hash(password)
         now = now_ms()
         row: Row = {
             "id": str(uuid.uuid4()),
             "email": stored,
             "email_key": key,
+            "username": chosen,
+            "first_name": first,
+            "last_name": last,
             "display_name": name,
             "password_hash": password_hash,
             "status": "active",
@@ -173,18 +252,41 @@ class AuthCore:
             "updated_at": now,
             "last_login_at": None,
         }
-        try:
-            async with self.database.transaction() as conn:
-                if await repo.get_role(conn, role) is None or role == PUBLIC_ROLE:
-                    raise InvalidArgument(
-                        f"There is no role {role!r}.", [ErrorDetail("role", "an existing role")]
-                    )
-                await repo.insert_user(conn, **row)
-        except IntegrityError:
-            raise AlreadyExists(
-                "An account with this email exists.", [ErrorDetail("email", "already used")]
-            ) from None
-        return row
+        for attempt in range(3):
+            try:
+                async with self.database.transaction() as conn:
+                    if await repo.get_role(conn, role) is None or role == PUBLIC_ROLE:
+                        raise InvalidArgument(
+                            f"There is no role {role!r}.",
+                            [ErrorDetail("role", "an existing role")],
+                        )
+                    if await repo.user_by_email_key(conn, key) is not None:
+                        raise _taken("email")
+                    if chosen is not None:
+                        if await repo.user_by_username(conn, chosen) is not None:
+                            raise _taken("username")
+                    else:
+                        row["username"] = await self._free_username(
+                            conn, derived_username(stored), allow_reserved=not self_service
+                        )
+                    await repo.insert_user(conn, **row)
+                return row
+            except IntegrityError:
+                # A concurrent create took the email or the username between check and insert;
+                # a derived username is simply derived again.
+                if chosen is not None or attempt == 2:
+                    raise AlreadyExists(
+                        "A user with this email or username already exists.",
+                        [ErrorDetail("email", "already used")],
+                    ) from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _free_username(conn: AsyncConnection, base: str, *, allow_reserved: bool) -> str:
+        for candidate in username_candidates(base, allow_reserved=allow_reserved):
+            if await repo.user_by_username(conn, candidate) is None:
+                return candidate
+        raise AssertionError("unreachable: the candidates are endless")
 
     # -- sessions ----------------------------------------------------------------------------
     async def login(self, email: str, password: str, address: str) -> Issued:
@@ -220,14 +322,14 @@ class AuthCore:
         issued.user = {**user, "last_login_at": now}
         return issued
 
-    async def register(self, email: str, password: str, display_name: str) -> Issued:
+    async def register(self, email: str, password: str, profile: Profile) -> Issued:
         if not self.settings.registration_enabled:
             raise PermissionDenied("Registration is closed; ask an administrator for an account.")
         role = self.settings.registration_role
         if role in (ADMIN_ROLE, PUBLIC_ROLE):
             raise PermissionDenied("Registration is misconfigured; ask an administrator.")
         user = await self.add_user(
-            email=email, password=password, display_name=display_name, role=role
+            email=email, password=password, role=role, profile=profile, self_service=True
         )
         async with self.database.transaction() as conn:
             return await self._start_session(conn, user)
@@ -361,14 +463,18 @@ class AuthCore:
             raise Unauthenticated("This account no longer exists.")
         return user
 
-    async def update_me(self, principal: Principal, display_name: str | None) -> Row:
+    async def update_me(self, principal: Principal, profile: Profile) -> Row:
         user = await self.me(principal)
-        if display_name is None:
-            return user
-        name = _display_name(display_name, user["email"])
-        async with self.database.transaction() as conn:
-            await repo.update_user(conn, user["id"], display_name=name, updated_at=now_ms())
-        return {**user, "display_name": name}
+        try:
+            async with self.database.transaction() as conn:
+                updates = await profile_updates(conn, user, profile, self_service=True)
+                if not updates:
+                    return user
+                updates["updated_at"] = now_ms()
+                await repo.update_user(conn, user["id"], **updates)
+        except IntegrityError:
+            raise username_taken() from None
+        return {**user, **updates}
 
     async def change_password(
         self, principal: Principal, current: str, new: str, address: str

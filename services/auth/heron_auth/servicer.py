@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 import orjson
@@ -12,6 +12,7 @@ from heron_common.authz import AUTHENTICATED, PUBLIC, current_principal
 from heron_common.peers import client_address
 
 from heron_auth.accounts import AuthService
+from heron_auth.profile import Profile
 from heron_auth.service import Issued, Row
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -47,6 +48,9 @@ def user_message(row: Row) -> pb.User:
         id=row["id"],
         email=row["email"],
         display_name=row["display_name"],
+        username=row["username"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
         status=row["status"],
         role=row["role"],
         created_at=row["created_at"],
@@ -89,6 +93,20 @@ def api_token_message(row: Row) -> pb.ApiToken:
     )
 
 
+def _changes(request: pb.UpdateMeRequest | pb.UpdateUserRequest) -> Profile:
+    """The profile fields an update sets (absent ones stay as they are)."""
+
+    def given(field: Literal["display_name", "username", "first_name", "last_name"]) -> str | None:
+        return str(getattr(request, field)) if request.HasField(field) else None
+
+    return Profile(
+        display_name=given("display_name"),
+        username=given("username"),
+        first_name=given("first_name"),
+        last_name=given("last_name"),
+    )
+
+
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, service: AuthService) -> None:
         self.service = service
@@ -106,7 +124,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return session_message(issued)
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
-        issued = await self.service.register(request.email, request.password, request.display_name)
+        profile = Profile(
+            display_name=request.display_name or None,
+            username=request.username or None,
+            first_name=request.first_name,
+            last_name=request.last_name,
+        )
+        issued = await self.service.register(request.email, request.password, profile)
         return session_message(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.Session:
@@ -123,8 +147,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return user_message(await self.service.me(current_principal()))
 
     async def UpdateMe(self, request: pb.UpdateMeRequest, context: Context) -> pb.User:
-        name = request.display_name if request.HasField("display_name") else None
-        return user_message(await self.service.update_me(current_principal(), name))
+        return user_message(await self.service.update_me(current_principal(), _changes(request)))
 
     async def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: Context
@@ -152,8 +175,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             current_principal(),
             email=request.email,
             password=request.password,
-            display_name=request.display_name,
             role=request.role,
+            profile=Profile(
+                display_name=request.display_name or None,
+                username=request.username or None,
+                first_name=request.first_name,
+                last_name=request.last_name,
+            ),
         )
         return user_message(row)
 
@@ -161,7 +189,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         row = await self.service.update_user(
             current_principal(),
             request.id,
-            display_name=request.display_name if request.HasField("display_name") else None,
+            profile=_changes(request),
             role=request.role if request.HasField("role") else None,
             status=request.status if request.HasField("status") else None,
             password=request.password if request.HasField("password") else None,

@@ -60,6 +60,11 @@ class AuthSettings(ServiceSettings):
         "store.",
     )
     admin_email: str = Field(default="", validation_alias=AliasChoices("HERON_ADMIN_EMAIL"))
+    admin_username: str = Field(
+        default="admin",
+        validation_alias=AliasChoices("HERON_ADMIN_USERNAME"),
+        description="The username of the first admin.",
+    )
     admin_password: str = Field(
         default="",
         repr=False,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from heron_common.errors import PermissionDenied, Unauthenticated
+from heron_common.errors import PermissionDenied, Unauthenticated, authentication_required
 from heron_common.identity import Authenticator, bearer_token
 from heron_common.permissions import Principal, anonymous
 
@@ -36,7 +36,7 @@ def current_principal() -> Principal:
 def deny(principal: Principal, message: str) -> Unauthenticated | PermissionDenied:
     """401 for an anonymous caller (signing in may help), 403 for a signed-in one."""
     if principal.anonymous:
-        return Unauthenticated(f"Sign in first: {message}")
+        return authentication_required(message)
     return PermissionDenied(message)
 
 
@@ -73,7 +73,7 @@ class MethodPolicy:
             return principal
         if need == AUTHENTICATED:
             if principal.anonymous:
-                raise Unauthenticated("Sign in first.")
+                raise authentication_required()
             return principal
         if not principal.may(need):
             raise deny(principal, f"this needs the `{need}` permission.")

@@ -78,6 +78,16 @@ class Unauthenticated(DomainError):
     http_status = 401
 
 
+# SonicJS's message for a request without credentials, which its clients compare against.
+AUTHENTICATION_REQUIRED = "Authentication required"
+
+
+def authentication_required(reason: str = "") -> Unauthenticated:
+    """401 for a caller who sent no credentials; `reason` says what signing in would unlock."""
+    hint = reason or "send `Authorization: Bearer <token>` or sign in"
+    return Unauthenticated(AUTHENTICATION_REQUIRED, [ErrorDetail("Authorization", hint)])
+
+
 class PermissionDenied(DomainError):
     code = "permission_denied"
     grpc_status = grpc.StatusCode.PERMISSION_DENIED
