@@ -102,7 +102,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                 ],
             )
         details.append(ErrorDetail(_location(tuple(err.get("loc", ()))), err["msg"]).to_dict())
-    return error_response(400, "The request is invalid; see details.", details)
+    return error_response(400, "Validation failed; see details.", details)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

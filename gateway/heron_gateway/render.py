@@ -23,7 +23,9 @@ def collection_json(c: pb.Collection) -> dict[str, Any]:
         "description": c.description,
         "schema": orjson.Fragment(c.schema_json or b"{}"),
         "managed": c.managed,
-        "is_active": True,
+        # SonicJS's integer flag; `active` is the same as a boolean.
+        "is_active": 1,
+        "active": True,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }
@@ -50,6 +52,9 @@ def user_json(u: auth_pb2.User) -> dict[str, Any]:
     return {
         "id": u.id,
         "email": u.email,
+        "username": u.username,
+        "firstName": u.first_name,
+        "lastName": u.last_name,
         "display_name": u.display_name,
         "role": u.role,
         "status": u.status,

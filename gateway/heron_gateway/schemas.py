@@ -69,6 +69,15 @@ Email = Annotated[
 ]
 Permission = Annotated[str, Field(json_schema_extra={"enum": list(PERMISSION_NAMES)})]
 Role = Annotated[str, Field(json_schema_extra={"enum": list(ASSIGNABLE_ROLES)})]
+Username = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.-]{3,32}$",
+        description="3 to 32 of a-z, 0-9, `_`, `.` and `-`; case-insensitive (stored in lower "
+        "case), unique.",
+    ),
+]
+PersonName = Annotated[str, Field(max_length=100, pattern=NO_NUL)]
 
 
 class _DocumentedAs:
@@ -242,7 +251,8 @@ class CollectionOut(BaseModel):
     description: str
     schema_: dict[str, Any] = Field(alias="schema", description="The field schema.")
     managed: bool
-    is_active: bool
+    is_active: int = Field(description="SonicJS's flag: `1` (active) or `0`.")
+    active: bool = Field(description="`is_active` as a boolean.")
     created_at: int = Field(description="Epoch milliseconds.")
     updated_at: int = Field(description="Epoch milliseconds.")
 
@@ -268,6 +278,9 @@ class ListMeta(BaseModel):
     limit: int
     offset: int
     timestamp: str = Field(description="When the response was produced (ISO 8601).")
+    message: str | None = Field(
+        default=None, description="Why the page is empty, e.g. an unknown collection."
+    )
 
 
 class CollectionMeta(BaseModel):
@@ -406,6 +419,12 @@ class RegisterBody(BaseModel):
 
     email: Email
     password: Password
+    username: Username | None = Field(
+        default=None,
+        description="Default: from the email's local part (`jane.doe@…` → `jane.doe`).",
+    )
+    firstName: PersonName = ""
+    lastName: PersonName = ""
     display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
@@ -422,11 +441,32 @@ class LogoutBody(BaseModel):
 
 
 class MeUpdate(BaseModel):
-    """Only the display name: role, status and email are changed by administrators."""
+    """Names and username only: role, status and email are changed by administrators."""
 
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    username: Username | None = None
+    firstName: PersonName | None = None
+    lastName: PersonName | None = None
+
+
+# Profile fields as the REST API names them → as the auth service's messages do.
+_PROFILE_FIELDS = {
+    "display_name": "display_name",
+    "username": "username",
+    "firstName": "first_name",
+    "lastName": "last_name",
+}
+
+
+def profile_changes(body: BaseModel) -> dict[str, str]:
+    """The profile fields an update body sets, under the auth service's names."""
+    return {
+        field: value
+        for name, field in _PROFILE_FIELDS.items()
+        if (value := getattr(body, name, None)) is not None
+    }
 
 
 class PasswordChange(BaseModel):
@@ -438,7 +478,10 @@ class PasswordChange(BaseModel):
 
 class UserOut(BaseModel):
     id: str
-    email: str
+    email: str = Field(description="In lower case.")
+    username: str
+    firstName: str
+    lastName: str
     display_name: str
     role: str
     status: str = Field(description="active | disabled")
@@ -448,6 +491,8 @@ class UserOut(BaseModel):
 
 
 class MeOut(UserOut):
+    first_name: str = Field(description="`firstName` again, as SonicJS's /auth/me names it.")
+    last_name: str = Field(description="`lastName` again, as SonicJS's /auth/me names it.")
     permissions: list[str] = Field(default_factory=list)
 
 
@@ -472,6 +517,11 @@ class Success(BaseModel):
     success: bool
 
 
+class LoggedOut(BaseModel):
+    message: str = Field(description="`Logged out successfully`")
+    success: bool
+
+
 class UserEnvelope(BaseModel):
     data: UserOut
 
@@ -486,6 +536,9 @@ class UserCreate(BaseModel):
 
     email: Email
     password: Password
+    username: Username | None = Field(default=None, description="Default: from the email.")
+    firstName: PersonName = ""
+    lastName: PersonName = ""
     display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
     role: Role = "viewer"
 
@@ -494,6 +547,9 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    username: Username | None = None
+    firstName: PersonName | None = None
+    lastName: PersonName | None = None
     role: Role | None = None
     status: Literal["active", "disabled"] | None = None
     password: Password | None = None

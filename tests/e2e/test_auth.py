@@ -312,7 +312,7 @@ def test_browser_session_cookie_needs_csrf_for_writes(stack: Stack) -> None:
         )
         assert reply.status_code == 200
         cookies = reply.headers.get_list("set-cookie")
-        access_cookie = next(c for c in cookies if c.startswith("heron_access="))
+        access_cookie = next(c for c in cookies if c.startswith("auth_token="))
         assert "HttpOnly" in access_cookie and "Secure" in access_cookie
         assert "samesite=strict" in access_cookie.lower()
         # httpx keeps Secure cookies for localhost only over https; send them by hand.
@@ -320,12 +320,12 @@ def test_browser_session_cookie_needs_csrf_for_writes(stack: Stack) -> None:
         header = "; ".join(f"{k}={v}" for k, v in jar.items())
         me = browser.get("/auth/me", headers={"cookie": header})
         assert me.status_code == 200
-        item = {"collection": "blog_posts", "title": "via cookie", "data": {"body": "b"}}
+        item = {"collection": "blog_posts", "title": "via cookie", "data": {"content": "b"}}
         forged = browser.post("/api/content", headers={"cookie": header}, json=item)
         assert forged.status_code == 403 and "X-CSRF-Token" in forged.json()["error"]
         ok = browser.post(
             "/api/content",
-            headers={"cookie": header, "x-csrf-token": jar["heron_csrf"]},
+            headers={"cookie": header, "x-csrf-token": jar["csrf_token"]},
             json=item,
         )
         assert ok.status_code == 201, ok.text

@@ -54,13 +54,14 @@ def test_the_public_role_can_only_read(stack: Stack) -> None:
 def test_authors_cannot_change_or_delete_what_is_published(stack: Stack) -> None:
     author = stack.user("author")
     created = author.client.post(
-        "/api/content", json={"collection": "blog_posts", "title": "Mine", "data": {"body": "v1"}}
+        "/api/content",
+        json={"collection": "blog_posts", "title": "Mine", "data": {"content": "v1"}},
     )
     assert created.status_code == 201, created.text
     item_id = created.json()["data"]["id"]
     # Their own draft is theirs to change.
     assert (
-        author.client.patch(f"/api/content/{item_id}", json={"data": {"body": "v2"}}).status_code
+        author.client.patch(f"/api/content/{item_id}", json={"data": {"content": "v2"}}).status_code
         == 200
     )
     assert (
@@ -71,13 +72,13 @@ def test_authors_cannot_change_or_delete_what_is_published(stack: Stack) -> None
     deface = author.client.patch(f"/api/content/{item_id}", json={"title": "Defaced"})
     assert deface.status_code == 403
     assert "content.publish" in deface.json()["error"]
-    replace = author.client.put(f"/api/content/{item_id}", json={"data": {"body": "gone"}})
+    replace = author.client.put(f"/api/content/{item_id}", json={"data": {"content": "gone"}})
     assert replace.status_code == 403
     assert author.client.delete(f"/api/content/{item_id}").status_code == 403
     public = stack.anon.get(f"/api/content/{item_id}")
     assert public.status_code == 200
     assert public.json()["data"]["title"] == "Mine"
-    assert public.json()["data"]["data"] == {"body": "v2"}
+    assert public.json()["data"]["data"] == {"content": "v2"}
     # An editor may still change it.
     editor = stack.user("editor")
     assert (
@@ -157,10 +158,10 @@ def test_the_csrf_token_is_bound_to_the_session(stack: Stack) -> None:
     user = stack.user("editor")
     jar = _browser_session(stack, user.email, user.password)
     other = _browser_session(stack, user.email, user.password)
-    item = {"collection": "blog_posts", "title": "csrf probe", "data": {"body": "b"}}
+    item = {"collection": "blog_posts", "title": "csrf probe", "data": {"content": "b"}}
     # A planted cookie with a matching header, and another session's real token: refused.
-    planted = {**jar, "heron_csrf": "attacker"}
-    for cookies, token in ((planted, "attacker"), (jar, other["heron_csrf"])):
+    planted = {**jar, "csrf_token": "attacker"}
+    for cookies, token in ((planted, "attacker"), (jar, other["csrf_token"])):
         reply = stack.anon.post(
             "/api/content", headers={"cookie": _cookie(cookies), "x-csrf-token": token}, json=item
         )
@@ -175,24 +176,24 @@ def test_the_csrf_token_is_bound_to_the_session(stack: Stack) -> None:
     assert "csrf probe" not in {i["title"] for i in listed.json()["data"]}
     ok = stack.anon.post(
         "/api/content",
-        headers={"cookie": _cookie(jar), "x-csrf-token": jar["heron_csrf"]},
+        headers={"cookie": _cookie(jar), "x-csrf-token": jar["csrf_token"]},
         json=item,
     )
     assert ok.status_code == 201, ok.text
     # Refreshing by cookie keeps the session's token valid.
     refreshed = stack.anon.post(
-        "/auth/refresh", headers={"cookie": _cookie(jar), "x-csrf-token": jar["heron_csrf"]}
+        "/auth/refresh", headers={"cookie": _cookie(jar), "x-csrf-token": jar["csrf_token"]}
     )
     assert refreshed.status_code == 200, refreshed.text
     new = {
         c.split("=", 1)[0]: c.split("=", 1)[1].split(";", 1)[0]
         for c in refreshed.headers.get_list("set-cookie")
     }
-    assert "heron_csrf" not in new
+    assert "csrf_token" not in new
     jar.update(new)
     again = stack.anon.post(
         "/api/content",
-        headers={"cookie": _cookie(jar), "x-csrf-token": jar["heron_csrf"]},
+        headers={"cookie": _cookie(jar), "x-csrf-token": jar["csrf_token"]},
         json={**item, "title": "csrf probe 2"},
     )
     assert again.status_code == 201, again.text
