@@ -47,7 +47,8 @@ def page_tags(path: str, query: dict[str, str]) -> list[str]:
         if len(parts) == 3:
             return [f"item:{parts[2]}"]
         collection = query.get("collection")
-        return [f"items:{collection}"] if collection else ["items:all"]
+        # A collection created later makes a "not found" page stale.
+        return [f"items:{collection}", f"collection:{collection}"] if collection else ["items:all"]
     if parts[:2] == ["api", "collections"]:
         if len(parts) == 2:
             return ["collections"]

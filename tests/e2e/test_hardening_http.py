@@ -28,7 +28,7 @@ def _item(stack: Stack) -> str:
         json={
             "collection": "blog_posts",
             "title": f"http {uuid.uuid4().hex[:6]}",
-            "data": {"body": "b"},
+            "data": {"content": "b"},
             "status": "published",
         },
     )
@@ -92,7 +92,7 @@ def test_a_body_that_is_not_json_is_415_before_validation(stack: Stack) -> None:
     # JSON with a charset, and +json, are JSON.
     ok = stack.client.post(
         "/api/content",
-        content=b'{"collection": "blog_posts", "title": "typed", "data": {"body": "b"}}',
+        content=b'{"collection": "blog_posts", "title": "typed", "data": {"content": "b"}}',
         headers={"content-type": "application/json; charset=utf-8"},
     )
     assert ok.status_code == 201, ok.text

@@ -77,9 +77,12 @@ def test_demo_is_not_seeded_again_into_an_emptied_store(tmp_path: Path) -> None:
     stack = start_stack(tmp_path, seed=True)
     try:
         c = stack.client
-        for item in c.get("/api/collections/blog_posts/content").json()["data"]:
-            assert c.delete(f"/api/content/{item['id']}").status_code == 200
-        assert c.delete("/api/collections/blog_posts").status_code == 200
+        seeded = [col["name"] for col in c.get("/api/collections").json()["data"]]
+        assert seeded == ["pages", "blog_posts", "news"]
+        for name in seeded:
+            for item in c.get(f"/api/collections/{name}/content").json()["data"]:
+                assert c.delete(f"/api/content/{item['id']}").status_code == 200
+            assert c.delete(f"/api/collections/{name}").status_code == 200
         stack.content.stop()
         stack.content.start()
         stack.wait_ready()

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import orjson
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Header, Query
-from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
 from heron_common.grpc_client import call
 from heron_common.jsondoc import check_json_document
 from heron_common.permissions import Principal
@@ -86,8 +86,23 @@ async def list_items(
     offset: Offset = 0,
     status: Status = None,
 ) -> Response:
-    """Items of every collection, or of one with `?collection=`, newest first."""
-    return await _list(principal, upstreams, settings, collection or "", limit, offset, status)
+    """Items of every collection, or of one with `?collection=`, newest first. An unknown
+    collection is an empty page whose `meta.message` says so, as in SonicJS (the
+    per-collection route answers 404)."""
+    try:
+        return await _list(principal, upstreams, settings, collection or "", limit, offset, status)
+    except NotFound:
+        if not collection:
+            raise
+    meta = {
+        "count": 0,
+        "total": 0,
+        "limit": limit,
+        "offset": offset,
+        "timestamp": now_iso(),
+        "message": f"Collection '{collection[:80]}' not found",
+    }
+    return json_response({"data": [], "meta": meta})
 
 
 @router.get(

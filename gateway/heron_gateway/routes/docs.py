@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from heron_gateway.render import json_response
 from heron_gateway.security import OPEN, Access
 
 SWAGGER_UI_VERSION = "5.35.0"
@@ -56,3 +57,9 @@ async def docs_asset(name: Asset, _: Open) -> Response:
         media_type=_MEDIA_TYPES[name],
         headers={"Cache-Control": "public, max-age=3600"},
     )
+
+
+@router.get("/api")
+async def api_description(request: Request, _: Open) -> Response:
+    """The OpenAPI document, where SonicJS serves its API description (`/openapi.json` too)."""
+    return json_response(request.app.openapi(), headers={"Cache-Control": "public, max-age=60"})

@@ -44,7 +44,9 @@ async def get_collection(conn: AsyncConnection, key: str) -> RowMapping | None:
 
 
 async def list_collections(conn: AsyncConnection) -> Sequence[RowMapping]:
-    query = select(collections).order_by(collections.c.name)
+    # In the order they were made, as SonicJS lists them (its clients take the first as the
+    # default); the name breaks ties.
+    query = select(collections).order_by(collections.c.created_at, collections.c.name)
     return (await conn.execute(query)).mappings().all()
 
 

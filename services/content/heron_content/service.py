@@ -521,12 +521,19 @@ def _shown(key: str) -> str:
     return repr(key if len(key) <= 80 else key[:77] + "...")
 
 
+# SonicJS's messages, which its clients compare against; the key is in the details.
+COLLECTION_NOT_FOUND = "Collection not found"
+CONTENT_NOT_FOUND = "Content not found"
+
+
 def _collection_not_found(key: str) -> NotFound:
-    return NotFound(f"collection {_shown(key)} not found")
+    return NotFound(
+        COLLECTION_NOT_FOUND, [ErrorDetail("collection", f"no collection {_shown(key)}")]
+    )
 
 
 def _item_not_found(item_id: str) -> NotFound:
-    return NotFound(f"item {_shown(item_id)} not found")
+    return NotFound(CONTENT_NOT_FOUND, [ErrorDetail("id", f"no item {_shown(item_id)}")])
 
 
 def _is_uuid(value: str) -> bool:
