@@ -57,8 +57,9 @@ def _check_csrf(request: Request, principal: Principal) -> None:
         raise PermissionDenied(CSRF_MISMATCH)
 
 
-async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
-    """The caller's principal; anonymous without credentials, 401 for bad ones."""
+async def authenticate(request: Request, upstreams: Upstreams, *, csrf: bool = True) -> Principal:
+    """The caller's principal; anonymous without credentials, 401 for bad ones. `csrf`: a
+    cookie-authenticated write must carry the session's CSRF token."""
     authenticator = upstreams.authenticator
     authorization = request.headers.get("authorization")
     if authorization is not None:
@@ -71,7 +72,7 @@ async def authenticate(request: Request, upstreams: Upstreams) -> Principal:
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie:
         principal = await authenticator.verify(cookie)
-        if request.method not in SAFE_METHODS:
+        if csrf and request.method not in SAFE_METHODS:
             _check_csrf(request, principal)
         return principal
     return authenticator.anonymous()
@@ -90,8 +91,9 @@ class Access:
     service checks ownership.
     """
 
-    def __init__(self, need: str) -> None:
+    def __init__(self, need: str, *, csrf: bool = True) -> None:
         self.need = need
+        self.csrf = csrf
 
     def __repr__(self) -> str:
         return f"Access({self.need!r})"
@@ -100,7 +102,7 @@ class Access:
         if self.need == OPEN:
             return None
         upstreams: Upstreams = request.app.state.upstreams
-        principal = await authenticate(request, upstreams)
+        principal = await authenticate(request, upstreams, csrf=self.csrf)
         request.state.principal = principal.user_id or "anonymous"
         if self.need == PUBLIC:
             return principal
@@ -115,3 +117,7 @@ class Access:
 
 Public = Annotated[Principal, Depends(Access(PUBLIC))]
 SignedIn = Annotated[Principal, Depends(Access(AUTHENTICATED))]
+# Signing out is the one cookie-authenticated write without a CSRF token, as in SonicJS: the
+# worst a forged one could do is end a session, and SameSite=Strict cookies are not sent by
+# another site's requests anyway.
+SigningOut = Annotated[Principal, Depends(Access(PUBLIC, csrf=False))]

@@ -43,6 +43,7 @@ from heron_gateway.security import (
     REFRESH_COOKIE,
     Public,
     SignedIn,
+    SigningOut,
 )
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
@@ -251,7 +252,7 @@ async def logout(
     request: Request,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
-    principal: Public,
+    principal: SigningOut,
     body: LogoutBody | None = None,
 ) -> Response:
     """End the session: of the given refresh token, or of the access token used. Its access

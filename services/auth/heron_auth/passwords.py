@@ -7,7 +7,7 @@ import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.errors import ErrorDetail, validation_failed
 
 MAX_PASSWORD_LENGTH = 256
 
@@ -37,8 +37,8 @@ def check_password(password: str, *, min_length: int, field: str = "password") -
     if folded in COMMON_PASSWORDS or len(set(folded)) <= 2:
         problems.append("is too common or too simple; choose another")
     if problems:
-        raise InvalidArgument(
-            f"The password {problems[0]}.", [ErrorDetail(field, p) for p in problems]
+        raise validation_failed(
+            f"the password {problems[0]}.", [ErrorDetail(field, p) for p in problems]
         )
 
 

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.errors import ErrorDetail, validation_failed
 from heron_common.jsondoc import check_text
 
 USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
@@ -38,8 +38,8 @@ def check_username(value: str) -> str:
     """The username as stored (lower case), or a 400 naming the rule."""
     name = value.strip().lower()
     if not USERNAME.fullmatch(name):
-        raise InvalidArgument(
-            f"The username must be {USERNAME_RULE}.", [ErrorDetail("username", USERNAME_RULE)]
+        raise validation_failed(
+            f"the username must be {USERNAME_RULE}.", [ErrorDetail("username", USERNAME_RULE)]
         )
     return name
 
@@ -48,7 +48,7 @@ def check_name(value: str, field: str) -> str:
     check_text(value, field)
     value = value.strip()
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidArgument(
+        raise validation_failed(
             f"{field} is too long.", [ErrorDetail(field, f"at most {MAX_NAME_LENGTH} characters")]
         )
     return value

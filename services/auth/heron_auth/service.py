@@ -21,6 +21,7 @@ from heron_common.errors import (
     InvalidArgument,
     PermissionDenied,
     Unauthenticated,
+    validation_failed,
 )
 from heron_common.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
 from heron_common.jsondoc import check_text
@@ -76,8 +77,8 @@ def normalize_email(email: str) -> tuple[str, str]:
         or not EMAIL.fullmatch(normalized)
         or not normalized.isprintable()
     ):
-        raise InvalidArgument(
-            "The email address is not valid.", [ErrorDetail("email", "a valid email address")]
+        raise validation_failed(
+            "the email address is not valid.", [ErrorDetail("email", "a valid email address")]
         )
     return normalized, normalized.casefold()
 
@@ -86,7 +87,7 @@ def _display_name(value: str, email: str) -> str:
     check_text(value, "display_name")
     value = value.strip()
     if len(value) > 200:
-        raise InvalidArgument(
+        raise validation_failed(
             "display_name is too long.", [ErrorDetail("display_name", "at most 200 characters")]
         )
     return value or email.split("@", 1)[0]
@@ -108,8 +109,8 @@ def _taken(field: str) -> AlreadyExists:
 def _chosen_username(value: str, *, self_service: bool) -> str:
     name = check_username(value)
     if self_service and name in RESERVED_USERNAMES:
-        raise InvalidArgument(
-            "This username is reserved; choose another.", [ErrorDetail("username", "reserved")]
+        raise validation_failed(
+            "this username is reserved; choose another.", [ErrorDetail("username", "reserved")]
         )
     return name
 

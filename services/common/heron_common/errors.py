@@ -78,6 +78,11 @@ class Unauthenticated(DomainError):
     http_status = 401
 
 
+def validation_failed(problem: str, details: list[ErrorDetail]) -> InvalidArgument:
+    """400 for a field that breaks its rules, worded as SonicJS's (`Validation failed: …`)."""
+    return InvalidArgument(f"Validation failed: {problem}", details)
+
+
 # SonicJS's message for a request without credentials, which its clients compare against.
 AUTHENTICATION_REQUIRED = "Authentication required"
 

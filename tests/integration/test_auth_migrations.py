@@ -1,0 +1,81 @@
+"""The auth store's migrations on a store that already holds accounts: revision 0003 gives each
+account a unique username from its email and stores emails in lower case, on SQLite and
+PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from heron_auth.migrate import MIGRATIONS, VERSION_TABLE
+from heron_common.db import create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from tests.conftest import throwaway_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def auth_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+        return
+    with throwaway_database(request.getfixturevalue("postgres_server_url")) as url:
+        yield url
+
+
+def _to(revision: str) -> object:
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return run
+
+
+async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(auth_url: str) -> None:
+    engine = create_engine(auth_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("0002"))  # type: ignore[arg-type]
+            await conn.execute(
+                text(
+                    "INSERT INTO roles (name, description, permissions, builtin, updated_at) "
+                    "VALUES ('viewer', 'v', '[]', true, 0)"
+                )
+            )
+            for n, email in enumerate(
+                ("Jane.Doe@Example.com", "jane.doe@other.example", "ab@example.com", "é@x.io")
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (id, email, email_key, display_name, password_hash, "
+                        "status, role, created_at, updated_at) VALUES "
+                        "(:id, :email, :key, 'n', 'h', 'active', 'viewer', :at, :at)"
+                    ),
+                    {"id": f"u{n}", "email": email, "key": email.casefold(), "at": n},
+                )
+        async with engine.begin() as conn:
+            await conn.run_sync(_to("head"))  # type: ignore[arg-type]
+            rows = (
+                await conn.execute(
+                    text("SELECT id, email, username, first_name FROM users ORDER BY id")
+                )
+            ).all()
+            version = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).all()
+        assert [tuple(r) for r in rows] == [
+            ("u0", "jane.doe@example.com", "jane.doe", ""),
+            ("u1", "jane.doe@other.example", "jane.doe2", ""),
+            ("u2", "ab@example.com", "user_ab", ""),
+            ("u3", "é@x.io", "user_e", ""),
+        ]
+        assert version and version[0][0] >= "0003"
+        async with engine.connect() as conn:
+            with pytest.raises(Exception, match=r"(?i)unique"):
+                await conn.execute(text("UPDATE users SET username = 'jane.doe' WHERE id = 'u1'"))
+    finally:
+        await engine.dispose()
