@@ -167,6 +167,12 @@ def test_get_logout_clears_the_cookies_ends_the_session_and_redirects(sonic: Sta
         assert again.status_code == 401
         # Without a session there is nothing to end: still the redirect.
         assert web.get("/auth/logout").status_code == 302
+        # The sign-in page shows the message, escaped.
+        landed = web.get(out.headers["location"])
+        assert landed.status_code == 200 and "text/html" in landed.headers["content-type"]
+        assert "You have been logged out successfully" in landed.text
+        hostile = web.get("/auth/login", params={"error": "<script>alert(1)</script>"})
+        assert "<script>" not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
 def test_sonicjs_messages_for_bad_or_missing_credentials(sonic: Stack) -> None:

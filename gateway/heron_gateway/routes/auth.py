@@ -9,16 +9,17 @@ the sign-in page.
 
 from __future__ import annotations
 
-from typing import Any
+import html
+from typing import Annotated, Any
 
 from cms.auth.v1 import auth_pb2 as pb
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from heron_common.errors import DomainError, authentication_required
 from heron_common.grpc_client import call
 from heron_common.peers import forwarded_client
 from heron_common.permissions import Principal
 from heron_common.ratelimit import Decision, RateLimited
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from heron_gateway.render import json_response, user_json
 from heron_gateway.schemas import (
@@ -282,6 +283,42 @@ async def logout_redirect(
     response.headers["Cache-Control"] = "no-store"
     _clear_session_cookies(response, settings)
     return response
+
+
+_SIGN_IN_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign in - Heron</title></head>
+<body>
+<main>
+<h1>Heron</h1>
+{notice}<p>Sign in with <code>POST /auth/login</code> and a JSON body
+<code>{{"email": "...", "password": "..."}}</code>; the API is described at
+<a href="/docs">/docs</a>.</p>
+</main>
+</body>
+</html>
+"""
+
+
+@router.get(
+    "/auth/login",
+    response_class=HTMLResponse,
+    summary="The sign-in page",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def sign_in_page(
+    _: Public,
+    message: Annotated[str | None, Query(max_length=500)] = None,
+    error: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Where `GET /auth/logout` and refused browser visits land, showing SonicJS's `?message=`
+    or `?error=` (escaped)."""
+    notice = "".join(
+        f'<p role="{role}">{html.escape(text)}</p>\n'
+        for role, text in (("status", message), ("alert", error))
+        if text
+    )
+    return HTMLResponse(_SIGN_IN_PAGE.format(notice=notice), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/auth/me", response_model=MeEnvelope, summary="The signed-in account")
