@@ -245,6 +245,12 @@ def test_the_first_admin_is_admin_and_the_users_api_has_the_names(sonic: Stack) 
     assert renamed.json()["data"]["lastName"] == "Tor"
 
 
+def test_api_health_answers_as_sonicjs(sonic: Stack) -> None:
+    reply = sonic.anon.get("/api/health")
+    assert reply.status_code == 200
+    assert reply.json()["status"] == "healthy" and reply.json()["timestamp"].endswith("Z")
+
+
 def test_get_api_is_the_openapi_document(sonic: Stack) -> None:
     reply = sonic.anon.get("/api")
     assert reply.status_code == 200

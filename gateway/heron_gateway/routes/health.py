@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from grpc_health.v1 import health_pb2
 from starlette.responses import Response
 
-from heron_gateway.render import json_response
+from heron_gateway.render import json_response, now_iso
 from heron_gateway.schemas import Health, Readiness
 from heron_gateway.security import OPEN, Access
 from heron_gateway.upstreams import AUTH_SERVICE, CONTENT_SERVICE, SettingsDep, UpstreamsDep
@@ -23,6 +23,13 @@ Open = Annotated[None, Depends(Access(OPEN))]
 async def health(_: Open) -> Response:
     """The gateway process is up; says nothing about the services behind it."""
     return json_response({"status": "ok"})
+
+
+@router.get("/api/health", summary="Liveness (SonicJS's path)")
+async def api_health(_: Open) -> Response:
+    """SonicJS's health route and shape: the gateway is up (`/ready` checks the services).
+    `schemas` is SonicJS's list of code-defined schemas, which Heron does not have."""
+    return json_response({"status": "healthy", "timestamp": now_iso(), "schemas": []})
 
 
 async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC109
