@@ -93,6 +93,16 @@ def api_token_message(row: Row) -> pb.ApiToken:
     )
 
 
+def _new_profile(request: pb.RegisterRequest | pb.CreateUserRequest) -> Profile:
+    """A new account's profile; empty display name and username are derived."""
+    return Profile(
+        display_name=request.display_name or None,
+        username=request.username or None,
+        first_name=request.first_name,
+        last_name=request.last_name,
+    )
+
+
 def _changes(request: pb.UpdateMeRequest | pb.UpdateUserRequest) -> Profile:
     """The profile fields an update sets (absent ones stay as they are)."""
 
@@ -124,13 +134,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return session_message(issued)
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
-        profile = Profile(
-            display_name=request.display_name or None,
-            username=request.username or None,
-            first_name=request.first_name,
-            last_name=request.last_name,
-        )
-        issued = await self.service.register(request.email, request.password, profile)
+        issued = await self.service.register(request.email, request.password, _new_profile(request))
         return session_message(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.Session:
@@ -176,12 +180,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             email=request.email,
             password=request.password,
             role=request.role,
-            profile=Profile(
-                display_name=request.display_name or None,
-                username=request.username or None,
-                first_name=request.first_name,
-                last_name=request.last_name,
-            ),
+            profile=_new_profile(request),
         )
         return user_message(row)
 
