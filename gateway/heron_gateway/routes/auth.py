@@ -304,7 +304,19 @@ _SIGN_IN_PAGE = """<!doctype html>
     "/auth/login",
     response_class=HTMLResponse,
     summary="The sign-in page",
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+        # Errors are JSON like everywhere else (a `model` would take this route's text/html).
+        **{
+            status: {
+                "description": response["description"],
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                },
+            }
+            for status, response in ERROR_RESPONSES.items()
+        },
+    },
 )
 async def sign_in_page(
     _: Public,
@@ -329,11 +341,15 @@ async def me(upstreams: UpstreamsDep, settings: SettingsDep, principal: SignedIn
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    user = user_json(reply)
+    return json_response({"user": _me_json(reply, principal)})
+
+
+def _me_json(user: pb.User, principal: Principal) -> dict[str, Any]:
+    body = user_json(user)
     # SonicJS's /auth/me names these in snake case; both spellings are here.
-    user["first_name"], user["last_name"] = reply.first_name, reply.last_name
-    user["permissions"] = sorted(principal.permissions)
-    return json_response({"user": user})
+    body["first_name"], body["last_name"] = user.first_name, user.last_name
+    body["permissions"] = sorted(principal.permissions)
+    return body
 
 
 @router.patch("/auth/me", response_model=MeEnvelope, summary="Change your profile")
@@ -348,7 +364,7 @@ async def update_me(
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    return json_response({"user": user_json(reply)})
+    return json_response({"user": _me_json(reply, principal)})
 
 
 @router.post("/auth/password", response_model=Success, summary="Change your password")
