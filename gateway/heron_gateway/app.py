@@ -21,7 +21,17 @@ from heron_gateway.middleware import (
     UrlHygieneMiddleware,
 )
 from heron_gateway.response_cache import ResponseCacheMiddleware
-from heron_gateway.routes import auth, cache, collections, content, docs, health, users
+from heron_gateway.routes import (
+    admin,
+    admin_cache,
+    auth,
+    cache,
+    collections,
+    content,
+    docs,
+    health,
+    users,
+)
 from heron_gateway.routing import HeadAsGetMiddleware, RouteGuardMiddleware, RouteTable
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import Upstreams
@@ -88,6 +98,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(auth.router)
     api.include_router(users.router)
     api.include_router(cache.router)
+    api.include_router(admin.router)
+    api.include_router(admin_cache.router)
     api.include_router(docs.router)
 
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into

@@ -3,6 +3,8 @@
 SonicJS's clients read the message from `error`, so it is a string; the machine-readable
 `code`, the `request_id` and field-addressed `details` sit beside it:
 `{"error": "<message>", "code": "not_found", "request_id": "...", "details": [...]}`.
+Under `/admin/` (SonicJS's admin routes answer `{success: false, error}`) the body also has
+`"success": false`, whether a route or the middleware before it answers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 logger = logging.getLogger("heron.gateway")
+ADMIN_PREFIX = "/admin/"
 
 _HTTP_CODES = {
     400: "invalid_argument",
@@ -39,16 +42,21 @@ _HTTP_CODES = {
 
 
 def error_body(
-    status: int, message: str, details: list[dict[str, Any]] | None = None, code: str = ""
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    code: str = "",
+    path: str = "",
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "error": message,
-            "code": code or _HTTP_CODES.get(status, "error"),
-            "request_id": request_id_var.get(),
-            "details": details or [],
-        }
-    )
+    body: dict[str, Any] = {
+        "error": message,
+        "code": code or _HTTP_CODES.get(status, "error"),
+        "request_id": request_id_var.get(),
+        "details": details or [],
+    }
+    if path.startswith(ADMIN_PREFIX):
+        body = {"success": False, **body}
+    return orjson.dumps(body)
 
 
 def error_response(
@@ -57,9 +65,10 @@ def error_response(
     details: list[dict[str, Any]] | None = None,
     code: str = "",
     headers: Mapping[str, str] | None = None,
+    path: str = "",
 ) -> Response:
     return Response(
-        error_body(status, message, details, code),
+        error_body(status, message, details, code, path),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -82,7 +91,12 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="heron"'
     return error_response(
-        exc.http_status, exc.message, [d.to_dict() for d in exc.details], exc.code, headers
+        exc.http_status,
+        exc.message,
+        [d.to_dict() for d in exc.details],
+        exc.code,
+        headers,
+        request.url.path,
     )
 
 
@@ -100,9 +114,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                         "message": str(err.get("ctx", {}).get("error", "invalid JSON")),
                     }
                 ],
+                path=request.url.path,
             )
         details.append(ErrorDetail(_location(tuple(err.get("loc", ()))), err["msg"]).to_dict())
-    return error_response(400, "Validation failed; see details.", details)
+    return error_response(400, "Validation failed; see details.", details, path=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -113,12 +128,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"Method {request.method} is not allowed on {request.url.path}."
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, message, headers=exc.headers)
+    return error_response(exc.status_code, message, headers=exc.headers, path=request.url.path)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error", exc_info=exc)
-    return error_response(500, "Internal error.")
+    return error_response(500, "Internal error.", path=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

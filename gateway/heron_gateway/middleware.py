@@ -33,14 +33,16 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def send_error(
+    scope: Scope,
     send: Send,
     status: int,
     message: str,
     headers: RawHeaders | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Answer with the one error body, from middleware (before any route runs)."""
-    body = error_body(status, message, details)
+    """Answer the request of `scope` with the one error body, from middleware (before any
+    route runs)."""
+    body = error_body(status, message, details, path=scope.get("path", ""))
     start = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -83,7 +85,7 @@ class RequestIdMiddleware:
             if started:  # too late for another answer: let the server close the connection
                 raise
             access_logger.error("unhandled error", exc_info=True)
-            await send_error(send_with_id, 500, "Internal error.")
+            await send_error(scope, send_with_id, 500, "Internal error.")
         finally:
             request_id_var.reset(token)
 
@@ -182,7 +184,7 @@ class BodySizeLimitMiddleware:
             return
         declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send)
+            await self._reject(scope, send)
             return
         received = 0
 
@@ -202,8 +204,8 @@ class BodySizeLimitMiddleware:
     def _message(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes."
 
-    async def _reject(self, send: Send) -> None:
-        await send_error(send, 413, self._message)
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        await send_error(scope, send, 413, self._message)
 
 
 _CREDENTIAL_PARAMS = frozenset(
@@ -259,6 +261,7 @@ class UrlHygieneMiddleware:
         query: bytes = scope.get("query_string", b"")
         if (query and _carries_credentials(query)) or redact_path(path) != path:
             await send_error(
+                scope,
                 send,
                 401,
                 "Credentials are not accepted in the URL; send them in the Authorization header.",

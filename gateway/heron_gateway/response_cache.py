@@ -29,6 +29,8 @@ from heron_gateway.middleware import header
 from heron_gateway.security import authenticate
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
+# Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
+CONTENT_WRITE_PREFIXES = (*CACHEABLE_PREFIXES, "/admin/api/collections")
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
 PRIVATE_CACHE_CONTROL = b"private, no-cache"
 VARY = b"Authorization, Cookie"
@@ -79,7 +81,7 @@ class ResponseCacheMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(CACHEABLE_PREFIXES):
+        if scope["type"] != "http" or not path.startswith(CONTENT_WRITE_PREFIXES):
             await self.app(scope, receive, send)
             return
         upstreams: Any = getattr(self.api.state, "upstreams", None)
@@ -90,7 +92,7 @@ class ResponseCacheMiddleware:
         if scope["method"] in _WRITES:
             await self._write(scope, receive, send, upstreams, pages)
             return
-        if scope["method"] != "GET":
+        if scope["method"] != "GET" or not path.startswith(CACHEABLE_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:

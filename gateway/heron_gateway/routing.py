@@ -156,13 +156,14 @@ class RouteGuardMiddleware:
                 await send({"type": "http.response.body", "body": b""})
                 return
             await send_error(
-                send, 405, f"Method {method} is not allowed on {path}.", [(b"allow", allow)]
+                scope, send, 405, f"Method {method} is not allowed on {path}.", [(b"allow", allow)]
             )
             return
         unknown = _unknown_parameters(scope.get("query_string", b""), route.query)
         if unknown:
             known = ", ".join(sorted(route.query)) or "none"
             await send_error(
+                scope,
                 send,
                 400,
                 f"Unknown query parameter(s): {', '.join(unknown)}. This route takes: {known}.",
@@ -175,6 +176,7 @@ class RouteGuardMiddleware:
         if method not in SAFE_METHODS:
             if route.need not in (PUBLIC, OPEN) and not _has_credentials(scope):
                 await send_error(
+                    scope,
                     send,
                     401,
                     AUTHENTICATION_REQUIRED,
@@ -187,6 +189,7 @@ class RouteGuardMiddleware:
                 if not _is_json(content_type):
                     shown = content_type.decode("latin-1")[:100] or "none"
                     await send_error(
+                        scope,
                         send,
                         415,
                         f"The request body must be JSON (Content-Type: application/json), "

@@ -616,3 +616,74 @@ class ApiTokenCreate(BaseModel):
     expires_at: Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), Integral] | None = Field(
         default=None, description="Epoch milliseconds, in the future; 0 or null never expires."
     )
+
+
+# -- SonicJS's admin API (routes/admin.py) ------------------------------------------------------
+class AdminCollectionCreate(CollectionCreate):
+    """SonicJS's body: the display name as `displayName` or `display_name` (one is required)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_one_of_required("displayName", "display_name")
+    )
+
+    displayName: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)  # type: ignore[assignment]
+
+
+class AdminCollectionUpdate(BaseModel):
+    """SonicJS's body, and Heron's `displayName` and `schema`; at least one field. A null is the
+    same as leaving the field out."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    display_name: str | None = Field(default=None, max_length=200, pattern=NOT_BLANK)
+    displayName: str | None = Field(default=None, max_length=200, pattern=NOT_BLANK)
+    description: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
+    is_active: Annotated[
+        bool | None,
+        WithJsonSchema(
+            {
+                "enum": [True, None],
+                "description": "Heron collections are always active: `false` is refused (400).",
+            }
+        ),
+    ] = None
+    schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
+
+
+class AdminCacheInvalidate(BaseModel):
+    """SonicJS's body: a glob over the keys of one namespace, or of both without `namespace`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["pattern"]})
+
+    pattern: Annotated[
+        str | None,
+        Field(max_length=200),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "A glob over keys (`*`, `?`, `[...]`), e.g. `anon:*`.",
+            }
+        ),
+    ] = None
+    namespace: Annotated[
+        str | None,
+        Field(max_length=64),
+        WithJsonSchema(
+            {"enum": ["gateway", "content", None], "description": "Both when left out."}
+        ),
+    ] = None
+
+
+class AdminCacheWarm(BaseModel):
+    """SonicJS's `{"entries": [{"key", "value"}]}` is refused: Heron caches only what its
+    services loaded, never values written from outside."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entries: Annotated[
+        list[Any] | None,
+        WithJsonSchema({"not": {}, "description": "Not supported (400)."}),
+    ] = None

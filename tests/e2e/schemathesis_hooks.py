@@ -24,6 +24,8 @@ _COLLECTION_WRITES = (
     "POST /api/collections",
     "PUT /api/collections/{name}",
     "PATCH /api/collections/{name}",
+    "POST /admin/api/collections",
+    "PATCH /admin/api/collections/{id}",
 )
 _PASSWORD_SETTERS = ("POST /auth/register", "POST /api/users", "PATCH /api/users/{user_id}")
 

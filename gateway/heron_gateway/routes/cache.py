@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends
 from heron_common.cache import TieredCache
@@ -23,10 +23,11 @@ router = APIRouter(tags=["cache"], responses=ERROR_RESPONSES)
 CanManage = Annotated[Principal, Depends(Access("cache.manage"))]
 CanReadSettings = Annotated[Principal, Depends(Access("settings.read"))]
 Namespace = Literal["gateway", "content"]
+NAMESPACES: tuple[str, ...] = get_args(Namespace)
 
 
 class NamespaceConvertor(Convertor[str]):
-    regex = "gateway|content"
+    regex = "|".join(NAMESPACES)
 
     def convert(self, value: str) -> str:
         return value
@@ -63,7 +64,9 @@ class Invalidation(BaseModel):
     )
 
 
-def _cache(upstreams: Upstreams, namespace: str) -> TieredCache[Any]:
+def namespace_cache(upstreams: Upstreams, namespace: str) -> TieredCache[Any]:
+    """A namespace's cache: `gateway` is this gateway's page cache; `content` a handle on the
+    content service's (its Redis entries, and its processes over the invalidation bus)."""
     return upstreams.pages if namespace == "gateway" else upstreams.content_rows
 
 
@@ -86,7 +89,7 @@ async def stats(upstreams: UpstreamsDep, _: CanManage) -> Response:
 )
 async def clear(namespace: Namespace, upstreams: UpstreamsDep, _: CanManage) -> Response:
     """Every tier, in every process (over Redis when configured)."""
-    await _cache(upstreams, namespace).clear()
+    await namespace_cache(upstreams, namespace).clear()
     return json_response({"success": True})
 
 
@@ -97,7 +100,7 @@ async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) 
         raise InvalidArgument(
             "Give tags, keys or a pattern.", [ErrorDetail("tags", "at least one of the three")]
         )
-    cache = _cache(upstreams, body.namespace)
+    cache = namespace_cache(upstreams, body.namespace)
     if body.tags or body.keys:
         await cache.invalidate(tags=body.tags, keys=body.keys)
     if body.pattern:
