@@ -248,6 +248,7 @@ def test_the_first_admin_is_admin_and_the_users_api_has_the_names(sonic: Stack) 
 def test_api_health_answers_as_sonicjs(sonic: Stack) -> None:
     reply = sonic.anon.get("/api/health")
     assert reply.status_code == 200
+    assert set(reply.json()) == {"status", "timestamp", "schemas"}
     assert reply.json()["status"] == "healthy" and reply.json()["timestamp"].endswith("Z")
 
 
