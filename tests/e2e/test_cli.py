@@ -188,7 +188,20 @@ def test_user_create_without_a_terminal_asks_for_password_stdin(tmp_path: Path) 
         timeout=60,
     )
     assert created.returncode == 0, created.stderr
-    assert "created ops@x.io (admin)" in created.stdout
+    assert "created ops@x.io (admin), username ops," in created.stdout
+    named = subprocess.run(
+        [
+            *(str(HERON), "--data-dir", str(tmp_path), "user", "create", "--email", "Ed@X.io"),
+            *("--username", "Editor.One", "--first-name", "Ed", "--password-stdin"),
+        ],
+        input="ed-Password-12345\n",
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+    )
+    assert named.returncode == 0, named.stderr
+    assert "created ed@x.io (viewer), username editor.one," in named.stdout
 
 
 def test_heron_up_restarts_at_once_on_the_ports_it_just_served(tmp_path: Path) -> None:

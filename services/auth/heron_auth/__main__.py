@@ -67,7 +67,7 @@ async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None
         row = await service.add_user(
             email=args.email, password=password, role=args.role, profile=profile
         )
-        print(f"created {row['email']} ({row['role']}, username {row['username']}), id {row['id']}")
+        print(f"created {row['email']} ({row['role']}), username {row['username']}, id {row['id']}")
     finally:
         await service.database.dispose()
 
