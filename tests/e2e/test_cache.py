@@ -41,10 +41,8 @@ def _strip(body: dict[str, Any]) -> dict[str, Any]:
 
 def _collection(stack: Stack) -> str:
     name = f"c_{uuid.uuid4().hex[:8]}"
-    assert (
-        stack.client.post("/api/collections", json={"name": name, "schema": SCHEMA}).status_code
-        == 201
-    )
+    reply = stack.client.post("/api/collections", json={"name": name, "schema": SCHEMA})
+    assert reply.status_code == 201, reply.text
     return name
 
 

@@ -89,3 +89,24 @@ def test_demo_is_not_seeded_again_into_an_emptied_store(tmp_path: Path) -> None:
         assert c.get("/api/collections").json()["data"] == []
     finally:
         stack.stop()
+
+
+def test_a_content_service_started_without_auth_is_not_ready_until_auth_is_up(
+    own_stack: Stack,
+) -> None:
+    own_stack.auth.stop()
+    own_stack.content.stop()
+    own_stack.content.start()  # it cannot fetch the auth state: it cannot verify anyone yet
+    deadline = time.monotonic() + 15
+    while (content := own_stack.anon.get("/ready").json()["checks"]["content"]) == "unreachable":
+        assert time.monotonic() < deadline, "the content service did not start"
+        time.sleep(0.1)
+    assert content == "not_serving"
+    time.sleep(1)  # and it stays so
+    ready = own_stack.anon.get("/ready")
+    assert ready.status_code == 503 and ready.json()["checks"]["content"] == "not_serving"
+    own_stack.auth.start()
+    own_stack.wait_ready()
+    # Ready means ready: a signed-in write works at once.
+    created = own_stack.client.post("/api/collections", json={"name": "after_auth"})
+    assert created.status_code == 201, created.text

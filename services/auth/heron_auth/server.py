@@ -117,4 +117,5 @@ async def serve(settings: AuthSettings) -> None:
         grace_seconds=settings.shutdown_grace_seconds,
         drain_seconds=settings.shutdown_drain_seconds,
         on_shutdown=shutdown,
+        ready=authenticator.wait_ready,
     )

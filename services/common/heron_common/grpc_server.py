@@ -107,10 +107,14 @@ class StartedServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    # Reports SERVING once the service is ready (see `start_server`).
+    becoming_ready: asyncio.Task[None] | None = None
 
     async def stop(self, grace_seconds: float, drain_seconds: float = 0.0) -> None:
         """Report NOT_SERVING, keep serving for `drain_seconds` while clients and load
         balancers move away, then let in-flight calls finish within the grace period."""
+        if self.becoming_ready is not None:
+            self.becoming_ready.cancel()
         await self.health.enter_graceful_shutdown()
         if drain_seconds > 0:
             await asyncio.sleep(drain_seconds)
@@ -118,12 +122,19 @@ class StartedServer:
 
 
 async def start_server(
-    server: grpc.aio.Server, *, host: str, port: int, service_names: Iterable[str]
+    server: grpc.aio.Server,
+    *,
+    host: str,
+    port: int,
+    service_names: Iterable[str],
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> StartedServer:
     """Add health and reflection, bind (port 0 picks a free one) and start serving.
 
     Health (`grpc.health.v1`) answers SERVING for "" and every listed service only once the
-    server is bound and started; reflection lists the same services.
+    server is bound and started and `ready()` (e.g. the first fetch of the auth state, without
+    which no signed-in call can be verified) has returned; NOT_SERVING until then. Reflection
+    lists the same services.
     """
     names = list(service_names)
     health_servicer = health.aio.HealthServicer()
@@ -135,10 +146,32 @@ async def start_server(
     except RuntimeError as exc:  # grpc raises when the address is taken or invalid
         raise SystemExit(f"cannot listen on {host}:{port}: is another process using it?") from exc
     await server.start()
+    logger.info("listening", extra={"address": f"{host}:{bound}", "services": names})
+    started = StartedServer(server, bound, health_servicer)
+    if ready is None:
+        await _report_serving(health_servicer, names)
+    else:
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        started.becoming_ready = asyncio.create_task(
+            _serving_once(ready, health_servicer, names), name="health-ready"
+        )
+    return started
+
+
+async def _report_serving(health_servicer: health.aio.HealthServicer, names: list[str]) -> None:
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    logger.info("listening", extra={"address": f"{host}:{bound}", "services": names})
-    return StartedServer(server, bound, health_servicer)
+
+
+async def _serving_once(
+    ready: Callable[[], Awaitable[None]],
+    health_servicer: health.aio.HealthServicer,
+    names: list[str],
+) -> None:
+    await ready()
+    await _report_serving(health_servicer, names)
+    logger.info("ready", extra={"services": names})
 
 
 async def run_server(
@@ -150,9 +183,13 @@ async def run_server(
     grace_seconds: float,
     drain_seconds: float = 0.0,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop."""
-    started = await start_server(server, host=host, port=port, service_names=service_names)
+    """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop.
+    Health says SERVING once `ready()` returned (see `start_server`)."""
+    started = await start_server(
+        server, host=host, port=port, service_names=service_names, ready=ready
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

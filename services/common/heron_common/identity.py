@@ -132,6 +132,7 @@ class Authenticator:
         self._roles: dict[str, frozenset[str]] = {}
         self._roles_version = ""
         self._synced_at: float | None = None
+        self._first_sync = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Claims of tokens whose signature and claims were checked, by the hash of the whole
         # token. Expiry and revocation are checked again on every use.
@@ -186,6 +187,7 @@ class Authenticator:
         if update.keys_version != self._keys_version:
             await self._refresh_keys(force=True)
         self._synced_at = time.monotonic()
+        self._first_sync.set()
 
     async def _refresh_keys(self, *, force: bool = False) -> None:
         async with self._keys_lock:
@@ -208,6 +210,10 @@ class Authenticator:
     @property
     def ready(self) -> bool:
         return self._synced_at is not None
+
+    async def wait_ready(self) -> None:
+        """Return once the state has been fetched (tokens can be verified)."""
+        await self._first_sync.wait()
 
     def anonymous(self) -> Principal:
         """The principal of a caller without credentials: the `public` role's permissions,

@@ -86,4 +86,5 @@ async def serve(settings: ContentSettings) -> None:
         grace_seconds=settings.shutdown_grace_seconds,
         drain_seconds=settings.shutdown_drain_seconds,
         on_shutdown=shutdown,
+        ready=authenticator.wait_ready,
     )
