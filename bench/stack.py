@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from heron_common.registry import SERVICES
 
 from bench.database import (
     create_database,
@@ -20,43 +21,8 @@ from bench.machine import REPO_ROOT, Pinning
 from bench.options import Options
 from bench.processes import Server, free_port, wait_http_ok
 
-
-@dataclass(frozen=True)
-class Service:
-    """A Heron gRPC service process and the setting that points other processes at it.
-
-    `target_env` goes to the gateway, or with `target_for_all` to every process started after
-    this one (the auth service: the content service verifies tokens too).
-    """
-
-    name: str
-    module: str
-    port_env: str
-    database_env: str
-    target_env: str
-    extra_env: dict[str, str] = field(default_factory=dict)
-    target_for_all: bool = False
-
-
-# Every service Heron runs as its own process, in start order; add media here when it exists.
-SERVICES = (
-    Service(
-        name="auth",
-        module="heron_auth",
-        port_env="HERON_AUTH_GRPC_PORT",
-        database_env="HERON_AUTH_DATABASE_URL",
-        target_env="HERON_AUTH_TARGET",
-        target_for_all=True,
-    ),
-    Service(
-        name="content",
-        module="heron_content",
-        port_env="HERON_CONTENT_GRPC_PORT",
-        database_env="HERON_CONTENT_DATABASE_URL",
-        target_env="HERON_GATEWAY_CONTENT_TARGET",
-        extra_env={"HERON_CONTENT_SEED_DEMO": "false"},
-    ),
-)
+# What the benchmark sets for a service beyond what every service gets (its own seed data).
+EXTRA_ENV: dict[str, dict[str, str]] = {"content": {"HERON_CONTENT_SEED_DEMO": "false"}}
 
 
 def _base_env() -> dict[str, str]:
@@ -144,25 +110,27 @@ class Stack:
         }
         for service in SERVICES:
             port = free_port()
-            env = {**common, **service.extra_env, service.port_env: str(port)}
+            env = {**common, **EXTRA_ENV.get(service.name, {}), service.port_variable: str(port)}
             if service.name == "auth":
                 env["HERON_ADMIN_EMAIL"] = self.admin_email
                 env["HERON_ADMIN_PASSWORD"] = self.admin_password
             if self.options.embedded:
-                env[service.database_env] = ""  # SQLite at <data dir>/<service>.db
+                env[service.database_variable] = ""  # SQLite at <data dir>/<service>.db
                 url = f"sqlite:///{data_dir / f'{service.name}.db'}"
             else:
                 name = create_database(self.options.pg_admin_url, service.name)
                 self.databases.append(name)
-                url = env[service.database_env] = with_database(self.options.pg_admin_url, name)
+                url = env[service.database_variable] = with_database(
+                    self.options.pg_admin_url, name
+                )
                 self.database_urls.append(url)
             if service.name == "content":
                 self.content_database_url = url
-            self.heron.append(self._server(service.name, service.module, [], env))
+            self.heron.append(self._server(service.name, service.package, [], env))
             target = f"127.0.0.1:{port}"
-            gateway_env[service.target_env] = target
+            gateway_env[service.target_variable] = target
             if service.target_for_all:
-                common[service.target_env] = target
+                common[service.target_variable] = target
         self.heron.append(self._server("gateway", "heron_gateway", [], gateway_env))
         self.gateway_url = f"http://127.0.0.1:{gateway_env['HERON_GATEWAY_PORT']}"
         wait_http_ok(f"{self.gateway_url}/ready", self.heron, timeout=90)

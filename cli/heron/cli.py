@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heron.supervisor import Process, Supervisor
+from heron_common.registry import SERVICES
 
-SERVICES = [("auth", "heron_auth"), ("content", "heron_content")]
+from heron.supervisor import Process, Supervisor
 
 
 def _common_env(data_dir: Path) -> dict[str, str]:
@@ -54,19 +54,18 @@ def _warn_overridden_targets(targets: dict[str, tuple[str, str]]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start every Heron process with embedded defaults and supervise them."""
-    content_target = f"127.0.0.1:{args.content_port}"
-    auth_target = f"127.0.0.1:{args.auth_port}"
+    ports = {s.name: int(getattr(args, f"{s.name}_port")) for s in SERVICES}
+    targets = {s.name: f"127.0.0.1:{ports[s.name]}" for s in SERVICES}
     _warn_overridden_targets(
-        {
-            "HERON_AUTH_TARGET": (auth_target, "--auth-port"),
-            "HERON_GATEWAY_CONTENT_TARGET": (content_target, "--content-port"),
-        }
+        {s.target_variable: (targets[s.name], f"--{s.name}-port") for s in SERVICES}
     )
     # Checked first: another instance on the port would answer our readiness probe.
     for what, host, port, flag in (
         ("the gateway", args.host, args.port, "--port"),
-        ("the auth service", "127.0.0.1", args.auth_port, "--auth-port"),
-        ("the content service", "127.0.0.1", args.content_port, "--content-port"),
+        *(
+            (f"the {s.name} service", "127.0.0.1", ports[s.name], f"--{s.name}-port")
+            for s in SERVICES
+        ),
     ):
         if _port_in_use(host, port):
             print(
@@ -81,29 +80,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     admin = _ensure_admin(env)
     if admin is None:
         return 1
-    env["HERON_AUTH_TARGET"] = auth_target
+    gateway_env = {"HERON_GATEWAY_HOST": args.host, "HERON_GATEWAY_PORT": str(args.port)}
+    for service in SERVICES:
+        # Every process finds the auth service; the gateway finds every service.
+        into = env if service.target_for_all else gateway_env
+        into[service.target_variable] = targets[service.name]
     # The processes it starts vouch for client addresses to each other with this (the auth
     # service counts sign-in attempts per client); one per run unless the operator set one.
     env["HERON_INTERNAL_SECRET"] = os.environ.get("HERON_INTERNAL_SECRET") or secrets.token_urlsafe(
         32
     )
     processes = [
-        Process("auth", "heron_auth", {**env, "HERON_AUTH_GRPC_PORT": str(args.auth_port)}),
-        Process(
-            "content",
-            "heron_content",
-            {**env, "HERON_CONTENT_GRPC_PORT": str(args.content_port)},
+        *(
+            Process(s.name, s.package, {**env, s.port_variable: str(ports[s.name])})
+            for s in SERVICES
         ),
-        Process(
-            "gateway",
-            "heron_gateway",
-            {
-                **env,
-                "HERON_GATEWAY_HOST": args.host,
-                "HERON_GATEWAY_PORT": str(args.port),
-                "HERON_GATEWAY_CONTENT_TARGET": content_target,
-            },
-        ),
+        Process("gateway", "heron_gateway", {**env, **gateway_env}),
     ]
     url = f"http://{args.host}:{args.port}"
     banner = (
@@ -180,9 +172,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply every service's database migrations, then exit."""
     env = {**os.environ, **_common_env(args.data_dir)}
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    for name, module in SERVICES:
-        print(f"heron: migrating {name}", file=sys.stderr)
-        result = subprocess.run([sys.executable, "-m", module, "migrate"], env=env, check=False)
+    for service in SERVICES:
+        print(f"heron: migrating {service.name}", file=sys.stderr)
+        result = subprocess.run(
+            [sys.executable, "-m", service.package, "migrate"], env=env, check=False
+        )
         if result.returncode != 0:
             return result.returncode
     return 0
@@ -203,25 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up",
         help="run Heron (gateway and services) on this machine",
-        description="Run the gateway, the auth service and the content service on this "
-        "machine until Ctrl-C. The processes are connected to each other: HERON_AUTH_TARGET "
-        "and HERON_GATEWAY_CONTENT_TARGET, if set, are ignored (with a warning); --auth-port "
-        "and --content-port move the services.",
+        description=f"Run the gateway and the {', '.join(s.name for s in SERVICES)} services "
+        "on this machine until Ctrl-C. The processes are connected to each other: "
+        f"{' and '.join(s.target_variable for s in SERVICES)}, if set, are ignored (with a "
+        f"warning); {' and '.join(f'--{s.name}-port' for s in SERVICES)} move the services.",
     )
     up.add_argument("--host", default=os.environ.get("HERON_GATEWAY_HOST", "127.0.0.1"))
     up.add_argument("--port", type=int, default=int(os.environ.get("HERON_GATEWAY_PORT", "8000")))
-    up.add_argument(
-        "--content-port",
-        type=int,
-        default=int(os.environ.get("HERON_CONTENT_GRPC_PORT", "50052")),
-        help="gRPC port of the content service",
-    )
-    up.add_argument(
-        "--auth-port",
-        type=int,
-        default=int(os.environ.get("HERON_AUTH_GRPC_PORT", "50051")),
-        help="gRPC port of the auth service",
-    )
+    for service in SERVICES:
+        up.add_argument(
+            f"--{service.name}-port",
+            type=int,
+            default=int(os.environ.get(service.port_variable, str(service.default_port))),
+            help=f"gRPC port of the {service.name} service",
+        )
     up.set_defaults(func=cmd_up)
 
     user = sub.add_parser("user", help="manage accounts")

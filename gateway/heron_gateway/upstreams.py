@@ -1,14 +1,17 @@
-"""What the gateway holds per process: one gRPC channel per upstream service, the token
-verifier fed by the auth service, the rate limiter, and the API token cache."""
+"""What the gateway holds per process: one gRPC channel per upstream service (one for each
+entry of `heron_common.registry.SERVICES`), the token verifier fed by the auth service, the
+rate limiter, and the API token cache."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
 
-from cms.auth.v1 import auth_pb2, auth_pb2_grpc
-from cms.content.v1 import content_pb2, content_pb2_grpc
+import grpc
+from cms.auth.v1 import auth_pb2_grpc
+from cms.content.v1 import content_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
@@ -17,13 +20,11 @@ from heron_common.grpc_client import create_channel, retry_service_config
 from heron_common.identity import Authenticator, GrpcAuthSource
 from heron_common.ratelimit import RateLimiter
 from heron_common.redis_client import create_redis
+from heron_common.registry import SERVICES
 
 from heron_gateway.settings import GatewaySettings
 
-CONTENT_SERVICE = content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name
-CONTENT_READS = ("GetCollection", "ListCollections", "GetItem", "ListItems")
-AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-AUTH_READS = ("GetMe", "ListUsers", "GetUser", "ListRoles", "ListApiTokens", "GetJwks")
+StubT = TypeVar("StubT")
 
 
 class ApiTokenCache:
@@ -55,17 +56,20 @@ class ApiTokenCache:
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.content_channel = create_channel(
-            settings.content_target,
-            service_config=retry_service_config(CONTENT_SERVICE, CONTENT_READS),
-        )
-        self.content = content_pb2_grpc.ContentServiceStub(self.content_channel)
-        self.content_health = health_pb2_grpc.HealthStub(self.content_channel)
-        self.auth_channel = create_channel(
-            settings.auth_target, service_config=retry_service_config(AUTH_SERVICE, AUTH_READS)
-        )
-        self.auth = auth_pb2_grpc.AuthServiceStub(self.auth_channel)
-        self.auth_health = health_pb2_grpc.HealthStub(self.auth_channel)
+        # One channel per service, whose reads (`Get*`, `List*`) are retried on failure.
+        self.channels: dict[str, grpc.aio.Channel] = {
+            service.name: create_channel(
+                getattr(settings, service.target_setting),
+                service_config=retry_service_config(
+                    service.grpc_service, service.retry_safe_methods()
+                ),
+            )
+            for service in SERVICES
+        }
+        self.health = {name: health_pb2_grpc.HealthStub(c) for name, c in self.channels.items()}
+        self._stubs: dict[tuple[str, object], object] = {}
+        self.content = self.stub("content", content_pb2_grpc.ContentServiceStub)
+        self.auth = self.stub("auth", auth_pb2_grpc.AuthServiceStub)
         self.authenticator = Authenticator(
             GrpcAuthSource(self.auth, timeout=settings.rpc_timeout_seconds),
             issuer=settings.jwt_issuer,
@@ -90,6 +94,14 @@ class Upstreams:
             "content", redis=self.redis, redis_prefix=settings.redis_prefix
         )
 
+    def stub(self, service: str, factory: Callable[[grpc.aio.Channel], StubT]) -> StubT:
+        """The `factory` stub (e.g. `MediaServiceStub`) on the registered service's channel,
+        made once per process."""
+        found = self._stubs.get((service, factory))
+        if found is None:
+            found = self._stubs[service, factory] = factory(self.channels[service])
+        return cast("StubT", found)
+
     async def start(self) -> None:
         await self.pages.start()
         await self.authenticator.start()
@@ -97,8 +109,8 @@ class Upstreams:
     async def close(self) -> None:
         await self.authenticator.stop()
         await self.pages.stop()
-        await self.content_channel.close()
-        await self.auth_channel.close()
+        for channel in self.channels.values():
+            await channel.close()
         if self.redis is not None:
             await self.redis.aclose()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from heron_common.registry import SERVICES
 
 from tests.conftest import free_port, throwaway_database
 
@@ -72,8 +73,8 @@ class Stack:
     """
 
     base_url: str
-    auth: Service
-    content: Service
+    backends: dict[str, Service]
+    """Each service of `heron_common.registry.SERVICES`, by name."""
     gateway: Service
     admin_email: str
     anon: httpx.Client = field(init=False)
@@ -86,7 +87,15 @@ class Stack:
 
     @property
     def services(self) -> tuple[Service, ...]:
-        return (self.auth, self.content, self.gateway)
+        return (*self.backends.values(), self.gateway)
+
+    @property
+    def auth(self) -> Service:
+        return self.backends["auth"]
+
+    @property
+    def content(self) -> Service:
+        return self.backends["content"]
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -138,8 +147,8 @@ class Stack:
         for client in (self.anon, self.client, *self._clients):
             client.close()
         self.gateway.stop()
-        self.content.stop()
-        self.auth.stop()
+        for backend in reversed(self.backends.values()):
+            backend.stop()
 
 
 @dataclass
@@ -162,12 +171,12 @@ def start_stack(
 ) -> Stack:
     """Start auth, content and gateway; `name` prefixes the log files (several stacks may
     share one data directory, and so one store); `admin_email` signs in to an existing one."""
-    auth_port, content_port, gateway_port = free_port(), free_port(), free_port()
+    ports = {service.name: free_port() for service in SERVICES}
+    gateway_port = free_port()
     admin_email = admin_email or f"admin-{uuid.uuid4().hex[:8]}@example.com"
     common = {
         "HERON_DATA_DIR": str(tmp),
         "HERON_LOG_LEVEL": "INFO",
-        "HERON_AUTH_TARGET": f"127.0.0.1:{auth_port}",
         # Stacks sharing the test Redis never see each other's keys (unless they ask to).
         "HERON_REDIS_PREFIX": f"heron-test-{uuid.uuid4().hex[:8]}",
         # The tests sign in many times from one address.
@@ -175,43 +184,46 @@ def start_stack(
         "HERON_INTERNAL_SECRET": INTERNAL_SECRET,
         **(extra_env or {}),
     }
-    auth = Service(
-        "auth",
-        [sys.executable, "-m", "heron_auth"],
-        {
-            **common,
-            "HERON_AUTH_GRPC_PORT": str(auth_port),
+    gateway_env = {
+        "HERON_GATEWAY_PORT": str(gateway_port),
+        "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2",
+    }
+    for service in SERVICES:
+        target = f"127.0.0.1:{ports[service.name]}"
+        (common if service.target_for_all else gateway_env)[service.target_variable] = target
+    own_env = {
+        "auth": {
             "HERON_AUTH_DATABASE_URL": auth_database_url,
             "HERON_ADMIN_EMAIL": admin_email,
             "HERON_ADMIN_PASSWORD": ADMIN_PASSWORD,
         },
-        tmp / f"{name}auth.log",
-    )
-    content = Service(
-        "content",
-        [sys.executable, "-m", "heron_content"],
-        {
-            **common,
-            "HERON_CONTENT_GRPC_PORT": str(content_port),
+        "content": {
             "HERON_CONTENT_DATABASE_URL": database_url,
             "HERON_CONTENT_SEED_DEMO": "true" if seed else "false",
         },
-        tmp / f"{name}content.log",
-    )
+    }
+    backends = {
+        service.name: Service(
+            service.name,
+            [sys.executable, "-m", service.package],
+            {
+                **common,
+                service.port_variable: str(ports[service.name]),
+                **own_env.get(service.name, {}),
+            },
+            tmp / f"{name}{service.name}.log",
+        )
+        for service in SERVICES
+    }
     gateway = Service(
         "gateway",
         [sys.executable, "-m", "heron_gateway"],
-        {
-            **common,
-            "HERON_GATEWAY_PORT": str(gateway_port),
-            "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",
-            "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2",
-        },
+        {**common, **gateway_env},
         tmp / f"{name}gateway.log",
     )
-    for service in (auth, content, gateway):
-        service.start()
-    stack = Stack(f"http://127.0.0.1:{gateway_port}", auth, content, gateway, admin_email)
+    for process in (*backends.values(), gateway):
+        process.start()
+    stack = Stack(f"http://127.0.0.1:{gateway_port}", backends, gateway, admin_email)
     try:
         stack.wait_ready()
         stack.sign_in_admin()

@@ -4,6 +4,7 @@ with a real auth service (in process, on port 0) verifying its callers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ import pytest
 from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2_grpc
 from heron_auth import server as auth_server
+from heron_auth.servicer import AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_common.db import Database, create_engine
 from heron_common.grpc_client import create_channel
 from heron_common.grpc_server import StartedServer, start_server
-from heron_common.identity import Authenticator, GrpcAuthSource
-from heron_content import migrate
-from heron_content.server import SERVICE_NAME, build_server
+from heron_common.service import Built, ServiceSpec, grpc_server, migrate, remote_authenticator
+from heron_content.server import SPEC
 from heron_content.service import ContentService
+from heron_content.servicer import ContentServicer
+from heron_content.settings import ContentSettings
 
 
 @dataclass
@@ -56,23 +59,29 @@ async def auth_target(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     settings = AuthSettings(
         data_dir=tmp_path, argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1
     )
-    service = await auth_server.build_service(settings)
-    await service.add_user(email="admin@example.com", password="admin-Pw-12345", role="admin")
-    token = (await service.login("admin@example.com", "admin-Pw-12345", "127.0.0.1")).access_token
-    authenticator = auth_server.build_authenticator(service, settings)
-    await authenticator.start()
+    async with AsyncExitStack() as stack:
+        service = await auth_server.open_service(settings, stack)
+        await service.add_user(email="admin@example.com", password="admin-Pw-12345", role="admin")
+        session = await service.login("admin@example.com", "admin-Pw-12345", "127.0.0.1")
+        built = Built(
+            register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(
+                AuthServicer(service), server
+            ),
+            authenticator=auth_server.build_authenticator(service, settings),
+        )
+        started = await _start(auth_server.SPEC, built, stack)
+        yield f"127.0.0.1:{started.port}", session.access_token
+
+
+async def _start(spec: ServiceSpec[Any], built: Built, stack: AsyncExitStack) -> StartedServer:
+    """`built` served on port 0, as `heron_common.service.serve` serves it, until `stack` closes."""
+    await built.authenticator.start()
+    stack.push_async_callback(built.authenticator.stop)
     started = await start_server(
-        auth_server.build_server(service, authenticator),
-        host="127.0.0.1",
-        port=0,
-        service_names=[auth_server.SERVICE_NAME],
+        grpc_server(spec, built), host="127.0.0.1", port=0, service_names=[spec.grpc_service]
     )
-    try:
-        yield f"127.0.0.1:{started.port}", token
-    finally:
-        await started.stop(0)
-        await authenticator.stop()
-        await service.database.dispose()
+    stack.push_async_callback(started.stop, 0)
+    return started
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -86,26 +95,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def backend(database_url: str, auth_target: tuple[str, str]) -> AsyncIterator[ContentBackend]:
     target, admin_token = auth_target
-    auth_channel = create_channel(target)
-    authenticator = Authenticator(
-        GrpcAuthSource(auth_pb2_grpc.AuthServiceStub(auth_channel)),
-        issuer="heron",
-        audience="heron-api",
-    )
-    await authenticator.start()
-    database = Database(create_engine(database_url))
-    await migrate.upgrade(database)
-    service = ContentService(database)
-    started = await start_server(
-        build_server(service, authenticator),
-        host="127.0.0.1",
-        port=0,
-        service_names=[SERVICE_NAME],
-    )
-    address = f"127.0.0.1:{started.port}"
-    channel = grpc.aio.insecure_channel(address, interceptors=[_Bearer(admin_token)])
-    anonymous_channel = create_channel(address)
-    try:
+    settings = ContentSettings(database_url=database_url, auth_target=target)
+    async with AsyncExitStack() as stack:
+        database = Database(create_engine(database_url))
+        stack.push_async_callback(database.dispose)
+        await migrate(SPEC, database)
+        service = ContentService(database)  # no cache: every read reaches the database
+        built = Built(
+            register=lambda server: content_pb2_grpc.add_ContentServiceServicer_to_server(
+                ContentServicer(service), server
+            ),
+            authenticator=remote_authenticator(settings, stack),
+        )
+        started = await _start(SPEC, built, stack)
+        address = f"127.0.0.1:{started.port}"
+        channel = grpc.aio.insecure_channel(address, interceptors=[_Bearer(admin_token)])
+        stack.push_async_callback(channel.close)
+        anonymous_channel = create_channel(address)
+        stack.push_async_callback(anonymous_channel.close)
         yield ContentBackend(
             database,
             service,
@@ -114,10 +121,3 @@ async def backend(database_url: str, auth_target: tuple[str, str]) -> AsyncItera
             content_pb2_grpc.ContentServiceStub(channel),
             content_pb2_grpc.ContentServiceStub(anonymous_channel),
         )
-    finally:
-        await channel.close()
-        await anonymous_channel.close()
-        await started.stop(0)
-        await authenticator.stop()
-        await auth_channel.close()
-        await database.dispose()

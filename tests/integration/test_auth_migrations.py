@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from heron_auth.migrate import MIGRATIONS, VERSION_TABLE
+from heron_auth.server import SPEC
 from heron_common.db import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -30,7 +30,7 @@ def auth_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _to(revision: str) -> object:
     def run(connection: Connection) -> None:
         config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("script_location", str(SPEC.migrations))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -66,7 +66,9 @@ async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(auth
                     text("SELECT id, email, username, first_name FROM users ORDER BY id")
                 )
             ).all()
-            version = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).all()
+            version = (
+                await conn.execute(text(f"SELECT version_num FROM {SPEC.version_table}"))
+            ).all()
         assert [tuple(r) for r in rows] == [
             ("u0", "jane.doe@example.com", "jane.doe", ""),
             ("u1", "jane.doe@other.example", "jane.doe2", ""),

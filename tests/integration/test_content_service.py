@@ -23,7 +23,8 @@ from heron_common.errors import (
 )
 from heron_common.grpc_client import call
 from heron_common.logging import JsonFormatter
-from heron_content import migrate
+from heron_common.service import migrate
+from heron_content.server import SPEC
 
 from tests.integration.conftest import ContentBackend
 
@@ -149,15 +150,15 @@ async def test_request_id_reaches_the_service(
 
 
 async def test_migrations_are_idempotent(backend: ContentBackend) -> None:
-    assert await migrate.upgrade(backend.database) is False  # the fixture created the store
-    assert await migrate.upgrade(backend.database) is False
+    assert await migrate(SPEC, backend.database) is False  # the fixture created the store
+    assert await migrate(SPEC, backend.database) is False
     await make_collection(backend)
 
 
 async def test_concurrent_first_migrations(fresh_postgres_url: str) -> None:
     databases = [Database(create_engine(fresh_postgres_url)) for _ in range(3)]
     try:
-        created = await asyncio.gather(*(migrate.upgrade(db) for db in databases))
+        created = await asyncio.gather(*(migrate(SPEC, db) for db in databases))
         assert sorted(created) == [False, False, True]  # exactly one created the schema
     finally:
         for db in databases:

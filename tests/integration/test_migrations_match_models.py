@@ -12,16 +12,21 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from heron_auth import migrate as auth_migrate
 from heron_auth import models as auth_models
+from heron_auth.server import SPEC as AUTH
 from heron_common.db import Database, create_engine
-from heron_content import migrate as content_migrate
+from heron_common.registry import SERVICES as REGISTERED
+from heron_common.service import ServiceSpec, migrate
 from heron_content import models as content_models
+from heron_content.server import SPEC as CONTENT
 from sqlalchemy.engine import Connection
 
 from tests.conftest import throwaway_database
 
-SERVICES = {"auth": (auth_migrate, auth_models), "content": (content_migrate, content_models)}
+SERVICES: dict[str, tuple[ServiceSpec[Any], ModuleType]] = {
+    "auth": (AUTH, auth_models),
+    "content": (CONTENT, content_models),
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -37,28 +42,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 async def test_the_migrations_build_what_the_models_declare(
     service: str, database_url: str
 ) -> None:
-    migrate, models = SERVICES[service]
+    spec, models = SERVICES[service]
 
     def differences(connection: Connection) -> list[Any]:
         found = compare_metadata(MigrationContext.configure(connection), models.metadata)
         # Alembic's own version table is the only table the models do not declare.
         return [
-            d for d in found if not (d[0] == "remove_table" and d[1].name == migrate.VERSION_TABLE)
+            d for d in found if not (d[0] == "remove_table" and d[1].name == spec.version_table)
         ]
 
     database = Database(create_engine(database_url))
     try:
-        assert await migrate.upgrade(database)
+        assert await migrate(spec, database)
         async with database.read() as conn:
             assert await conn.run_sync(differences) == []
     finally:
         await database.dispose()
 
 
-def test_every_service_with_migrations_is_checked() -> None:
-    packages: list[ModuleType] = [m for m, _ in SERVICES.values()]
-    assert {p.__name__.split(".")[0] for p in packages} == {
-        f"heron_{d.name}"
-        for d in (Path(__file__).resolve().parents[2] / "services").iterdir()
-        if (d / f"heron_{d.name}" / "migrations").is_dir()
-    }
+def test_every_service_is_checked() -> None:
+    assert set(SERVICES) == {s.name for s in REGISTERED}

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 import grpc
 from fastapi import APIRouter, Depends
 from grpc_health.v1 import health_pb2
+from heron_common.registry import SERVICES
 from starlette.responses import Response
 
 from heron_gateway.render import json_response, now_iso
 from heron_gateway.schemas import Health, Readiness
 from heron_gateway.security import OPEN, Access
-from heron_gateway.upstreams import AUTH_SERVICE, CONTENT_SERVICE, SettingsDep, UpstreamsDep
+from heron_gateway.upstreams import SettingsDep, UpstreamsDep
 
 router = APIRouter(tags=["health"])
 Open = Annotated[None, Depends(Access(OPEN))]
@@ -47,15 +48,15 @@ async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC
     summary="Readiness",
 )
 async def ready(upstreams: UpstreamsDep, settings: SettingsDep, _: Open) -> Response:
-    """Every backend service answers its gRPC health check with SERVING."""
+    """Every backend service answers its gRPC health check with SERVING, and the gateway has
+    fetched the permissions and revocations it verifies callers with."""
     timeout = settings.ready_timeout_seconds
-    content, auth = await asyncio.gather(
-        _check(upstreams.content_health, CONTENT_SERVICE, timeout),
-        _check(upstreams.auth_health, AUTH_SERVICE, timeout),
+    states = await asyncio.gather(
+        *(_check(upstreams.health[s.name], s.grpc_service, timeout) for s in SERVICES)
     )
-    permissions = "synced" if upstreams.authenticator.ready else "pending"
-    ok = content == auth == "serving" and permissions == "synced"
-    checks = {"content": content, "auth": auth, "permissions": permissions}
+    checks = dict(zip((s.name for s in SERVICES), states, strict=True))
+    checks["permissions"] = "synced" if upstreams.authenticator.ready else "pending"
+    ok = all(state == "serving" for state in states) and checks["permissions"] == "synced"
     return json_response(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status=200 if ok else 503,

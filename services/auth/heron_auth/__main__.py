@@ -11,27 +11,21 @@ import argparse
 import getpass
 import secrets
 import sys
+from contextlib import AsyncExitStack
 
 import orjson
-import uvloop
-from heron_common.errors import DomainError
-from heron_common.logging import configure_logging
+from heron_common.service import Command, main
 
 from heron_auth.profile import Profile
-from heron_auth.server import build_service, serve
+from heron_auth.server import SPEC, open_service
 from heron_auth.settings import AuthSettings
 
 DEFAULT_ADMIN_EMAIL = "admin@heron.local"
 
 
-async def _migrate(settings: AuthSettings) -> None:
-    service = await build_service(settings)
-    await service.database.dispose()
-
-
-async def _ensure_admin(settings: AuthSettings) -> None:
-    service = await build_service(settings)
-    try:
+async def _ensure_admin(settings: AuthSettings, _: argparse.Namespace) -> None:
+    async with AsyncExitStack() as stack:
+        service = await open_service(settings, stack)
         if await service.has_users():
             print(orjson.dumps({"created": False}).decode())
             return
@@ -44,8 +38,6 @@ async def _ensure_admin(settings: AuthSettings) -> None:
                 {"created": True, "email": email, "password": password if generated else None}
             ).decode()
         )
-    finally:
-        await service.database.dispose()
 
 
 async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None:
@@ -56,8 +48,8 @@ async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None
             password = getpass.getpass(f"Password for {args.email}: ")
         except (EOFError, OSError):  # no terminal, and nothing on stdin
             sys.exit("heron: no terminal to ask for the password; pipe it in with --password-stdin")
-    service = await build_service(settings)
-    try:
+    async with AsyncExitStack() as stack:
+        service = await open_service(settings, stack)
         profile = Profile(
             display_name=args.display_name or None,
             username=args.username or None,
@@ -68,42 +60,24 @@ async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None
             email=args.email, password=password, role=args.role, profile=profile
         )
         print(f"created {row['email']} ({row['role']}), username {row['username']}, id {row['id']}")
-    finally:
-        await service.database.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m heron_auth")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve")
-    sub.add_parser("migrate")
-    sub.add_parser("ensure-admin")
-    create = sub.add_parser("create-user")
-    create.add_argument("--email", required=True)
-    create.add_argument("--role", default="viewer")
-    create.add_argument("--display-name", default="")
-    create.add_argument("--username", default="")
-    create.add_argument("--first-name", default="")
-    create.add_argument("--last-name", default="")
-    create.add_argument(
+def _user_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--role", default="viewer")
+    parser.add_argument("--display-name", default="")
+    parser.add_argument("--username", default="")
+    parser.add_argument("--first-name", default="")
+    parser.add_argument("--last-name", default="")
+    parser.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
-    args = parser.parse_args(argv)
-    settings = AuthSettings()
-    configure_logging("auth", settings.log_level, settings.log_json)
-    command = args.command or "serve"
-    try:
-        if command == "serve":
-            uvloop.run(serve(settings))
-        elif command == "migrate":
-            uvloop.run(_migrate(settings))
-        elif command == "ensure-admin":
-            uvloop.run(_ensure_admin(settings))
-        else:
-            uvloop.run(_create_user(settings, args))
-    except DomainError as exc:
-        sys.exit(f"heron: {exc.message}")
 
+
+COMMANDS: dict[str, Command[AuthSettings]] = {
+    "ensure-admin": Command(_ensure_admin, help="create the first admin of an empty store"),
+    "create-user": Command(_create_user, _user_arguments, help="create an account"),
+}
 
 if __name__ == "__main__":
-    main()
+    main(SPEC, COMMANDS)

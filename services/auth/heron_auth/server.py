@@ -1,22 +1,21 @@
-"""Assemble and run the auth service's gRPC server."""
+"""Assemble the auth service: its use cases on its database, its servicer, and the spec
+`heron_common.service` runs it by (`python -m heron_auth`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
-import grpc
-from cms.auth.v1 import auth_pb2, auth_pb2_grpc
-from heron_common.authz import MethodPolicy
-from heron_common.db import Database, create_engine
-from heron_common.grpc_server import create_server, run_server
+from cms.auth.v1 import auth_pb2_grpc
+from heron_common.db import Database
 from heron_common.identity import Authenticator, StateUpdate
 from heron_common.ratelimit import RateLimiter
 from heron_common.redis_client import create_redis
+from heron_common.service import Built, ServiceSpec, open_database
 
-from heron_auth import migrate
 from heron_auth.accounts import AuthService
 from heron_auth.passwords import Passwords
 from heron_auth.servicer import POLICY, AuthServicer
@@ -26,7 +25,6 @@ from heron_auth.tokens import TokenIssuer
 
 logger = logging.getLogger("heron.auth")
 
-SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 PRUNE_SECONDS = 300.0
 
 
@@ -44,12 +42,10 @@ class LocalAuthSource:
         return update
 
 
-async def build_service(settings: AuthSettings) -> AuthService:
-    """Connect, migrate, and make sure the built-in roles and a signing key exist."""
-    database = Database(
-        create_engine(settings.resolved_database_url("auth"), pool_size=settings.db_pool_size)
-    )
-    await migrate.upgrade(database)
+async def build_service(
+    settings: AuthSettings, database: Database, stack: AsyncExitStack
+) -> AuthService:
+    """The use cases on the migrated `database`, with the built-in roles and a signing key."""
     passwords = Passwords(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -62,16 +58,18 @@ async def build_service(settings: AuthSettings) -> AuthService:
         ttl_seconds=settings.access_token_ttl_seconds,
     )
     limiter = RateLimiter(create_redis(settings.redis_url), prefix=f"{settings.redis_prefix}:rl")
-    service = AuthService(database, settings, passwords, issuer, SignInThrottle(limiter, settings))
+    throttle = SignInThrottle(limiter, settings)
+    stack.push_async_callback(throttle.close)
+    service = AuthService(database, settings, passwords, issuer, throttle)
     await service.ensure_builtin_roles()
     await issuer.ensure_key()
     return service
 
 
-def build_server(service: AuthService, authenticator: Authenticator) -> grpc.aio.Server:
-    server = create_server(policy=MethodPolicy(authenticator, SERVICE_NAME, POLICY))
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)
-    return server
+async def open_service(settings: AuthSettings, stack: AsyncExitStack) -> AuthService:
+    """The use cases on a migrated store, closed with `stack` (for the commands)."""
+    database, _ = await open_database(SPEC, settings, stack)
+    return await build_service(settings, database, stack)
 
 
 def build_authenticator(service: AuthService, settings: AuthSettings) -> Authenticator:
@@ -83,39 +81,36 @@ def build_authenticator(service: AuthService, settings: AuthSettings) -> Authent
     )
 
 
-async def _prune_forever(service: AuthService) -> None:
-    while True:
-        await asyncio.sleep(PRUNE_SECONDS)
-        try:
-            await service.prune()
-        except Exception:
-            logger.exception("pruning expired sessions failed")
-
-
-async def serve(settings: AuthSettings) -> None:
-    service = await build_service(settings)
+async def build(
+    settings: AuthSettings, database: Database, created: bool, stack: AsyncExitStack
+) -> Built:
+    service = await build_service(settings, database, stack)
     if settings.admin_email and settings.admin_password and not await service.has_users():
         await service.add_first_admin(settings.admin_email, settings.admin_password)
         logger.info("first admin created from HERON_ADMIN_EMAIL")
-    authenticator = build_authenticator(service, settings)
-    await authenticator.start()
-    pruner = asyncio.create_task(_prune_forever(service))
 
-    async def shutdown() -> None:
-        pruner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pruner
-        await authenticator.stop()
-        await service.throttle.close()
-        await service.database.dispose()
+    async def prune_forever() -> None:
+        while True:
+            await asyncio.sleep(PRUNE_SECONDS)
+            try:
+                await service.prune()
+            except Exception:
+                logger.exception("pruning expired sessions failed")
 
-    await run_server(
-        build_server(service, authenticator),
-        host=settings.grpc_host,
-        port=settings.grpc_port,
-        service_names=[SERVICE_NAME],
-        grace_seconds=settings.shutdown_grace_seconds,
-        drain_seconds=settings.shutdown_drain_seconds,
-        on_shutdown=shutdown,
-        ready=authenticator.wait_ready,
+    def register(server: Any) -> None:
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)
+
+    return Built(
+        register=register,
+        authenticator=build_authenticator(service, settings),
+        background=[prune_forever],
     )
+
+
+SPEC = ServiceSpec(
+    name="auth",
+    settings=AuthSettings,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    policy=POLICY,
+    build=build,
+)

@@ -182,7 +182,6 @@ async def run_server(
     service_names: Iterable[str],
     grace_seconds: float,
     drain_seconds: float = 0.0,
-    on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight calls and stop.
@@ -198,6 +197,4 @@ async def run_server(
 
     logger.info("shutting down", extra={"grace_seconds": grace_seconds})
     await started.stop(grace_seconds, drain_seconds)
-    if on_shutdown is not None:
-        await on_shutdown()
     logger.info("stopped")

@@ -18,6 +18,11 @@ from sqlalchemy.engine import Connection
 from heron_common.db import Database
 
 
+def version_table(service: str) -> str:
+    """The table that records a service's revision, in its own database."""
+    return f"alembic_version_{service}"
+
+
 def _upgrade(connection: Connection, script_location: Path, version_table: str, lock: int) -> bool:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock})

@@ -1,10 +1,9 @@
-"""Alembic environment: runs on the connection handed over by `heron_content.migrate`."""
+"""Alembic environment: runs on the connection `heron_common.service.migrate` hands over."""
 
 from __future__ import annotations
 
-from heron_common.migrations import run_alembic_env
+from heron_common.migrations import run_alembic_env, version_table
 
-from heron_content.migrate import VERSION_TABLE
 from heron_content.models import metadata
 
-run_alembic_env(metadata, VERSION_TABLE)
+run_alembic_env(metadata, version_table("content"))
