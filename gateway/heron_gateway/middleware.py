@@ -102,6 +102,9 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # One state for the whole request: the middleware below copy the scope (HEAD as GET,
+        # canonical paths), and whoever learns the principal records it here.
+        state: dict[str, Any] = scope.setdefault("state", {})
 
         async def send_recording(message: Message) -> None:
             nonlocal status
@@ -122,7 +125,7 @@ class AccessLogMiddleware:
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                         "client": client[0] if client else None,
-                        "principal": scope.get("state", {}).get("principal", "anonymous"),
+                        "principal": state.get("principal", "anonymous"),
                     },
                 )
 

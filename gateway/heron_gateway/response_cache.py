@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header
-from heron_gateway.security import authenticate
+from heron_gateway.security import authenticate, remember_principal
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
 # Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
@@ -100,6 +100,7 @@ class ResponseCacheMiddleware:
         except DomainError:  # the route renders the error
             await self.app(scope, receive, send)
             return
+        remember_principal(scope, principal)
         public = principal.anonymous
         request_control = (header(scope, b"cache-control") or b"").lower()
         if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:

@@ -20,6 +20,7 @@ from heron_common.errors import PermissionDenied, Unauthenticated, authenticatio
 from heron_common.grpc_client import call
 from heron_common.identity import CSRF_MISMATCH, bearer_token, csrf_matches, token_digest
 from heron_common.permissions import Principal
+from starlette.types import Scope
 
 from heron_gateway.upstreams import Upstreams
 
@@ -78,6 +79,17 @@ async def authenticate(request: Request, upstreams: Upstreams, *, csrf: bool = T
     return authenticator.anonymous()
 
 
+PRINCIPAL_KEY = "heron_principal"
+
+
+def remember_principal(scope: Scope, principal: Principal) -> None:
+    """Record the request's verified principal: for the route's `Access` (which then does not
+    verify the token again) and for the access log (`principal`, a cache hit's too)."""
+    state = scope.setdefault("state", {})
+    state[PRINCIPAL_KEY] = principal
+    state["principal"] = principal.user_id or "anonymous"
+
+
 # Liveness and readiness: credentials are not even looked at.
 OPEN = "open"
 
@@ -101,9 +113,12 @@ class Access:
     async def __call__(self, request: Request) -> Principal | None:
         if self.need == OPEN:
             return None
-        upstreams: Upstreams = request.app.state.upstreams
-        principal = await authenticate(request, upstreams, csrf=self.csrf)
-        request.state.principal = principal.user_id or "anonymous"
+        # Verified once per request: the page cache may have done it already.
+        principal: Principal | None = getattr(request.state, PRINCIPAL_KEY, None)
+        if principal is None:
+            upstreams: Upstreams = request.app.state.upstreams
+            principal = await authenticate(request, upstreams, csrf=self.csrf)
+            remember_principal(request.scope, principal)
         if self.need == PUBLIC:
             return principal
         if self.need == AUTHENTICATED:

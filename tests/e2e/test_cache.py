@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -421,3 +422,20 @@ def test_a_blank_query_value_is_not_served_the_page_without_it(stack: Stack) -> 
         blank = client.get("/api/content", params={"status": ""})
         assert blank.status_code == 400, blank.text
         assert blank.json()["details"][0]["field"] == "query.status"
+
+
+def test_a_signed_in_callers_cache_hit_is_logged_as_that_caller(stack: Stack) -> None:
+    name = _collection(stack)
+    viewer = stack.user("viewer")
+    path = f"/api/collections/{name}/content"
+    first, second = viewer.client.get(path), viewer.client.get(path)
+    assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+
+    def logged() -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in stack.gateway.log().splitlines() if path in line]
+        return [entry for entry in lines if entry.get("path") == path]
+
+    deadline = time.monotonic() + 5
+    while len(logged()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [entry["principal"] for entry in logged()] == [viewer.id, viewer.id]
