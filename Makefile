@@ -35,8 +35,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## Strict type checks of every package (each service's too, as services are added)
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy cli gateway/heron_gateway services/common/heron_common services/content/heron_content services/auth/heron_auth
+	$(VENV)/bin/mypy cli gateway/heron_gateway $(sort $(wildcard services/*/heron_*))
 
 ## Regenerate the gRPC stubs after editing proto/cms/**.proto
 proto: $(STAMP)
