@@ -9,12 +9,13 @@ The gateway's page cache (namespace "gateway") is invalidated with the same tags
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from heron_common.cache import TieredCache
 from heron_common.cache_types import NOT_FOUND, Loaded, NotFoundMarker
 from heron_common.errors import NotFound
+from heron_common.events import Event
 
 Row = dict[str, Any]
 ALL_COLLECTIONS = "collections"
@@ -80,6 +81,10 @@ class ContentCache:
         if not result.found:
             raise not_found
         return result.value
+
+    async def on_committed(self, events: Sequence[Event]) -> None:
+        """The subscriber of the service's committed writes: drop what they made stale."""
+        await self.changed({tag: None for event in events for tag in event.tags})
 
     async def changed(self, tags: Iterable[str]) -> None:
         """Call after commit: drop what the write made stale, here and in the gateway."""

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.permissions import Principal
 from sqlalchemy.exc import IntegrityError
@@ -93,6 +95,12 @@ class ContentService:
     def __init__(self, db: Database, cache: ContentCache | None = None) -> None:
         self.db = db
         self.cache = cache or ContentCache()
+        # Every write's events, after its commit: the cache drops what they made stale.
+        self.events = EventBus()
+        self.events.subscribe(self.cache.on_committed)
+
+    def _unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.db, self.events)
 
     # -- collections -------------------------------------------------------------------------
 
@@ -128,13 +136,13 @@ class ContentService:
             "updated_at": now,
         }
         try:
-            async with self.db.transaction() as conn:
-                if await repo.get_collection(conn, name) is not None:
+            async with self._unit_of_work() as work:
+                if await repo.get_collection(work.conn, name) is not None:
                     raise AlreadyExists(f"a collection named {name!r} already exists")
-                await repo.insert_collection(conn, values)
+                await repo.insert_collection(work.conn, values)
+                work.record("collection.created", collection_id, collection_tags(values))
         except IntegrityError:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
-        await self.cache.changed(collection_tags(values))
         logger.info("collection created", extra={"collection": name})
         return await self.get_collection(collection_id)
 
@@ -187,13 +195,12 @@ class ContentService:
         if schema_set:
             check_json_document(schema, "schema")
             values["schema"] = normalize_schema(schema)
-        async with self.db.transaction() as conn:
-            row = await _collection(conn, key)
+        async with self._unit_of_work() as work:
+            row = await _collection(work.conn, key)
             if values:
                 values["updated_at"] = now_ms()
-                await repo.update_collection(conn, row["id"], values)
-        if values:
-            await self.cache.changed(collection_tags(row))
+                await repo.update_collection(work.conn, row["id"], values)
+                work.record("collection.updated", row["id"], collection_tags(row))
         logger.info(
             "collection updated", extra={"collection": row["name"], "fields": sorted(values)}
         )
@@ -201,15 +208,17 @@ class ContentService:
 
     async def delete_collection(self, key: str) -> None:
         try:
-            async with self.db.transaction() as conn:
-                row = await _collection(conn, key)
-                count = await repo.count_items(conn, row["id"])
+            async with self._unit_of_work() as work:
+                row = await _collection(work.conn, key)
+                count = await repo.count_items(work.conn, row["id"])
                 if count:
                     raise _not_empty(row["name"], count)
-                await repo.delete_collection(conn, row["id"])
+                await repo.delete_collection(work.conn, row["id"])
+                work.record(
+                    "collection.deleted", row["id"], [*collection_tags(row), *listing_tags(row)]
+                )
         except IntegrityError:  # an item was created meanwhile: the foreign key refuses
             raise _not_empty(row["name"], 1) from None
-        await self.cache.changed([*collection_tags(row), *listing_tags(row)])
         logger.info("collection deleted", extra={"collection": row["name"]})
 
     # -- items -------------------------------------------------------------------------------
@@ -276,7 +285,6 @@ class ContentService:
                     [ErrorDetail("slug", "already taken in this collection")],
                 ) from None
         if created:
-            await self.cache.changed(item_tags(item))
             logger.info("item created", extra={"item_id": item["id"], "collection": collection})
         return item
 
@@ -294,7 +302,8 @@ class ContentService:
     ) -> tuple[Item, bool]:
         """The new item and True, or the item an earlier use of the key created and False."""
         now = now_ms()
-        async with self.db.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             if idempotency_key:
                 existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
                 if existing is not None:
@@ -325,8 +334,10 @@ class ContentService:
                 "idempotency_fingerprint": fingerprint,
             }
             await repo.insert_item(conn, row)
+            item = {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}
+            work.record("item.created", row["id"], item_tags(item))
         # What was written is what a read would return: no second round trip to re-read it.
-        return {**row, "data": orjson.dumps(data).decode(), "collection_name": coll["name"]}, True
+        return item, True
 
     async def get_item(self, item_id: str, principal: Principal | None = None) -> Item:
         if not _is_uuid(item_id):
@@ -448,7 +459,8 @@ class ContentService:
         """Apply the update to the item as it is now; None when another write got in first
         (and this is not the last attempt)."""
         try:
-            async with self.db.transaction() as conn:
+            async with self._unit_of_work() as work:
+                conn = work.conn
                 current = await repo.get_item(conn, item_id)
                 if current is None or not policy.can_see(principal, current):
                     raise _item_not_found(item_id)
@@ -476,7 +488,7 @@ class ContentService:
                     if not last_attempt:
                         return None
                     raise Conflict("the item was changed concurrently; reload it and retry")
-            await self.cache.changed(item_tags(current))
+                work.record("item.updated", item_id, item_tags(current))
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except IntegrityError:
             raise AlreadyExists(
@@ -490,14 +502,14 @@ class ContentService:
     async def delete_item(self, item_id: str, principal: Principal | None = None) -> None:
         if not _is_uuid(item_id):
             raise _item_not_found(item_id)
-        async with self.db.transaction() as conn:
-            current = await repo.get_item(conn, item_id)
+        async with self._unit_of_work() as work:
+            current = await repo.get_item(work.conn, item_id)
             if current is None or not policy.can_see(principal, current):
                 raise _item_not_found(item_id)
             policy.check_change(principal, current, "content.delete")
-            if not await repo.delete_item(conn, item_id):
+            if not await repo.delete_item(work.conn, item_id):
                 raise _item_not_found(item_id)
-        await self.cache.changed(item_tags(current))
+            work.record("item.deleted", item_id, item_tags(current))
         logger.info("item deleted", extra={"item_id": item_id})
 
 
