@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from heron_common.grpc_client import create_channel
+from heron_common.rpc.client import create_channel
 from starlette.responses import Response
 
 from bench.floors import serve

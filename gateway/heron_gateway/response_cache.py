@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI
 from heron_common.cache import TieredCache
-from heron_common.cache_codec import CachedResponse
-from heron_common.cache_types import Loaded
+from heron_common.cache.codec import CachedResponse
+from heron_common.cache.types import Loaded
 from heron_common.errors import DomainError
-from heron_common.permissions import Principal
+from heron_common.security.permissions import Principal
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from heron_common.authz import PUBLIC
 from heron_common.errors import AUTHENTICATION_REQUIRED
+from heron_common.security.authz import PUBLIC
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

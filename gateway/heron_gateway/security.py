@@ -4,9 +4,9 @@ Every route declares what it needs with an `Access` dependency (a permission, `A
 or `PUBLIC`); a test enumerates the routes and fails on any without one. Credentials come from
 `Authorization: Bearer` (an access token, or an API token `heron_…`) or, for browsers, the
 HttpOnly session cookie; cookie-authenticated writes must echo the CSRF cookie in
-`X-CSRF-Token`. Access tokens are verified locally (`heron_common.identity`); API tokens are
-exchanged once with the auth service for a short-lived access token, cached by the hash of the
-whole API token.
+`X-CSRF-Token`. Access tokens are verified locally (`heron_common.security.identity`); API
+tokens are exchanged once with the auth service for a short-lived access token, cached by the
+hash of the whole API token.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Annotated
 
 from cms.auth.v1 import auth_pb2 as auth_pb
 from fastapi import Depends, Request
-from heron_common.authz import AUTHENTICATED, PUBLIC, deny
 from heron_common.errors import PermissionDenied, Unauthenticated, authentication_required
-from heron_common.grpc_client import call
-from heron_common.identity import CSRF_MISMATCH, bearer_token, csrf_matches, token_digest
-from heron_common.permissions import Principal
+from heron_common.rpc.client import call
+from heron_common.security.authz import AUTHENTICATED, PUBLIC, deny
+from heron_common.security.identity import CSRF_MISMATCH, bearer_token, csrf_matches, token_digest
+from heron_common.security.permissions import Principal
 from starlette.types import Scope
 
 from heron_gateway.upstreams import Upstreams

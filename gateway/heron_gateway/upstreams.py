@@ -15,12 +15,12 @@ from cms.content.v1 import content_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
-from heron_common.cache_codec import RESPONSE, CachedResponse
-from heron_common.grpc_client import create_channel, retry_service_config
-from heron_common.identity import Authenticator, GrpcAuthSource
-from heron_common.ratelimit import RateLimiter
-from heron_common.redis_client import create_redis
+from heron_common.cache.codec import RESPONSE, CachedResponse
+from heron_common.redis.client import create_redis
+from heron_common.redis.ratelimit import RateLimiter
 from heron_common.registry import SERVICES
+from heron_common.rpc.client import create_channel, retry_service_config
+from heron_common.security.identity import Authenticator, GrpcAuthSource
 
 from heron_gateway.settings import GatewaySettings
 

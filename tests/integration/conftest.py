@@ -17,8 +17,8 @@ from heron_auth import server as auth_server
 from heron_auth.servicer import AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_common.db import Database, create_engine
-from heron_common.grpc_client import create_channel
-from heron_common.grpc_server import StartedServer, start_server
+from heron_common.rpc.client import create_channel
+from heron_common.rpc.server import StartedServer, start_server
 from heron_common.service import Built, ServiceSpec, grpc_server, migrate, remote_authenticator
 from heron_content.server import SPEC
 from heron_content.service import ContentService

@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 import msgpack  # type: ignore[import-untyped]
 import pytest
 from heron_common.cache import NOT_FOUND, TieredCache
-from heron_common.cache_codec import RESPONSE, CachedResponse, pack_envelope
-from heron_common.redis_client import create_redis
+from heron_common.cache.codec import RESPONSE, CachedResponse, pack_envelope
+from heron_common.redis.client import create_redis
 from redis.asyncio import Redis
 
 # A closed port: connections are refused at once, as when Redis is down on its own host.

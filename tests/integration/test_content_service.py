@@ -21,8 +21,8 @@ from heron_common.errors import (
     NotFound,
     Unavailable,
 )
-from heron_common.grpc_client import call
 from heron_common.logging import JsonFormatter
+from heron_common.rpc.client import call
 from heron_common.service import migrate
 from heron_content.server import SPEC
 

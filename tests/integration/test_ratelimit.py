@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as redis
-from heron_common.ratelimit import RateLimiter
-from heron_common.redis_client import create_redis
+from heron_common.redis.client import create_redis
+from heron_common.redis.ratelimit import RateLimiter
 
 from tests.conftest import free_port
 

@@ -23,9 +23,9 @@ from heron_common.errors import (
     Unauthenticated,
     authentication_required,
 )
-from heron_common.grpc_client import UnaryMethod, call
 from heron_common.jsondoc import check_json_document
-from heron_common.permissions import Principal
+from heron_common.rpc.client import UnaryMethod, call
+from heron_common.security.permissions import Principal
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response

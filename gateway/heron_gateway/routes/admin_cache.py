@@ -24,8 +24,8 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
-from heron_common.permissions import Principal
-from heron_common.redis_client import REDIS_ERRORS
+from heron_common.redis.client import REDIS_ERRORS
+from heron_common.security.permissions import Principal
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from starlette.responses import Response

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from cms.auth.v1 import auth_pb2 as pb
 from fastapi import APIRouter, Query, Request
 from heron_common.errors import DomainError, authentication_required
-from heron_common.grpc_client import call
-from heron_common.peers import forwarded_client
-from heron_common.permissions import Principal
-from heron_common.ratelimit import Decision, RateLimited
+from heron_common.redis.ratelimit import Decision, RateLimited
+from heron_common.rpc.client import call
+from heron_common.rpc.peers import forwarded_client
+from heron_common.security.permissions import Principal
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from heron_gateway.render import json_response, user_json

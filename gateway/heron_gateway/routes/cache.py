@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, Depends
 from heron_common.cache import TieredCache
 from heron_common.errors import ErrorDetail, InvalidArgument
-from heron_common.permissions import Principal
+from heron_common.security.permissions import Principal
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor

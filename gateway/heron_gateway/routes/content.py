@@ -8,9 +8,9 @@ import orjson
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
-from heron_common.grpc_client import call
 from heron_common.jsondoc import check_json_document
-from heron_common.permissions import Principal
+from heron_common.rpc.client import call
+from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
 from heron_gateway.render import item_json, json_response, now_iso

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from cms.auth.v1 import auth_pb2 as pb
 from fastapi import APIRouter, Depends, Query
-from heron_common.grpc_client import call
-from heron_common.permissions import Principal
+from heron_common.rpc.client import call
+from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
 from heron_gateway.render import api_token_json, json_response, now_iso, role_json, user_json

@@ -18,7 +18,7 @@ from heron_common.errors import (
     Unauthenticated,
 )
 from heron_common.jsondoc import check_text
-from heron_common.permissions import (
+from heron_common.security.permissions import (
     ADMIN_ROLE,
     PUBLIC_ROLE,
     Principal,

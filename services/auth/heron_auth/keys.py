@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from heron_common.identity import ALGORITHM
+from heron_common.security.identity import ALGORITHM
 
 
 def _b64url(raw: bytes) -> str:

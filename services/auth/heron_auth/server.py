@@ -11,9 +11,9 @@ from typing import Any
 
 from cms.auth.v1 import auth_pb2_grpc
 from heron_common.db import Database
-from heron_common.identity import Authenticator, StateUpdate
-from heron_common.ratelimit import RateLimiter
-from heron_common.redis_client import create_redis
+from heron_common.redis.client import create_redis
+from heron_common.redis.ratelimit import RateLimiter
+from heron_common.security.identity import Authenticator, StateUpdate
 from heron_common.service import Built, ServiceSpec, open_database
 
 from heron_auth.accounts import AuthService

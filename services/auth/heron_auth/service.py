@@ -23,9 +23,9 @@ from heron_common.errors import (
     Unauthenticated,
     validation_failed,
 )
-from heron_common.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
 from heron_common.jsondoc import check_text
-from heron_common.permissions import (
+from heron_common.security.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
+from heron_common.security.permissions import (
     ADMIN_ROLE,
     ANONYMOUS_PERMISSIONS,
     BUILTIN_ROLES,

@@ -8,8 +8,8 @@ import grpc
 import orjson
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
-from heron_common.authz import AUTHENTICATED, PUBLIC, current_principal
-from heron_common.peers import client_address
+from heron_common.rpc.peers import client_address
+from heron_common.security.authz import AUTHENTICATED, PUBLIC, current_principal
 
 from heron_auth.accounts import AuthService
 from heron_auth.profile import Profile
@@ -17,7 +17,7 @@ from heron_auth.service import Issued, Row
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-# What each method needs. Methods missing here are refused (see heron_common.authz).
+# What each method needs. Methods missing here are refused (see heron_common.security.authz).
 POLICY: dict[str, str] = {
     "Login": PUBLIC,
     "Register": PUBLIC,
@@ -122,7 +122,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self.service = service
 
     def _client(self, context: Context) -> str:
-        """The address this call's attempts count under (see heron_common.peers)."""
+        """The address this call's attempts count under (see heron_common.rpc.peers)."""
         return client_address(
             context.invocation_metadata() or (),
             context.peer(),

@@ -1,7 +1,7 @@
 """Sign-in and password-change limits, enforced by the auth service itself.
 
 They hold however the service is reached: through any gateway, or straight at its gRPC port
-(a direct caller is counted under its own address; see `heron_common.peers`). Counts live in
+(a direct caller is counted under its own address; see `heron_common.rpc.peers`). Counts live in
 Redis when configured, shared by every replica, and in memory otherwise.
 
 - Every sign-in attempt counts against the client address (`login_attempts_per_ip`).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 
-from heron_common.ratelimit import Decision, RateLimited, RateLimiter
+from heron_common.redis.ratelimit import Decision, RateLimited, RateLimiter
 
 from heron_auth.settings import AuthSettings
 

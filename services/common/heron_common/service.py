@@ -29,15 +29,14 @@ import grpc
 import uvloop
 from cms.auth.v1 import auth_pb2_grpc
 
-from heron_common import migrations
-from heron_common.authz import MethodPolicy
-from heron_common.db import Database, create_engine
+from heron_common.db import Database, create_engine, migrations
 from heron_common.errors import DomainError
-from heron_common.grpc_client import create_channel
-from heron_common.grpc_server import create_server, run_server
-from heron_common.identity import Authenticator, GrpcAuthSource
 from heron_common.logging import configure_logging
 from heron_common.registry import BY_NAME
+from heron_common.rpc.client import create_channel
+from heron_common.rpc.server import create_server, run_server
+from heron_common.security.authz import MethodPolicy
+from heron_common.security.identity import Authenticator, GrpcAuthSource
 from heron_common.settings import ServiceSettings
 
 logger = logging.getLogger("heron.service")
@@ -73,7 +72,7 @@ class ServiceSpec(Generic[SettingsT]):
     migrations: Path
     """The service's Alembic folder (with its `env.py`, see `migrations.run_alembic_env`)."""
     policy: Mapping[str, str]
-    """gRPC method name → what a caller needs (`heron_common.authz`)."""
+    """gRPC method name → what a caller needs (`heron_common.security.authz`)."""
     build: Callable[[SettingsT, Database, bool, AsyncExitStack], Awaitable[Built]]
     """(settings, its migrated database, whether the store was created just now, the exit
     stack to push its own cleanups on) → the built service."""

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from heron_common.cache import TieredCache
-from heron_common.cache_types import NOT_FOUND, Loaded, NotFoundMarker
+from heron_common.cache.types import NOT_FOUND, Loaded, NotFoundMarker
 from heron_common.errors import NotFound
 from heron_common.events import Event
 

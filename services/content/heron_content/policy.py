@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from heron_common.authz import deny
 from heron_common.errors import DomainError, Unauthenticated
-from heron_common.permissions import Principal
+from heron_common.security.authz import deny
+from heron_common.security.permissions import Principal
 
 PUBLISHED = "published"
 # Statuses whose items readers see (or will, once scheduling exists).

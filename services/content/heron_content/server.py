@@ -11,7 +11,7 @@ from typing import Any
 from cms.content.v1 import content_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.db import Database
-from heron_common.redis_client import create_redis
+from heron_common.redis.client import create_redis
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_content.caching import ContentCache

@@ -22,7 +22,7 @@ from heron_common.errors import (
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.jsondoc import check_json_document, check_text
-from heron_common.permissions import Principal
+from heron_common.security.permissions import Principal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 

@@ -8,8 +8,8 @@ import grpc
 import orjson
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
-from heron_common.authz import PUBLIC, current_principal
 from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.service import ContentService, Item
 

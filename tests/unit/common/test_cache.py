@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from heron_common.cache import NOT_FOUND, CacheResult, Loaded, NotFoundMarker, TieredCache
-from heron_common.cache_codec import RESPONSE, CachedResponse
+from heron_common.cache.codec import RESPONSE, CachedResponse
 from prometheus_client import CollectorRegistry, generate_latest
 
 

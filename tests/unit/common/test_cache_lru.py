@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgpack  # type: ignore[import-untyped]
 import pytest
-from heron_common.cache_codec import (
+from heron_common.cache.codec import (
     MSGPACK,
     RAW_BYTES,
     RESPONSE,
@@ -12,7 +12,7 @@ from heron_common.cache_codec import (
     pack_envelope,
     unpack_envelope,
 )
-from heron_common.cache_lru import MemoryEntry, MemoryLRU
+from heron_common.cache.lru import MemoryEntry, MemoryLRU
 
 
 class Clock:

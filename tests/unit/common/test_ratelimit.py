@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 import redis.asyncio as redis
-from heron_common.ratelimit import Decision, RateLimiter
+from heron_common.redis.ratelimit import Decision, RateLimiter
 
 WINDOW = 60
 LIMIT = 10

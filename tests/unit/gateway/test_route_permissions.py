@@ -9,8 +9,8 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from google.protobuf import descriptor_pool
-from heron_common.permissions import VALID_PERMISSIONS
 from heron_common.registry import SERVICES, Service
+from heron_common.security.permissions import VALID_PERMISSIONS
 from heron_gateway.app import create_app
 from heron_gateway.security import OPEN, Access
 from heron_gateway.settings import GatewaySettings

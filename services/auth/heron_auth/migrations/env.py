@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heron_common.migrations import run_alembic_env, version_table
+from heron_common.db.migrations import run_alembic_env, version_table
 
 from heron_auth.models import metadata
 

@@ -35,14 +35,14 @@ from typing import Any, Generic, Self, TypeVar
 from prometheus_client import REGISTRY, CollectorRegistry
 from redis.asyncio import Redis
 
-from heron_common.cache_bus import InvalidationBus
-from heron_common.cache_codec import MSGPACK, Codec
-from heron_common.cache_fill import Counters, Filler, FillOptions, Outcome
-from heron_common.cache_invalidation import Invalidation, InvalidationLog, Outbox
-from heron_common.cache_lru import MemoryLRU
-from heron_common.cache_metrics import COLLECTOR
-from heron_common.cache_redis import RedisTier
-from heron_common.cache_types import (
+from heron_common.cache.bus import InvalidationBus
+from heron_common.cache.codec import MSGPACK, Codec
+from heron_common.cache.fill import Counters, Filler, FillOptions, Outcome
+from heron_common.cache.invalidation import Invalidation, InvalidationLog, Outbox
+from heron_common.cache.lru import MemoryLRU
+from heron_common.cache.metrics import COLLECTOR
+from heron_common.cache.redis import RedisTier
+from heron_common.cache.types import (
     NOT_FOUND,
     CacheResult,
     Loaded,

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 from redis.exceptions import MaxConnectionsError
 
-from heron_common.redis_client import REDIS_ERRORS
+from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.cache")
 

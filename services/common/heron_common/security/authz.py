@@ -14,8 +14,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from heron_common.errors import PermissionDenied, Unauthenticated, authentication_required
-from heron_common.identity import Authenticator, bearer_token
-from heron_common.permissions import Principal, anonymous
+from heron_common.security.identity import Authenticator, bearer_token
+from heron_common.security.permissions import Principal, anonymous
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"

@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 
 import msgpack  # type: ignore[import-untyped]
 
-from heron_common.cache_redis import RedisTier
+from heron_common.cache.redis import RedisTier
 
 
 @dataclass(slots=True)

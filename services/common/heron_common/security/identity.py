@@ -27,8 +27,8 @@ from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 
 from heron_common.errors import DomainError, Unauthenticated, Unavailable
-from heron_common.grpc_client import call
-from heron_common.permissions import Principal, anonymous
+from heron_common.rpc.client import call
+from heron_common.security.permissions import Principal, anonymous
 
 logger = logging.getLogger("heron.identity")
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from heron_common.cache_codec import Codec, pack_envelope, unpack_envelope
-from heron_common.cache_invalidation import InvalidationLog
-from heron_common.cache_lru import MemoryEntry, MemoryLRU
-from heron_common.cache_redis import FillResult, RedisTier
-from heron_common.cache_types import CacheResult, Loaded, Loader, NotFoundMarker
+from heron_common.cache.codec import Codec, pack_envelope, unpack_envelope
+from heron_common.cache.invalidation import InvalidationLog
+from heron_common.cache.lru import MemoryEntry, MemoryLRU
+from heron_common.cache.redis import FillResult, RedisTier
+from heron_common.cache.types import CacheResult, Loaded, Loader, NotFoundMarker
 
 V = TypeVar("V")
 

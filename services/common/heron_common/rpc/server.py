@@ -13,9 +13,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from heron_common.authz import MethodPolicy, principal_var
 from heron_common.context import REQUEST_ID_METADATA_KEY, clean_request_id, request_id_var
 from heron_common.errors import ERROR_TRAILER_KEY, DomainError
+from heron_common.security.authz import MethodPolicy, principal_var
 
 logger = logging.getLogger("heron.grpc")
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
-from heron_common.cache_redis import drop_idle_connections
-from heron_common.redis_client import REDIS_ERRORS
+from heron_common.cache.redis import drop_idle_connections
+from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.cache")
 

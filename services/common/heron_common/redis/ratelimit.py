@@ -26,7 +26,7 @@ from typing import NamedTuple
 import redis.asyncio as redis
 
 from heron_common.errors import ResourceExhausted
-from heron_common.redis_client import REDIS_ERRORS
+from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.ratelimit")
 

@@ -1,0 +1,1 @@
+"""gRPC: channels and calls, the server bootstrap, the peers' forwarded addresses."""
