@@ -5,7 +5,6 @@ rate limiter, and the API token cache."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
 
@@ -16,6 +15,7 @@ from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import RESPONSE, CachedResponse
+from heron_common.cache.lru import BoundedLRU
 from heron_common.redis.client import create_redis
 from heron_common.redis.ratelimit import RateLimiter
 from heron_common.registry import SERVICES
@@ -31,8 +31,7 @@ class ApiTokenCache:
     """API token → the access token it was exchanged for, keyed by the whole token's hash."""
 
     def __init__(self, capacity: int = 10_000) -> None:
-        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-        self.capacity = capacity
+        self._entries: BoundedLRU[bytes, tuple[str, float]] = BoundedLRU(capacity)
 
     def get(self, digest: bytes) -> str | None:
         entry = self._entries.get(digest)
@@ -40,17 +39,15 @@ class ApiTokenCache:
             return None
         access, expires = entry
         if expires - 30 < time.time():  # refresh before it expires mid-request
-            self._entries.pop(digest, None)
+            self._entries.pop(digest)
             return None
         return access
 
     def put(self, digest: bytes, access: str, expires_in: int) -> None:
-        self._entries[digest] = (access, time.time() + expires_in)
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        self._entries.put(digest, (access, time.time() + expires_in))
 
     def drop(self, digest: bytes) -> None:
-        self._entries.pop(digest, None)
+        self._entries.pop(digest)
 
 
 class Upstreams:

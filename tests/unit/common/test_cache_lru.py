@@ -12,7 +12,7 @@ from heron_common.cache.codec import (
     pack_envelope,
     unpack_envelope,
 )
-from heron_common.cache.lru import MemoryEntry, MemoryLRU
+from heron_common.cache.lru import BoundedLRU, MemoryEntry, MemoryLRU
 
 
 class Clock:
@@ -125,3 +125,16 @@ def test_envelope_round_trip_and_rejects_garbage() -> None:
     for garbage in (b"", b"\xc1", msgpack.packb({"a": 1}), msgpack.packb([99, 1, [], None])):
         with pytest.raises(ValueError):
             unpack_envelope(garbage)
+
+
+def test_the_bounded_lru_drops_the_least_recently_used() -> None:
+    lru: BoundedLRU[str, int] = BoundedLRU(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # a is now the most recent
+    lru.put("c", 3)
+    assert (lru.get("a"), lru.get("b"), lru.get("c"), len(lru)) == (1, None, 3, 2)
+    lru.put("a", 10)  # replacing keeps the bound and refreshes
+    lru.put("d", 4)
+    assert (lru.get("a"), lru.get("c"), lru.get("d")) == (10, None, 4)
+    assert lru.pop("a") == 10 and lru.pop("a") is None and len(lru) == 1

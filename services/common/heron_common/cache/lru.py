@@ -1,4 +1,5 @@
-"""The L1 tier: a per-process LRU with TTL, bounded by entry count and by bytes, with tag index."""
+"""Bounded LRU maps for every in-process cache: `BoundedLRU` (by entry count) and the L1 tier,
+`MemoryLRU` (with TTL, bounded by entry count and by bytes, with a tag index)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,35 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Generic, TypeVar
 
+K = TypeVar("K")
 V = TypeVar("V")
+
+
+class BoundedLRU(Generic[K, V]):
+    """A map that keeps at most `capacity` entries, dropping the least recently used first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K) -> V | None:
+        """The value (now the most recently used), or None."""
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
+    def pop(self, key: K) -> V | None:
+        return self._data.pop(key, None)
 
 
 @dataclass(slots=True)

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +25,7 @@ import orjson
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 
+from heron_common.cache.lru import BoundedLRU
 from heron_common.errors import DomainError, Unauthenticated, Unavailable
 from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal, anonymous
@@ -136,8 +136,7 @@ class Authenticator:
         self._task: asyncio.Task[None] | None = None
         # Claims of tokens whose signature and claims were checked, by the hash of the whole
         # token. Expiry and revocation are checked again on every use.
-        self._verified: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-        self._verified_cap = verified_cache_size
+        self._verified: BoundedLRU[bytes, dict[str, Any]] = BoundedLRU(verified_cache_size)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -244,11 +243,9 @@ class Authenticator:
         claims = self._verified.get(digest)
         if claims is None:
             claims = await self._decode(token)
-            self._verified[digest] = claims
-            if len(self._verified) > self._verified_cap:
-                self._verified.popitem(last=False)
+            self._verified.put(digest, claims)
         elif claims["exp"] + self.leeway < time.time():
-            self._verified.pop(digest, None)
+            self._verified.pop(digest)
             raise Unauthenticated("The access token has expired; refresh it or sign in again.")
         self._check_fresh()
         if self.is_revoked(claims["sid"]):
