@@ -28,7 +28,6 @@ from heron_common.security.identity import CSRF_MISMATCH, StateUpdate, csrf_matc
 from heron_common.security.permissions import (
     ADMIN_ROLE,
     ANONYMOUS_PERMISSIONS,
-    BUILTIN_ROLES,
     PERMISSIONS,
     PUBLIC_ROLE,
     Principal,
@@ -47,6 +46,7 @@ from heron_auth.profile import (
     derived_username,
     username_candidates,
 )
+from heron_auth.roles import BUILTIN_ROLES
 from heron_auth.settings import AuthSettings
 from heron_auth.throttle import SignInThrottle, address_hash
 from heron_auth.tokens import (

@@ -24,10 +24,16 @@ PUBLISHED = "published"
 LIVE_STATUSES = frozenset({PUBLISHED, "scheduled"})
 
 
+def sees_drafts(principal: Principal) -> bool:
+    """Whether any draft may be visible to `principal`: anonymous callers never see drafts,
+    whatever the public role holds."""
+    return not principal.anonymous and principal.may("content.read")
+
+
 def can_see(principal: Principal | None, item: Mapping[Any, Any]) -> bool:
     if principal is None or item["status"] == PUBLISHED:
         return True
-    if not principal.sees_drafts:
+    if not sees_drafts(principal):
         return False
     return principal.may_on("content.read", item["author_id"])
 
@@ -40,7 +46,7 @@ def list_scope(principal: Principal | None, status: str) -> tuple[str, str | Non
     """
     if principal is None or (principal.may_all("content.read") and not principal.anonymous):
         return status, None
-    if principal.anonymous or not principal.sees_drafts:
+    if principal.anonymous or not sees_drafts(principal):
         if status and status != PUBLISHED:
             raise Unauthenticated("Sign in to see items that are not published.")
         return PUBLISHED, None

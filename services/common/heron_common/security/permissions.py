@@ -1,4 +1,4 @@
-"""Permission vocabulary, built-in roles and the principal a request acts as.
+"""Permission vocabulary, the built-in roles' names and the principal a request acts as.
 
 Permission strings follow SonicJS's vocabulary (`content.create`, `users.read`, ...). A few may
 carry the `:own` scope (`content.update:own`): the permission then holds only for what the
@@ -56,52 +56,11 @@ ANONYMOUS_PERMISSIONS: frozenset[str] = frozenset(
 ADMIN_ROLE = "admin"
 PUBLIC_ROLE = "public"
 
-# (name, description, permissions) of the roles every store starts with.
-BUILTIN_ROLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (ADMIN_ROLE, "Everything, including users, roles and settings.", PERMISSIONS),
-    (
-        "editor",
-        "Creates, edits and publishes all content; manages media.",
-        (
-            "content.create",
-            "content.read",
-            "content.update",
-            "content.delete",
-            "content.publish",
-            "collections.read",
-            "media.upload",
-            "media.read",
-            "media.update",
-            "media.delete",
-        ),
-    ),
-    (
-        "author",
-        "Writes content; changes and reads drafts of their own items only; cannot publish.",
-        (
-            "content.create",
-            "content.read:own",
-            "content.update:own",
-            "content.delete:own",
-            "collections.read",
-            "media.upload",
-            "media.read",
-            "media.update:own",
-            "media.delete:own",
-        ),
-    ),
-    (
-        "viewer",
-        "Reads everything, drafts included; changes nothing.",
-        ("content.read", "collections.read", "media.read"),
-    ),
-    (
-        PUBLIC_ROLE,
-        "Anonymous callers. Whatever it holds, anonymous callers see published content only.",
-        ("content.read", "collections.read", "media.read"),
-    ),
+# The roles every store starts with (their permissions are the auth service's, heron_auth.roles);
+# the names are part of the API (the roles a user may be given).
+BUILTIN_ROLE_NAMES: frozenset[str] = frozenset(
+    {ADMIN_ROLE, "editor", "author", "viewer", PUBLIC_ROLE}
 )
-BUILTIN_ROLE_NAMES: frozenset[str] = frozenset(name for name, _, _ in BUILTIN_ROLES)
 
 
 def invalid_permissions(permissions: Iterable[str]) -> list[str]:
@@ -155,11 +114,6 @@ class Principal:
             and owner_id == self.user_id
             and (permission + OWN in self.permissions)
         )
-
-    @property
-    def sees_drafts(self) -> bool:
-        """Anonymous callers never see drafts, whatever the public role holds."""
-        return not self.anonymous and self.may("content.read")
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """gRPC metadata that lets a service verify this principal itself."""
