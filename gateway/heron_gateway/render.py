@@ -90,6 +90,15 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The cache tags a page depends on, as its service said, for the page cache (never sent out).
+CACHE_TAGS_HEADER = "x-heron-cache-tags"
+
+
+def page_response(body: Any, tags: list[str]) -> Response:
+    """A cacheable answer: `body` as JSON, stored by the page cache under `tags`."""
+    return json_response(body, headers={CACHE_TAGS_HEADER: ",".join(tags)})
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers

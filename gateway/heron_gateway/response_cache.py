@@ -4,10 +4,12 @@ A pure ASGI layer in front of the routes. The key is the normalized request plus
 permission context (anonymous callers share one context; signed-in callers share entries only
 with callers holding the same permissions, and per user when they may see only their own
 drafts), so an answer is never served to someone who would get a different one. Entries are
-tagged like the content service's writes, which invalidate them after commit over the Redis
-bus; without Redis (one gateway, embedded) the gateway drops its pages after each write it
-forwards. Answers carry `X-Cache-Status`, `X-Cache-Source`, `X-Cache-TTL`, an `ETag` (304 on
-`If-None-Match`) and a `Cache-Control` a CDN can use on public answers.
+tagged with what the service said the answer depends on (its cache tags, see
+`heron_common.cache.tags`, passed on by the route), which the service's writes invalidate
+after commit over the Redis bus; without Redis (one gateway, embedded) the gateway drops its
+pages after each write it forwards. Answers carry `X-Cache-Status`, `X-Cache-Source`,
+`X-Cache-TTL`, an `ETag` (304 on `If-None-Match`) and a `Cache-Control` a CDN can use on
+public answers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header
+from heron_gateway.render import CACHE_TAGS_HEADER
 from heron_gateway.security import authenticate, remember_principal
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
@@ -42,22 +45,28 @@ class _NotCacheable(Exception):
         self.messages = messages
 
 
-def page_tags(path: str, query: dict[str, str]) -> list[str]:
-    """The content service's invalidation tags that cover the answer to this request."""
-    parts = [p for p in path.split("/") if p]
-    if parts[:2] == ["api", "content"]:
-        if len(parts) == 3:
-            return [f"item:{parts[2]}"]
-        collection = query.get("collection")
-        # A collection created later makes a "not found" page stale.
-        return [f"items:{collection}", f"collection:{collection}"] if collection else ["items:all"]
-    if parts[:2] == ["api", "collections"]:
-        if len(parts) == 2:
-            return ["collections"]
-        if len(parts) == 3:
-            return [f"collection:{parts[2]}", "collections"]
-        return [f"items:{parts[2]}"]
-    return []
+_TAGS_HEADER = CACHE_TAGS_HEADER.encode()
+
+
+def _take_tags(message: Message) -> list[str] | None:
+    """Remove the route's cache tags from a response start; None when it named none."""
+    headers = message.get("headers", ())
+    found = [v for k, v in headers if k == _TAGS_HEADER]
+    if not found:
+        return None
+    message["headers"] = [(k, v) for k, v in headers if k != _TAGS_HEADER]
+    return [tag for tag in found[0].decode("latin-1").split(",") if tag]
+
+
+def _without_tags(send: Send) -> Send:
+    """`send`, with the internal tags header taken out of the response start."""
+
+    async def forward(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            _take_tags(message)
+        await send(message)
+
+    return forward
 
 
 def _context(principal: Principal) -> str:
@@ -125,20 +134,23 @@ class ResponseCacheMiddleware:
 
                 await self.app(scope, receive, capture)
                 start = messages[0]
+                tags = _take_tags(start)
                 headers = [(k, v) for k, v in start.get("headers", ()) if k != b"content-length"]
-                if start["status"] != 200 or any(k == b"set-cookie" for k, _ in headers):
+                if (
+                    start["status"] != 200
+                    or tags is None  # a page whose dependencies nobody named is not kept
+                    or any(k == b"set-cookie" for k, _ in headers)
+                ):
                     raise _NotCacheable(messages)
                 body = b"".join(m.get("body", b"") for m in messages[1:])
                 headers.append((b"etag", _etag(body)))
-                return Loaded(
-                    CachedResponse(200, tuple(headers), body), tags=page_tags(path, query)
-                )
+                return Loaded(CachedResponse(200, tuple(headers), body), tags=tags)
 
             try:
                 hit = await pages.get_or_load(key, render)
             except _NotCacheable as uncached:
                 if not ran:  # another request's answer: render this one's own
-                    await self.app(scope, receive, send)
+                    await self.app(scope, receive, _without_tags(send))
                     return
                 for message in uncached.messages:
                     await send(message)
@@ -209,8 +221,10 @@ def _decorate(send: Send, public: bool) -> Send:
     ]
 
     async def decorated(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 200:
-            message["headers"] = [*message.get("headers", ()), *extra]
+        if message["type"] == "http.response.start":
+            _take_tags(message)
+            if message["status"] == 200:
+                message["headers"] = [*message.get("headers", ()), *extra]
         await send(message)
 
     return decorated

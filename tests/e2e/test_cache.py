@@ -439,3 +439,36 @@ def test_a_signed_in_callers_cache_hit_is_logged_as_that_caller(stack: Stack) ->
     while len(logged()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [entry["principal"] for entry in logged()] == [viewer.id, viewer.id]
+
+
+def test_pages_are_kept_under_the_services_tags_which_never_reach_the_client(
+    stack: Stack,
+) -> None:
+    name = _collection(stack)
+    item = stack.client.post(
+        "/api/content", json={"collection": name, "title": "Tagged", "status": "published"}
+    ).json()["data"]
+    urls = [
+        f"/api/content/{item['id']}",
+        f"/api/collections/{name}/content",
+        f"/api/content?collection={name}",
+        f"/api/collections/{name}",
+        "/api/content?collection=no_such_collection_yet",
+    ]
+    for url in urls:
+        for attempt in ("MISS", "HIT"):
+            reply = stack.anon.get(url)
+            assert reply.headers["x-cache-status"] == attempt, (url, reply.headers)
+            assert "x-heron-cache-tags" not in reply.headers
+        bypass = stack.anon.get(url, headers={"cache-control": "no-cache"})
+        assert "x-heron-cache-tags" not in bypass.headers
+    # The item's own write drops its page, and the listings it appears in.
+    stack.client.patch(f"/api/content/{item['id']}", json={"title": "Retagged"})
+    for url in urls[:3]:
+        assert stack.anon.get(url).headers["x-cache-status"] == "MISS", url
+    # Making the collection the "not found" page named drops that page.
+    assert stack.client.post(
+        "/api/collections", json={"name": "no_such_collection_yet", "schema": SCHEMA}
+    ).status_code in (201, 409)
+    made = stack.anon.get("/api/content?collection=no_such_collection_yet")
+    assert "message" not in made.json()["meta"]

@@ -8,11 +8,11 @@ import orjson
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends
 from heron_common.jsondoc import check_json_document
-from heron_common.rpc.client import call
+from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.render import collection_json, json_response, now_iso
+from heron_gateway.render import collection_json, json_response, now_iso, page_response
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
     CollectionCreate,
@@ -37,14 +37,14 @@ async def list_collections(
     upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
 ) -> Response:
     """Every collection with its field schema."""
-    reply = await call(
+    reply, tags = await call_with_tags(
         upstreams.content.ListCollections,
         pb.ListCollectionsRequest(),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
     data = [collection_json(c) for c in reply.collections]
-    return json_response({"data": data, "meta": {"count": len(data), "timestamp": now_iso()}})
+    return page_response({"data": data, "meta": {"count": len(data), "timestamp": now_iso()}}, tags)
 
 
 @router.get("/{name}", response_model=CollectionEnvelope, summary="Get a collection")
@@ -52,13 +52,13 @@ async def get_collection(
     name: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
 ) -> Response:
     """One collection by name (or id)."""
-    reply = await call(
+    reply, tags = await call_with_tags(
         upstreams.content.GetCollection,
         pb.GetCollectionRequest(collection=name),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    return json_response({"data": collection_json(reply)})
+    return page_response({"data": collection_json(reply)}, tags)
 
 
 @router.post("", response_model=CollectionEnvelope, status_code=201, summary="Create a collection")

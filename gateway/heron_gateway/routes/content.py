@@ -9,11 +9,11 @@ from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
 from heron_common.jsondoc import check_json_document
-from heron_common.rpc.client import call
+from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.render import item_json, json_response, now_iso
+from heron_gateway.render import item_json, json_response, now_iso, page_response
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
     Deleted,
@@ -59,7 +59,7 @@ async def _list(
     offset: int,
     status: str | None,
 ) -> Response:
-    reply = await call(
+    reply, tags = await call_with_tags(
         upstreams.content.ListItems,
         pb.ListItemsRequest(collection=collection, limit=limit, offset=offset, status=status or ""),
         timeout=settings.rpc_timeout_seconds,
@@ -73,7 +73,7 @@ async def _list(
         "offset": offset,
         "timestamp": now_iso(),
     }
-    return json_response({"data": data, "meta": meta})
+    return page_response({"data": data, "meta": meta}, tags)
 
 
 @router.get("/api/content", response_model=ItemList, summary="List items")
@@ -102,7 +102,8 @@ async def list_items(
         "timestamp": now_iso(),
         "message": f"Collection '{collection[:80]}' not found",
     }
-    return json_response({"data": [], "meta": meta})
+    # Stale once the collection is made (its first items invalidate `items:<name>`).
+    return page_response({"data": [], "meta": meta}, [f"collection:{collection}"])
 
 
 @router.get(
@@ -125,13 +126,13 @@ async def list_collection_items(
 async def get_item(
     item_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
 ) -> Response:
-    reply = await call(
+    reply, tags = await call_with_tags(
         upstreams.content.GetItem,
         pb.GetItemRequest(id=item_id),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    return json_response({"data": item_json(reply)})
+    return page_response({"data": item_json(reply)}, tags)
 
 
 @router.post("/api/content", response_model=ItemEnvelope, status_code=201, summary="Create an item")

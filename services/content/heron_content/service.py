@@ -364,7 +364,8 @@ class ContentService:
         offset: int = 0,
         status: str = "",
         principal: Principal | None = None,
-    ) -> tuple[list[Item], int]:
+    ) -> tuple[list[Item], int, list[str]]:
+        """A page of items, the total, and the cache tags the page depends on."""
         if limit < 0 or limit > MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
         if offset < 0:
@@ -398,7 +399,7 @@ class ContentService:
         page = await self.cache.read(
             key, load, lambda page: page["tags"], [], _collection_not_found(collection)
         )
-        return page["rows"], page["total"]
+        return page["rows"], page["total"], page["tags"]
 
     async def update_item(
         self,

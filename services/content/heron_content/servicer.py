@@ -8,9 +8,11 @@ import grpc
 import orjson
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
+from heron_common.cache.tags import tags_metadata
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.security.authz import PUBLIC, current_principal
 
+from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
 from heron_content.service import ContentService, Item
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -92,12 +94,15 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def GetCollection(
         self, request: pb.GetCollectionRequest, context: Context
     ) -> pb.Collection:
-        return collection_message(await self.service.get_collection(request.collection))
+        row = await self.service.get_collection(request.collection)
+        context.set_trailing_metadata(tags_metadata(collection_tags(row)))
+        return collection_message(row)
 
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, context: Context
     ) -> pb.ListCollectionsResponse:
         rows = await self.service.list_collections()
+        context.set_trailing_metadata(tags_metadata([ALL_COLLECTIONS]))
         return pb.ListCollectionsResponse(collections=[collection_message(r) for r in rows])
 
     async def UpdateCollection(
@@ -132,18 +137,21 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return item_message(row)
 
     async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
-        return item_message(await self.service.get_item(request.id, current_principal()))
+        row = await self.service.get_item(request.id, current_principal())
+        context.set_trailing_metadata(tags_metadata([item_key(row["id"])]))
+        return item_message(row)
 
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context
     ) -> pb.ListItemsResponse:
-        rows, total = await self.service.list_items(
+        rows, total, tags = await self.service.list_items(
             collection=request.collection,
             limit=request.limit,
             offset=request.offset,
             status=request.status,
             principal=current_principal(),
         )
+        context.set_trailing_metadata(tags_metadata(tags))
         return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
 
     async def UpdateItem(self, request: pb.UpdateItemRequest, context: Context) -> pb.Item:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 
+from heron_common.cache.tags import tags_from
 from heron_common.context import REQUEST_ID_METADATA_KEY, request_id_var
 from heron_common.errors import from_rpc_error
 
@@ -63,6 +64,35 @@ def create_channel(target: str, *, service_config: str | None = None) -> grpc.ai
     if service_config:
         options.append(("grpc.service_config", service_config))
     return grpc.aio.insecure_channel(target, options=options)
+
+
+class _Call(Protocol[Response]):
+    def __await__(self) -> Generator[Any, None, Response]: ...
+
+    async def trailing_metadata(self) -> Any: ...
+
+
+class UnaryCallMethod(Protocol[Response]):
+    def __call__(
+        self, request: Any, *, timeout: float | None = ..., metadata: Any = ...
+    ) -> _Call[Response]: ...
+
+
+async def call_with_tags(
+    method: UnaryCallMethod[Response],
+    request: Any,
+    *,
+    timeout: float,  # noqa: ASYNC109 - becomes the gRPC deadline, not an asyncio timeout
+    metadata: Iterable[tuple[str, str]] = (),
+) -> tuple[Response, list[str]]:
+    """`call`, and the cache tags the service says its answer depends on (its trailers)."""
+    md = ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *metadata)
+    try:
+        rpc = method(request, timeout=timeout, metadata=md)
+        response = await rpc
+        return response, tags_from(await rpc.trailing_metadata())
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from None
 
 
 async def call(

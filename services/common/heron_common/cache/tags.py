@@ -1,0 +1,25 @@
+"""How a service tells its callers which cache tags an answer depends on.
+
+A read method sets them in its trailing metadata (`heron-cache-tags`, comma-separated); the
+gateway stores a cached page under those tags, so the writes that invalidate them (after their
+commit, over the bus) drop the page too. The gateway never guesses a service's tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+TAGS_METADATA_KEY = "heron-cache-tags"
+
+
+def tags_metadata(tags: Iterable[str]) -> tuple[tuple[str, str]]:
+    return ((TAGS_METADATA_KEY, ",".join(tags)),)
+
+
+def tags_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str]:
+    """The tags in a call's trailing metadata (none when the service did not say)."""
+    for key, value in metadata or ():
+        if key == TAGS_METADATA_KEY:
+            text = value.decode() if isinstance(value, bytes) else value
+            return [tag for tag in text.split(",") if tag]
+    return []
