@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, TypeAlias
 
+from heron_common.limits import MAX_COLLECTION_NAME_LENGTH, MAX_SLUG_LENGTH, MAX_TITLE_LENGTH
 from heron_common.security.permissions import BUILTIN_ROLE_NAMES, PUBLIC_ROLE, VALID_PERMISSIONS
 from pydantic import (
     BaseModel,
@@ -315,7 +316,7 @@ class CollectionCreate(BaseModel):
 
     name: str = Field(
         min_length=1,
-        max_length=64,
+        max_length=MAX_COLLECTION_NAME_LENGTH,
         pattern=r"^[a-z][a-z0-9_]*$",
         description="Machine name, e.g. `blog_posts`: a lowercase letter, then lowercase letters, "
         "digits and `_`. Permanent.",
@@ -360,10 +361,10 @@ class ItemCreate(BaseModel):
 
     collectionId: str | None = Field(default=None, description="The collection's id or name.")
     collection: str | None = Field(default=None, description="Alias of `collectionId`.")
-    title: str = Field(min_length=1, max_length=500, pattern=NOT_BLANK)
+    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)
     slug: str = Field(
         default="",
-        max_length=200,
+        max_length=MAX_SLUG_LENGTH,
         json_schema_extra={"pattern": SLUG_OR_EMPTY},
         description="Derived from the title if empty. " + SLUG_RULE,
     )
@@ -378,11 +379,13 @@ class ItemCreate(BaseModel):
 class ItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=500, pattern=NOT_BLANK)
+    title: str | None = Field(
+        default=None, min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK
+    )
     slug: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_SLUG_LENGTH,
         json_schema_extra={"pattern": SLUG},
         description=SLUG_RULE,
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import orjson
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
 from heron_common.jsondoc import check_json_document
+from heron_common.limits import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
 from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
@@ -20,6 +21,7 @@ from heron_gateway.schemas import (
     ItemCreate,
     ItemEnvelope,
     ItemList,
+    ItemStatus,
     ItemUpdate,
 )
 from heron_gateway.security import Access
@@ -35,10 +37,12 @@ CanCreate = Annotated[Principal, Depends(Access("content.create"))]
 CanUpdate = Annotated[Principal, Depends(Access("content.update"))]
 CanDelete = Annotated[Principal, Depends(Access("content.delete"))]
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1 to 1000).")]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size (1 to {MAX_PAGE_SIZE}).")
+]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 Status = Annotated[
-    Literal["draft", "published", "archived"] | None,
+    ItemStatus | None,
     Query(description="Only items with this status."),
 ]
 IdempotencyKey = Annotated[
@@ -82,7 +86,7 @@ async def list_items(
     settings: SettingsDep,
     principal: CanRead,
     collection: Annotated[str | None, Query(description="A collection name or id.")] = None,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
     status: Status = None,
 ) -> Response:
@@ -114,7 +118,7 @@ async def list_collection_items(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanRead,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
     status: Status = None,
 ) -> Response:

@@ -22,6 +22,13 @@ from heron_common.errors import (
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.jsondoc import check_json_document, check_text
+from heron_common.limits import (
+    DEFAULT_PAGE_SIZE,
+    ITEM_STATUSES,
+    MAX_COLLECTION_NAME_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_TITLE_LENGTH,
+)
 from heron_common.security.permissions import Principal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,11 +54,10 @@ from heron_content.slugs import (
 
 logger = logging.getLogger("heron.content")
 
-STATUSES = ("draft", "published", "archived")
-COLLECTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
-MAX_TITLE_LENGTH = 500
+STATUSES = ITEM_STATUSES
+COLLECTION_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_COLLECTION_NAME_LENGTH - 1}}}")
+DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
+MAX_LIMIT = MAX_PAGE_SIZE
 
 
 # An item or collection as read from the store; item `data` is JSON text.

@@ -6,7 +6,8 @@ import re
 import secrets
 import unicodedata
 
-MAX_SLUG_LENGTH = 200
+from heron_common.limits import MAX_SLUG_LENGTH
+
 _SEPARATORS = re.compile(r"[\W_]+")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from heron_common import limits
 from heron_common.security.permissions import BUILTIN_ROLE_NAMES, PUBLIC_ROLE, VALID_PERMISSIONS
 from heron_content import schema as content_schema
 from heron_gateway import schemas
@@ -89,3 +90,16 @@ def test_integers_are_json_integers(value: Any) -> None:
 def test_other_versions_are_refused(value: Any) -> None:
     with pytest.raises(ValidationError):
         schemas.ItemUpdate.model_validate({"version": value})
+
+
+def test_the_content_bounds_are_documented_from_the_one_source() -> None:
+    document = _document()
+    components = document["components"]["schemas"]
+    assert typing.get_args(schemas.ItemStatus) == limits.ITEM_STATUSES
+    assert components["ItemCreate"]["properties"]["title"]["maxLength"] == limits.MAX_TITLE_LENGTH
+    assert components["ItemCreate"]["properties"]["slug"]["maxLength"] == limits.MAX_SLUG_LENGTH
+    name = components["CollectionCreate"]["properties"]["name"]
+    assert name["maxLength"] == limits.MAX_COLLECTION_NAME_LENGTH
+    listing = document["paths"]["/api/content"]["get"]["parameters"]
+    limit = next(p for p in listing if p["name"] == "limit")["schema"]
+    assert (limit["maximum"], limit["default"]) == (limits.MAX_PAGE_SIZE, limits.DEFAULT_PAGE_SIZE)
