@@ -69,11 +69,11 @@ async def auth_target(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
             ),
             authenticator=auth_server.build_authenticator(service, settings),
         )
-        started = await _start(auth_server.SPEC, built, stack)
+        started = await start_built(auth_server.SPEC, built, stack)
         yield f"127.0.0.1:{started.port}", session.access_token
 
 
-async def _start(spec: ServiceSpec[Any], built: Built, stack: AsyncExitStack) -> StartedServer:
+async def start_built(spec: ServiceSpec[Any], built: Built, stack: AsyncExitStack) -> StartedServer:
     """`built` served on port 0, as `heron_common.service.serve` serves it, until `stack` closes."""
     await built.authenticator.start()
     stack.push_async_callback(built.authenticator.stop)
@@ -107,7 +107,7 @@ async def backend(database_url: str, auth_target: tuple[str, str]) -> AsyncItera
             ),
             authenticator=remote_authenticator(settings, stack),
         )
-        started = await _start(SPEC, built, stack)
+        started = await start_built(SPEC, built, stack)
         address = f"127.0.0.1:{started.port}"
         channel = grpc.aio.insecure_channel(address, interceptors=[_Bearer(admin_token)])
         stack.push_async_callback(channel.close)
