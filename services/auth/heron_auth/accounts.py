@@ -6,7 +6,6 @@ an API token needs every permission involved.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +16,7 @@ from heron_common.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_text
 from heron_common.security.permissions import (
     ADMIN_ROLE,
@@ -37,11 +37,10 @@ from heron_auth.service import (
     STATUSES,
     AuthCore,
     Row,
-    _is_uuid,
     profile_updates,
     username_taken,
 )
-from heron_auth.tokens import API_TOKEN_PREFIX, new_api_token, now_ms, secret_hash
+from heron_auth.tokens import API_TOKEN_PREFIX, new_api_token, secret_hash
 
 
 class AuthService(AuthCore):
@@ -71,7 +70,7 @@ class AuthService(AuthCore):
 
     async def get_user(self, user_id: str) -> Row:
         async with self.database.read() as conn:
-            user = await repo.user_by_id(conn, user_id) if _is_uuid(user_id) else None
+            user = await repo.user_by_id(conn, user_id) if is_id(user_id) else None
         if user is None:
             raise NotFound(f"There is no user {user_id!r}.")
         return user
@@ -227,7 +226,7 @@ class AuthService(AuthCore):
             )
         token = new_api_token()
         row: Row = {
-            "id": str(uuid.uuid4()),
+            "id": new_id(),
             "user_id": principal.user_id,
             "name": name,
             "prefix": token[: len(API_TOKEN_PREFIX) + 6],
@@ -248,7 +247,7 @@ class AuthService(AuthCore):
 
     async def revoke_api_token(self, principal: Principal, token_id: str) -> None:
         async with self.database.transaction() as conn:
-            row = await repo.api_token_by_id(conn, token_id) if _is_uuid(token_id) else None
+            row = await repo.api_token_by_id(conn, token_id) if is_id(token_id) else None
             if row is None or (
                 row["user_id"] != principal.user_id and not principal.may_all("users.update")
             ):
@@ -273,7 +272,7 @@ class AuthService(AuthCore):
             user = await repo.user_by_id(conn, row["user_id"])
             if user is None or user["status"] != "active":
                 raise invalid
-            session_id = str(uuid.uuid4())
+            session_id = new_id()
             await repo.insert_session(
                 conn,
                 id=session_id,

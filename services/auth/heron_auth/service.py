@@ -8,7 +8,6 @@ import logging
 import re
 import secrets
 import unicodedata
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from heron_common.errors import (
     Unauthenticated,
     validation_failed,
 )
+from heron_common.ids import new_id, now_ms
 from heron_common.jsondoc import check_text
 from heron_common.security.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
 from heron_common.security.permissions import (
@@ -52,7 +52,6 @@ from heron_auth.throttle import SignInThrottle, address_hash
 from heron_auth.tokens import (
     TokenIssuer,
     new_refresh_token,
-    now_ms,
     secret_hash,
 )
 
@@ -239,7 +238,7 @@ class AuthCore:
         password_hash = await self.passwords.hash(password)
         now = now_ms()
         row: Row = {
-            "id": str(uuid.uuid4()),
+            "id": new_id(),
             "email": stored,
             "email_key": key,
             "username": chosen,
@@ -337,7 +336,7 @@ class AuthCore:
 
     async def _start_session(self, conn: AsyncConnection, user: Row) -> Issued:
         now = now_ms()
-        session_id = str(uuid.uuid4())
+        session_id = new_id()
         expires = now + self.settings.session_max_seconds * 1000
         # Bound to this session: a cookie an attacker planted cannot match it.
         csrf_token = secrets.token_urlsafe(24)
@@ -529,11 +528,3 @@ class AuthCore:
 def roles_version_of(roles: list[Row]) -> str:
     body = orjson.dumps(sorted((r["name"], sorted(r["permissions"])) for r in roles))
     return hashlib.sha256(body).hexdigest()[:16]
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from heron_common.db import Database
+from heron_common.ids import now_ms
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth import repository as repo
@@ -21,10 +22,6 @@ REFRESH_TOKEN_PREFIX = "hrt_"
 KEY_OVERLAP_MS = 60_000
 # Other replicas notice a rotation within this long.
 KEY_RELOAD_SECONDS = 30.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def secret_hash(token: str) -> str:

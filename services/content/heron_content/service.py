@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
-import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -21,6 +19,7 @@ from heron_common.errors import (
     NotFound,
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
+from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.limits import (
     DEFAULT_PAGE_SIZE,
@@ -62,10 +61,6 @@ MAX_LIMIT = MAX_PAGE_SIZE
 
 # An item or collection as read from the store; item `data` is JSON text.
 Item = Mapping[Any, Any]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _invalid(field: str, message: str) -> InvalidArgument:
@@ -130,7 +125,7 @@ class ContentService:
         check_json_document(schema, "schema")
         canonical = normalize_schema(schema)
         now = now_ms()
-        collection_id = str(uuid.uuid4())
+        collection_id = new_id()
         values: dict[str, Any] = {
             "id": collection_id,
             "name": name,
@@ -325,7 +320,7 @@ class ContentService:
                 taken = await repo.taken_slugs(conn, coll["id"], slug_candidates(base))
                 final_slug = next_free_slug(base, taken)
             row = {
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "collection_id": coll["id"],
                 "title": title,
                 "slug": final_slug,
@@ -346,7 +341,7 @@ class ContentService:
         return item, True
 
     async def get_item(self, item_id: str, principal: Principal | None = None) -> Item:
-        if not _is_uuid(item_id):
+        if not is_id(item_id):
             raise _item_not_found(item_id)
 
         async def load() -> dict[str, Any] | None:
@@ -431,7 +426,7 @@ class ContentService:
             if not isinstance(data, dict):
                 raise _invalid("data", "expected an object")
             check_json_document(data, "data")
-        if not _is_uuid(item_id):
+        if not is_id(item_id):
             raise _item_not_found(item_id)
         # Without `version` the caller asked for last-write-wins: a concurrent change is not
         # its problem, so the read-merge-write is retried on top of it (a few times).
@@ -507,7 +502,7 @@ class ContentService:
         return {**current, **written}
 
     async def delete_item(self, item_id: str, principal: Principal | None = None) -> None:
-        if not _is_uuid(item_id):
+        if not is_id(item_id):
             raise _item_not_found(item_id)
         async with self._unit_of_work() as work:
             current = await repo.get_item(work.conn, item_id)
@@ -555,15 +550,8 @@ def _item_not_found(item_id: str) -> NotFound:
     return NotFound(CONTENT_NOT_FOUND, [ErrorDetail("id", f"no item {_shown(item_id)}")])
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
 def _is_collection_key(key: str) -> bool:
-    return bool(COLLECTION_NAME.fullmatch(key)) or _is_uuid(key)
+    return bool(COLLECTION_NAME.fullmatch(key)) or is_id(key)
 
 
 def _scoped_key(author_id: str, key: str) -> str:
