@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import MaxConnectionsError
 
+from heron_common.redis.breaker import breaker_for
 from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.cache")
@@ -123,8 +123,9 @@ class RedisTier:
         self.seq_key = f"{prefix}:cache-seq:{namespace}"
         self.channel = f"{prefix}:cache-bus:{namespace}"
         self.marker_ttl_ms = int(marker_ttl * 1000)
-        self._breaker_seconds = breaker_seconds
-        self._open_until = 0.0
+        # Shared with everything else on the same client (the rate limiter, other namespaces).
+        self.breaker = breaker_for(client, seconds=breaker_seconds)
+        self._degraded = False
         self._fill = client.register_script(_FILL)
         self._invalidate = client.register_script(_INVALIDATE)
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
@@ -133,18 +134,26 @@ class RedisTier:
     @property
     def available(self) -> bool:
         """False while the breaker is open (Redis failed within the last `breaker_seconds`)."""
-        return time.monotonic() >= self._open_until
+        return self.breaker.allows()
 
     def reset_breaker(self) -> None:
         """Redis answered elsewhere (e.g. the bus resubscribed): stop skipping it."""
-        self._open_until = 0.0
+        self.breaker.reset()
+        self._degraded = False
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T | None:
-        if not self.available:
+        if not self.breaker.allows():
             return None
+        probe = self.breaker.begin()
+        try:
+            return await self._attempts(make, probe)
+        finally:
+            self.breaker.end(probe)
+
+    async def _attempts(self, make: Callable[[], Awaitable[T]], probe: bool) -> T | None:
         for attempt in (1, 2):
             try:
-                return await make()
+                result = await make()
             except MaxConnectionsError:
                 # The local pool is exhausted: Redis itself is fine, so skip it for this call.
                 self.errors += 1
@@ -160,17 +169,23 @@ class RedisTier:
                 self._failed(exc)
             except REDIS_ERRORS as exc:
                 self._failed(exc)
+            else:
+                self.breaker.succeeded(probe)
+                if self._degraded and self.breaker.closed:
+                    self._degraded = False
+                return result
             break
         return None
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1
-        if self.available:
+        if not self._degraded:
             logger.warning(
                 "redis unavailable; cache runs on memory and loaders",
                 extra={"error": type(exc).__name__},
             )
-        self._open_until = time.monotonic() + self._breaker_seconds
+            self._degraded = True
+        self.breaker.failed()
 
     async def read(self, key: str) -> tuple[bytes | None, int] | None:
         """The stored envelope (or None) and the current invalidation sequence; None if down."""

@@ -1,1 +1,1 @@
-"""Redis: the one client factory (with its circuit breaker) and the rate limiter on it."""
+"""Redis: the one client factory, the circuit breaker its users share, the rate limiter."""

@@ -26,13 +26,13 @@ from typing import NamedTuple
 import redis.asyncio as redis
 
 from heron_common.errors import ResourceExhausted
+from heron_common.redis.breaker import BREAKER_SECONDS, Breaker, breaker_for
 from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.ratelimit")
 
 DEFAULT_PREFIX = "heron:rl"
 MAX_LOCAL_KEYS = 100_000
-BREAKER_SECONDS = 1.0
 
 # KEYS[1]: the key's hash. ARGV: the policy's field, limit, window (ms), cost, "1" to count.
 # A field holds "<window index> <count in that window> <count in the window before>".
@@ -210,9 +210,13 @@ class RateLimiter:
         self._prefix = prefix
         self._clock = clock
         self._memory = _MemoryBackend(max_local_keys)
-        self._breaker_seconds = breaker_seconds
-        self._down_until: float | None = None  # set while Redis is considered down
-        self._probing = False
+        # Shared with the caches on the same client: one outage, noticed once.
+        self._breaker = (
+            breaker_for(redis_client, seconds=breaker_seconds, clock=clock)
+            if redis_client is not None
+            else Breaker(breaker_seconds, clock)
+        )
+        self._degraded = False
 
     async def aclose(self) -> None:
         """Close the Redis client (for a limiter that owns it)."""
@@ -293,36 +297,30 @@ class RateLimiter:
         return _decision(counts, limit=limit, window_ms=window_ms, cost=cost)
 
     def _redis_ready(self) -> bool:
-        if self._down_until is None:
-            return True
         # While down, one call at a time tries Redis once the breaker has cooled; the rest
         # stay on memory, so an outage costs at most one timeout per `breaker_seconds`.
-        return not self._probing and self._clock() >= self._down_until
+        return self._breaker.allows()
 
     def _start_call(self) -> bool:
-        probe = self._down_until is not None
-        if probe:
-            self._probing = True
-        return probe
+        return self._breaker.begin()
 
     def _end_call(self, probe: bool) -> None:
-        if probe:
-            self._probing = False
+        self._breaker.end(probe)
 
     def _failed(self, exc: BaseException) -> None:
-        if self._down_until is None:
+        if not self._degraded:
             # The error says nothing about the key: Redis only ever sees its digest.
             logger.warning(
                 "Redis failed; rate limits are kept in process memory until it is back",
                 extra={"error": f"{type(exc).__name__}: {exc}"},
             )
-        self._down_until = self._clock() + self._breaker_seconds
+            self._degraded = True
+        self._breaker.failed()
 
     def _succeeded(self, probe: bool) -> None:
-        # Only the probe ends an outage: a call begun before the failure that happens to
-        # succeed late must not make the breaker flap.
-        if probe:
-            self._down_until = None
+        self._breaker.succeeded(probe)
+        if self._degraded and self._breaker.closed:
+            self._degraded = False
             logger.info("Redis is back; rate limits are shared again")
 
 
