@@ -245,6 +245,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# For a route whose success is not JSON (a page, metrics text): its errors still are (a `model`
+# would be documented under the route's own media type).
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, response in ERROR_RESPONSES.items()
+}
+
+
 class CollectionOut(BaseModel):
     id: str
     name: str
@@ -461,6 +472,18 @@ _PROFILE_FIELDS = {
     "firstName": "first_name",
     "lastName": "last_name",
 }
+
+
+def new_account(body: RegisterBody | UserCreate) -> dict[str, str]:
+    """A new account's fields, under the auth service's names (an empty username is derived)."""
+    return {
+        "email": body.email,
+        "password": body.password,
+        "display_name": body.display_name,
+        "username": body.username or "",
+        "first_name": body.firstName,
+        "last_name": body.lastName,
+    }
 
 
 def profile_changes(body: BaseModel) -> dict[str, str]:

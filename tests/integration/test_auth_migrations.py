@@ -4,9 +4,6 @@ PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -14,17 +11,6 @@ from heron_auth.server import SPEC
 from heron_common.db import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-
-from tests.conftest import throwaway_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def auth_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-        return
-    with throwaway_database(request.getfixturevalue("postgres_server_url")) as url:
-        yield url
 
 
 def _to(revision: str) -> object:
@@ -37,8 +23,10 @@ def _to(revision: str) -> object:
     return run
 
 
-async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(auth_url: str) -> None:
-    engine = create_engine(auth_url)
+async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_to("0002"))  # type: ignore[arg-type]

@@ -4,8 +4,6 @@ here, not in production."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,21 +19,10 @@ from heron_content import models as content_models
 from heron_content.server import SPEC as CONTENT
 from sqlalchemy.engine import Connection
 
-from tests.conftest import throwaway_database
-
 SERVICES: dict[str, tuple[ServiceSpec[Any], ModuleType]] = {
     "auth": (AUTH, auth_models),
     "content": (CONTENT, content_models),
 }
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-        return
-    with throwaway_database(request.getfixturevalue("postgres_server_url")) as url:
-        yield url
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from heron_gateway.render import json_response, user_json
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
+    JSON_ERROR_RESPONSES,
     LoggedOut,
     LoginBody,
     LogoutBody,
@@ -35,6 +36,7 @@ from heron_gateway.schemas import (
     SessionOut,
     Success,
     TokensOut,
+    new_account,
     profile_changes,
 )
 from heron_gateway.security import (
@@ -178,14 +180,7 @@ async def register(
     )
     session = await call(
         upstreams.auth.Register,
-        pb.RegisterRequest(
-            email=body.email,
-            password=body.password,
-            display_name=body.display_name,
-            username=body.username or "",
-            first_name=body.firstName,
-            last_name=body.lastName,
-        ),
+        pb.RegisterRequest(**new_account(body)),
         timeout=settings.rpc_timeout_seconds,
     )
     return _session_response(_session_body(session), session, settings, status=201)
@@ -306,16 +301,7 @@ _SIGN_IN_PAGE = """<!doctype html>
     summary="The sign-in page",
     responses={
         200: {"content": {"text/html": {"schema": {"type": "string"}}}},
-        # Errors are JSON like everywhere else (a `model` would take this route's text/html).
-        **{
-            status: {
-                "description": response["description"],
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-                },
-            }
-            for status, response in ERROR_RESPONSES.items()
-        },
+        **JSON_ERROR_RESPONSES,
     },
 )
 async def sign_in_page(

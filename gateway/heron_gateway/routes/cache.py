@@ -14,7 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import PlainTextResponse, Response
 
 from heron_gateway.render import json_response
-from heron_gateway.schemas import ERROR_RESPONSES, Success
+from heron_gateway.schemas import ERROR_RESPONSES, JSON_ERROR_RESPONSES, Success
 from heron_gateway.security import Access
 from heron_gateway.upstreams import Upstreams, UpstreamsDep
 
@@ -115,16 +115,7 @@ async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) 
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-        # Errors are JSON like everywhere else (a `model` would take this route's text/plain).
-        **{
-            status: {
-                "description": response["description"],
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-                },
-            }
-            for status, response in ERROR_RESPONSES.items()
-        },
+        **JSON_ERROR_RESPONSES,
     },
 )
 async def metrics(_: CanReadSettings) -> Response:

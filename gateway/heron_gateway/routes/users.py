@@ -24,6 +24,7 @@ from heron_gateway.schemas import (
     UserEnvelope,
     UserList,
     UserUpdate,
+    new_account,
     profile_changes,
 )
 from heron_gateway.security import Access, SignedIn
@@ -70,15 +71,7 @@ async def create_user(
     """Only roles whose permissions the caller holds can be given."""
     reply = await call(
         upstreams.auth.CreateUser,
-        pb.CreateUserRequest(
-            email=body.email,
-            password=body.password,
-            display_name=body.display_name,
-            username=body.username or "",
-            first_name=body.firstName,
-            last_name=body.lastName,
-            role=body.role,
-        ),
+        pb.CreateUserRequest(**new_account(body), role=body.role),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
