@@ -3,7 +3,7 @@ gateway, other services) rely on, without HTTP in between."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -13,9 +13,11 @@ from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from heron_auth import server as auth_server
+from heron_auth.accounts import AuthService
 from heron_auth.servicer import AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_common.errors import AlreadyExists, InvalidArgument, PermissionDenied, Unauthenticated
+from heron_common.events import Event
 from heron_common.rpc.client import call, create_channel
 from heron_common.service import Built
 
@@ -26,6 +28,7 @@ PASSWORD = "admin-Pw-12345"
 
 @dataclass
 class AuthBackend:
+    service: AuthService
     stub: auth_pb2_grpc.AuthServiceStub
     channel: grpc.aio.Channel
     admin: tuple[tuple[str, str], ...]  # metadata of the admin's access token
@@ -56,7 +59,9 @@ async def auth(database_url: str) -> AsyncIterator[AuthBackend]:
         session = await call(
             stub.Login, pb.LoginRequest(email="root@example.com", password=PASSWORD), timeout=5
         )
-        yield AuthBackend(stub, channel, (("authorization", f"Bearer {session.access_token}"),))
+        yield AuthBackend(
+            service, stub, channel, (("authorization", f"Bearer {session.access_token}"),)
+        )
 
 
 async def test_it_is_serving_under_its_registered_name(auth: AuthBackend) -> None:
@@ -116,3 +121,35 @@ async def test_methods_check_their_callers(auth: AuthBackend) -> None:
         auth.stub.UpdateMe, pb.UpdateMeRequest(username="Vee"), timeout=5, metadata=as_viewer
     )
     assert me.username == "vee"
+
+
+async def test_writes_publish_their_events_after_commit(auth: AuthBackend) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def subscriber(events: Sequence[Event]) -> None:
+        seen.extend((e.name, e.subject) for e in events)
+
+    auth.service.events.subscribe(subscriber)
+    registered = await call(
+        auth.stub.Register,
+        pb.RegisterRequest(email="e@example.com", password=PASSWORD),
+        timeout=5,
+    )
+    assert seen == [
+        ("user.created", registered.user.id),
+        ("session.started", registered.session_id),
+    ]
+    seen.clear()
+    with pytest.raises(AlreadyExists):  # refused: nothing committed, nothing published
+        await call(
+            auth.stub.Register,
+            pb.RegisterRequest(email="E@example.com", password=PASSWORD),
+            timeout=5,
+        )
+    assert seen == []
+    await call(
+        auth.stub.Logout,
+        pb.LogoutRequest(refresh_token=registered.refresh_token),
+        timeout=5,
+    )
+    assert seen == [("session.revoked", registered.session_id)]

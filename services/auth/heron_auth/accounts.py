@@ -118,7 +118,8 @@ class AuthService(AuthCore):
         role: str | None,
     ) -> Row:
         user_id = user["id"]
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             updates.update(await profile_updates(conn, user, profile, self_service=False))
             current = await self._role_permissions(conn, user["role"])
             # Changing someone's account at all needs at least their powers.
@@ -136,8 +137,9 @@ class AuthService(AuthCore):
                 return user
             updates["updated_at"] = now_ms()
             await repo.update_user(conn, user_id, **updates)
+            work.record("user.updated", user_id)
             if {"role", "status", "password_hash"} & updates.keys():
-                await self._revoke_user(conn, user_id)
+                await self._revoke_user(work, user_id)
         return {**user, **updates}
 
     async def _keep_an_admin(self, conn: AsyncConnection) -> None:
@@ -148,13 +150,15 @@ class AuthService(AuthCore):
         user = await self.get_user(user_id)
         if user_id == principal.user_id:
             raise PermissionDenied("You cannot delete your own account.")
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             current = await self._role_permissions(conn, user["role"])
             self._check_may_grant(principal, current, f"Deleting a user with role {user['role']!r}")
             if user["role"] == ADMIN_ROLE and user["status"] == "active":
                 await self._keep_an_admin(conn)
-            await self._revoke_user(conn, user_id)
+            await self._revoke_user(work, user_id)
             await repo.delete_user(conn, user_id)
+            work.record("user.deleted", user_id)
 
     # -- roles -------------------------------------------------------------------------------
     async def list_roles(self) -> list[Row]:
@@ -186,7 +190,8 @@ class AuthService(AuthCore):
         self._check_may_grant(principal, permissions, f"Changing the role {name!r}")
         if description is not None:
             check_text(description, "description")
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             role = await repo.get_role(conn, name)
             if role is None:
                 raise NotFound(f"There is no role {name!r}.")
@@ -198,6 +203,7 @@ class AuthService(AuthCore):
             if description is not None:
                 values["description"] = description[:1000]
             await repo.update_role(conn, name, **values)
+            work.record("role.updated", name)
         return {**role, **values}
 
     # -- API tokens --------------------------------------------------------------------------
@@ -237,8 +243,10 @@ class AuthService(AuthCore):
             "last_used_at": None,
             "revoked_at": None,
         }
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             await repo.insert_api_token(conn, **row)
+            work.record("api_token.created", row["id"])
         return row, token
 
     async def list_api_tokens(self, principal: Principal) -> list[Row]:
@@ -246,7 +254,8 @@ class AuthService(AuthCore):
             return await repo.list_api_tokens(conn, principal.user_id)
 
     async def revoke_api_token(self, principal: Principal, token_id: str) -> None:
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             row = await repo.api_token_by_id(conn, token_id) if is_id(token_id) else None
             if row is None or (
                 row["user_id"] != principal.user_id and not principal.may_all("users.update")
@@ -254,8 +263,9 @@ class AuthService(AuthCore):
                 raise NotFound(f"There is no API token {token_id!r}.")
             if row["revoked_at"] is None:
                 await repo.update_api_token(conn, token_id, revoked_at=now_ms())
+                work.record("api_token.revoked", token_id)
             await self._revoke_sessions(
-                conn, await repo.live_session_ids(conn, now_ms(), api_token_id=token_id)
+                work, await repo.live_session_ids(conn, now_ms(), api_token_id=token_id)
             )
 
     async def exchange_api_token(self, token: str) -> tuple[str, int]:
@@ -263,7 +273,8 @@ class AuthService(AuthCore):
         if not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
             raise invalid
         now = now_ms()
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             row = await repo.api_token_by_hash(conn, secret_hash(token))
             if row is None or row["revoked_at"] is not None:
                 raise invalid
@@ -283,6 +294,7 @@ class AuthService(AuthCore):
                 expires_at=now + self.access_ttl_ms + REVOCATION_MARGIN_MS,
                 revoked_at=None,
             )
+            work.record("session.started", session_id)
             await repo.update_api_token(conn, row["id"], last_used_at=now)
         access = await self.issuer.access_token(
             user_id=user["id"],

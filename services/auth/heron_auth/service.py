@@ -9,6 +9,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from heron_common.errors import (
     Unauthenticated,
     validation_failed,
 )
+from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.ids import new_id, now_ms
 from heron_common.jsondoc import check_text
 from heron_common.security.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
@@ -171,12 +173,18 @@ class AuthCore:
         self.issuer = issuer
         self.throttle = throttle
         self.access_ttl_ms = settings.access_token_ttl_seconds * 1000
+        # Every write's events, after its commit (for the plugins' hooks and outbox to come).
+        self.events = EventBus()
+
+    def _unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.database, self.events)
 
     # -- bootstrap ---------------------------------------------------------------------------
     async def ensure_builtin_roles(self) -> None:
         """Add built-in roles a store lacks; never overwrite what an admin edited. The admin
         role always holds every permission, including ones added by a newer version."""
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             existing = {r["name"]: r for r in await repo.list_roles(conn)}
             for name, description, permissions in BUILTIN_ROLES:
                 if name not in existing:
@@ -254,7 +262,8 @@ class AuthCore:
         }
         for attempt in range(3):
             try:
-                async with self.database.transaction() as conn:
+                async with self._unit_of_work() as work:
+                    conn = work.conn
                     if await repo.get_role(conn, role) is None or role == PUBLIC_ROLE:
                         raise InvalidArgument(
                             f"There is no role {role!r}.",
@@ -270,6 +279,7 @@ class AuthCore:
                             conn, derived_username(stored), allow_reserved=not self_service
                         )
                     await repo.insert_user(conn, **row)
+                    work.record("user.created", row["id"])
                 return row
             except IntegrityError:
                 # A concurrent create took the email or the username between check and insert;
@@ -315,10 +325,12 @@ class AuthCore:
         updates: dict[str, Any] = {"last_login_at": now}
         if self.passwords.needs_rehash(user["password_hash"]):
             updates["password_hash"] = await self.passwords.hash(password)
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             await repo.update_user(conn, user["id"], **updates)
+            work.record("user.signed_in", user["id"])
             await repo.remember_address(conn, user["id"], address_hash(address), now)
-            issued = await self._start_session(conn, user)
+            issued = await self._start_session(work, user)
         issued.user = {**user, "last_login_at": now}
         return issued
 
@@ -331,10 +343,11 @@ class AuthCore:
         user = await self.add_user(
             email=email, password=password, role=role, profile=profile, self_service=True
         )
-        async with self.database.transaction() as conn:
-            return await self._start_session(conn, user)
+        async with self._unit_of_work() as work:
+            return await self._start_session(work, user)
 
-    async def _start_session(self, conn: AsyncConnection, user: Row) -> Issued:
+    async def _start_session(self, work: UnitOfWork, user: Row) -> Issued:
+        conn = work.conn
         now = now_ms()
         session_id = new_id()
         expires = now + self.settings.session_max_seconds * 1000
@@ -356,6 +369,7 @@ class AuthCore:
         access = await self.issuer.access_token(
             user_id=user["id"], role=user["role"], session_id=session_id, csrf_hash=csrf_hash
         )
+        work.record("session.started", session_id)
         return Issued(
             user,
             access,
@@ -391,7 +405,8 @@ class AuthCore:
             raise invalid
         token_hash = secret_hash(refresh_token)
         now = now_ms()
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             row = await repo.refresh_token(conn, token_hash)
             if row is None:
                 raise invalid
@@ -420,8 +435,9 @@ class AuthCore:
         # A token used before: someone holds a copy. End the whole family.
         if not claimed:
             logger.warning("refresh token reuse; session revoked", extra={"session": session_id})
-        async with self.database.transaction() as conn:
-            await self._revoke_sessions(conn, [(session_id, row["session_expires_at"])])
+        async with self._unit_of_work() as work:
+            conn = work.conn
+            await self._revoke_sessions(work, [(session_id, row["session_expires_at"])])
         if not claimed:
             raise Unauthenticated(
                 "This refresh token was already used, so the session was ended to protect the "
@@ -430,29 +446,30 @@ class AuthCore:
         raise invalid
 
     async def logout(self, principal: Principal, refresh_token: str) -> None:
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             if refresh_token:
                 row = await repo.refresh_token(conn, secret_hash(refresh_token))
                 if row is not None:
-                    await self._revoke_sessions(conn, [(row["session_id"], now_ms())])
+                    await self._revoke_sessions(work, [(row["session_id"], now_ms())])
                     return
             if principal.anonymous:
                 raise Unauthenticated("Nothing to sign out of: send a token.")
-            await self._revoke_sessions(conn, [(principal.session_id, now_ms())])
+            await self._revoke_sessions(work, [(principal.session_id, now_ms())])
 
-    async def _revoke_sessions(
-        self, conn: AsyncConnection, sessions: Iterable[tuple[str, int]]
-    ) -> None:
+    async def _revoke_sessions(self, work: UnitOfWork, sessions: Iterable[tuple[str, int]]) -> None:
         """Revoke sessions and publish them to verifiers until their last access token expired."""
         now = now_ms()
         entries = list(sessions)
-        await repo.mark_sessions_revoked(conn, [s for s, _ in entries], now)
+        await repo.mark_sessions_revoked(work.conn, [s for s, _ in entries], now)
         horizon = now + self.access_ttl_ms + REVOCATION_MARGIN_MS
-        await repo.insert_revocations(conn, [(s, horizon) for s, _ in entries])
+        await repo.insert_revocations(work.conn, [(s, horizon) for s, _ in entries])
+        for session_id, _ in entries:
+            work.record("session.revoked", session_id)
 
-    async def _revoke_user(self, conn: AsyncConnection, user_id: str) -> None:
+    async def _revoke_user(self, work: UnitOfWork, user_id: str) -> None:
         await self._revoke_sessions(
-            conn, await repo.live_session_ids(conn, now_ms(), user_id=user_id)
+            work, await repo.live_session_ids(work.conn, now_ms(), user_id=user_id)
         )
 
     # -- the caller's account ----------------------------------------------------------------
@@ -466,12 +483,14 @@ class AuthCore:
     async def update_me(self, principal: Principal, profile: Profile) -> Row:
         user = await self.me(principal)
         try:
-            async with self.database.transaction() as conn:
+            async with self._unit_of_work() as work:
+                conn = work.conn
                 updates = await profile_updates(conn, user, profile, self_service=True)
                 if not updates:
                     return user
                 updates["updated_at"] = now_ms()
                 await repo.update_user(conn, user["id"], **updates)
+                work.record("user.updated", user["id"])
         except IntegrityError:
             raise username_taken() from None
         return {**user, **updates}
@@ -494,11 +513,13 @@ class AuthCore:
         await self.throttle.password_check_succeeded(user["id"])
         check_password(new, min_length=self.settings.password_min_length, field="new_password")
         password_hash = await self.passwords.hash(new)
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             await repo.update_user(
                 conn, user["id"], password_hash=password_hash, updated_at=now_ms()
             )
-            await self._revoke_user(conn, user["id"])
+            work.record("user.password_changed", user["id"])
+            await self._revoke_user(work, user["id"])
 
     # -- verifiers' state --------------------------------------------------------------------
     async def auth_state(self, cursor: int, roles_version: str) -> tuple[StateUpdate, list[Row]]:
@@ -521,7 +542,8 @@ class AuthCore:
         return update, roles
 
     async def prune(self) -> None:
-        async with self.database.transaction() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             await repo.prune(conn, now_ms())
 
 
