@@ -8,7 +8,8 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from heron_auth.server import SPEC
-from heron_common.db import create_engine
+from heron_common.db import Database, create_engine
+from heron_common.service import migrate
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -47,8 +48,22 @@ async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(
                     ),
                     {"id": f"u{n}", "email": email, "key": email.casefold(), "at": n},
                 )
+            # Rows that hang off the users (ON DELETE CASCADE): signed-in sessions, API tokens.
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (id, user_id, kind, created_at, expires_at) "
+                    "VALUES ('s0', 'u0', 'password', 0, 9999999999999)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at) "
+                    "VALUES ('t0', 'u1', 'ci', 'heron_ab', 'hash', 0)"
+                )
+            )
+        # As every service does at start (heron_common.service.migrate).
+        assert not await migrate(SPEC, Database(engine))
         async with engine.begin() as conn:
-            await conn.run_sync(_to("head"))  # type: ignore[arg-type]
             rows = (
                 await conn.execute(
                     text("SELECT id, email, username, first_name FROM users ORDER BY id")
@@ -64,6 +79,21 @@ async def test_existing_accounts_get_unique_usernames_and_lower_case_emails(
             ("u3", "é@x.io", "user_e", ""),
         ]
         assert version and version[0][0] >= "0003"
+        async with engine.connect() as conn:
+            # Nothing that hung off the users was lost to a table rebuild.
+            kept = [
+                (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                for table in ("sessions", "api_tokens")
+            ]
+            assert kept == [1, 1]
+            # And the store still enforces its foreign keys afterwards.
+            with pytest.raises(Exception, match=r"(?i)foreign key"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO sessions (id, user_id, kind, created_at, expires_at) "
+                        "VALUES ('s9', 'nobody', 'password', 0, 1)"
+                    )
+                )
         async with engine.connect() as conn:
             with pytest.raises(Exception, match=r"(?i)unique"):
                 await conn.execute(text("UPDATE users SET username = 'jane.doe' WHERE id = 'u1'"))

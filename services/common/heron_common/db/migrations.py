@@ -46,8 +46,32 @@ async def upgrade(
 
     Returns whether the store was empty, i.e. created by this call.
     """
+    if database.dialect == "sqlite":
+        return await _upgrade_sqlite(database, script_location, version_table)
     async with database.transaction() as conn:
         return await conn.run_sync(_upgrade, script_location, version_table, advisory_lock_id)
+
+
+async def _upgrade_sqlite(database: Database, script_location: Path, version_table: str) -> bool:
+    """SQLite changes a table by rebuilding it (Alembic's batch mode): dropping the old table
+    would cascade its deletes into every table that references it, so the migrations run with
+    foreign keys off, are checked afterwards, and the connection is not reused."""
+    async with database.engine.connect() as conn:
+        try:
+            # Only outside a transaction does this take effect: before any statement that
+            # opens one.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            fresh = await conn.run_sync(_upgrade, script_location, version_table, 0)
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(
+                    f"the migrations left rows that break foreign keys: {broken[:5]}"
+                )
+            await conn.commit()
+        finally:
+            # Never back into the pool with foreign keys off.
+            await conn.invalidate()
+    return fresh
 
 
 def run_alembic_env(target_metadata: MetaData, version_table: str) -> None:

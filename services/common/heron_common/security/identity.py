@@ -87,7 +87,7 @@ class GrpcAuthSource:
 
 CSRF_MISMATCH = (
     "Cookie-authenticated requests that change something need the X-CSRF-Token header set to "
-    "the value of the heron_csrf cookie this session was given at sign-in."
+    "the value of the csrf_token cookie this session was given at sign-in."
 )
 
 
