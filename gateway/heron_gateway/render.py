@@ -94,9 +94,10 @@ def now_iso() -> str:
 CACHE_TAGS_HEADER = "x-heron-cache-tags"
 
 
-def page_response(body: Any, tags: list[str]) -> Response:
-    """A cacheable answer: `body` as JSON, stored by the page cache under `tags`."""
-    return json_response(body, headers={CACHE_TAGS_HEADER: ",".join(tags)})
+def page_response(body: Any, tags: list[str] | None) -> Response:
+    """A cacheable answer: `body` as JSON, stored by the page cache under `tags` (not at all
+    without them)."""
+    return json_response(body, headers={CACHE_TAGS_HEADER: ",".join(tags)} if tags else None)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

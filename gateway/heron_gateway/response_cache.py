@@ -55,7 +55,7 @@ def _take_tags(message: Message) -> list[str] | None:
     if not found:
         return None
     message["headers"] = [(k, v) for k, v in headers if k != _TAGS_HEADER]
-    return [tag for tag in found[0].decode("latin-1").split(",") if tag]
+    return [tag for tag in found[0].decode("latin-1").split(",") if tag] or None
 
 
 def _without_tags(send: Send) -> Send:
@@ -96,7 +96,7 @@ class ResponseCacheMiddleware:
         upstreams: Any = getattr(self.api.state, "upstreams", None)
         pages: TieredCache[CachedResponse] | None = getattr(upstreams, "pages", None)
         if pages is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _without_tags(send))
             return
         if scope["method"] in _WRITES:
             await self._write(scope, receive, send, upstreams, pages)
@@ -106,8 +106,8 @@ class ResponseCacheMiddleware:
             return
         try:
             principal: Principal = await authenticate(Request(scope), upstreams)
-        except DomainError:  # the route renders the error
-            await self.app(scope, receive, send)
+        except DomainError:  # the route renders the error (or, on a retry, the answer)
+            await self.app(scope, receive, _without_tags(send))
             return
         remember_principal(scope, principal)
         public = principal.anonymous

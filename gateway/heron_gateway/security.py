@@ -103,9 +103,11 @@ class Access:
     service checks ownership.
     """
 
-    def __init__(self, need: str, *, csrf: bool = True) -> None:
+    def __init__(self, need: str, *, csrf: bool = True, lenient: bool = False) -> None:
         self.need = need
         self.csrf = csrf
+        # Bad credentials make the caller anonymous instead of a 401 (signing out).
+        self.lenient = lenient
 
     def __repr__(self) -> str:
         return f"Access({self.need!r})"
@@ -117,7 +119,12 @@ class Access:
         principal: Principal | None = getattr(request.state, PRINCIPAL_KEY, None)
         if principal is None:
             upstreams: Upstreams = request.app.state.upstreams
-            principal = await authenticate(request, upstreams, csrf=self.csrf)
+            try:
+                principal = await authenticate(request, upstreams, csrf=self.csrf)
+            except Unauthenticated:
+                if not self.lenient:
+                    raise
+                principal = upstreams.authenticator.anonymous()
             remember_principal(request.scope, principal)
         if self.need == PUBLIC:
             return principal
@@ -134,5 +141,6 @@ Public = Annotated[Principal, Depends(Access(PUBLIC))]
 SignedIn = Annotated[Principal, Depends(Access(AUTHENTICATED))]
 # Signing out is the one cookie-authenticated write without a CSRF token, as in SonicJS: the
 # worst a forged one could do is end a session, and SameSite=Strict cookies are not sent by
-# another site's requests anyway.
-SigningOut = Annotated[Principal, Depends(Access(PUBLIC, csrf=False))]
+# another site's requests anyway. A revoked or expired token still signs out (and clears the
+# cookies) rather than being refused.
+SigningOut = Annotated[Principal, Depends(Access(PUBLIC, csrf=False, lenient=True))]

@@ -261,10 +261,11 @@ def test_get_api_is_the_openapi_document(sonic: Stack) -> None:
 
 
 def test_unknown_collections_and_items_as_sonicjs_answers(sonic: Stack) -> None:
-    listed = sonic.anon.get("/api/content", params={"collection": "no_such_thing"})
-    assert listed.status_code == 200
-    assert listed.json()["data"] == []
-    assert listed.json()["meta"]["message"] == "Collection 'no_such_thing' not found"
+    for name in ("no_such_thing", "中文"):
+        listed = sonic.anon.get("/api/content", params={"collection": name})
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["data"] == []
+        assert listed.json()["meta"]["message"] == f"Collection '{name}' not found"
     per_collection = sonic.anon.get("/api/collections/no_such_thing/content")
     assert per_collection.status_code == 404
     assert per_collection.json()["error"] == "Collection not found"
@@ -292,3 +293,32 @@ def test_a_fresh_store_has_sonicjs_collections_and_takes_sonicjs_writes(sonic: S
     assert item["collectionId"] == first["id"] and item["slug"] == "contact"
     public = sonic.anon.get(f"/api/content/{item['id']}").json()["data"]
     assert public["data"] == {"content": "<p>Write to us.</p>", "excerpt": "How to reach us"}
+
+
+def test_a_browser_with_a_dead_session_can_still_sign_out_and_reach_sign_in(
+    sonic: Stack,
+) -> None:
+    email = f"{unique('stale')}@example.com"
+    sonic.anon.post("/auth/register", json={"email": email, "password": USER_PASSWORD})
+    with browser(sonic) as web:
+        login = web.post("/auth/login", json={"email": email, "password": USER_PASSWORD})
+        jar = set_cookies(login)
+        cookies = cookie_header(jar)
+        # The session ends elsewhere (here: signed out by its refresh token, as another tab).
+        assert (
+            web.post(
+                "/auth/logout", json={"refresh_token": login.json()["refresh_token"]}
+            ).status_code
+            == 200
+        )
+        token = login.json()["token"]
+        assert seconds_until(lambda: status_with(sonic, token) == 401) <= 3.0
+        assert web.get("/auth/me", headers={"cookie": cookies}).status_code == 401
+        page = web.get("/auth/login", headers={"cookie": cookies})
+        assert page.status_code == 200, page.text
+        redirected = web.get("/auth/logout", headers={"cookie": cookies})
+        assert redirected.status_code == 302
+        assert set_cookies(redirected)["auth_token"]["max-age"] == "0"
+        posted = web.post("/auth/logout", headers={"cookie": cookies})
+        assert posted.status_code == 200 and posted.json()["message"] == "Logged out successfully"
+        assert set_cookies(posted)["auth_token"]["max-age"] == "0"

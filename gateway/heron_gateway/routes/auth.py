@@ -13,8 +13,8 @@ import html
 from typing import Annotated, Any
 
 from cms.auth.v1 import auth_pb2 as pb
-from fastapi import APIRouter, Query, Request
-from heron_common.errors import DomainError, authentication_required
+from fastapi import APIRouter, Depends, Query, Request
+from heron_common.errors import Unauthenticated, authentication_required
 from heron_common.redis.ratelimit import Decision, RateLimited
 from heron_common.rpc.client import call
 from heron_common.rpc.peers import forwarded_client
@@ -43,7 +43,9 @@ from heron_gateway.security import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
     CSRF_HEADER,
+    OPEN,
     REFRESH_COOKIE,
+    Access,
     Public,
     SignedIn,
     SigningOut,
@@ -52,6 +54,8 @@ from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 LOGGED_OUT = "Logged out successfully"
+# Credentials are not even looked at: a browser with a stale cookie still gets the page.
+Open = Annotated[None, Depends(Access(OPEN))]
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -230,7 +234,8 @@ async def _end_session(
     upstreams: Upstreams, settings: GatewaySettings, principal: Principal, token: str
 ) -> None:
     """End the session of `token` (a refresh token), or else of the caller's access token; with
-    neither there is nothing to end, and that is not an error."""
+    neither, or with credentials no longer valid, there is nothing to end, and that is not an
+    error: the caller is signed out either way."""
     try:
         await call(
             upstreams.auth.Logout,
@@ -238,9 +243,8 @@ async def _end_session(
             timeout=settings.rpc_timeout_seconds,
             metadata=principal.metadata(),
         )
-    except DomainError:
-        if token or not principal.anonymous:
-            raise
+    except Unauthenticated:
+        pass
 
 
 @router.post("/auth/logout", response_model=LoggedOut, summary="Sign out")
@@ -268,7 +272,7 @@ async def logout(
     responses={302: {"description": "To the sign-in page, with the cookies cleared."}},
 )
 async def logout_redirect(
-    request: Request, upstreams: UpstreamsDep, settings: SettingsDep, principal: Public
+    request: Request, upstreams: UpstreamsDep, settings: SettingsDep, principal: SigningOut
 ) -> Response:
     """For a link or a browser: ends the cookie session (the cookies are `SameSite=Strict`, so
     another site's link cannot), clears the cookies, and redirects to the sign-in page
@@ -305,7 +309,7 @@ _SIGN_IN_PAGE = """<!doctype html>
     },
 )
 async def sign_in_page(
-    _: Public,
+    _: Open,
     message: Annotated[str | None, Query(max_length=500)] = None,
     error: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:

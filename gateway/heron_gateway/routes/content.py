@@ -29,6 +29,8 @@ from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
+# The content service's tag of "the set of collections", which every collection write drops.
+ALL_COLLECTIONS_TAG = "collections"
 
 # What each route needs at the door; the content service checks ownership (`:own`) and draft
 # visibility itself, on the verified token the gateway forwards.
@@ -106,8 +108,8 @@ async def list_items(
         "timestamp": now_iso(),
         "message": f"Collection '{collection[:80]}' not found",
     }
-    # Stale once the collection is made (its first items invalidate `items:<name>`).
-    return page_response({"data": [], "meta": meta}, [f"collection:{collection}"])
+    # Stale once any collection is made (the caller's text never goes into a header).
+    return page_response({"data": [], "meta": meta}, [ALL_COLLECTIONS_TAG])
 
 
 @router.get(

@@ -16,10 +16,11 @@ def tags_metadata(tags: Iterable[str]) -> tuple[tuple[str, str]]:
     return ((TAGS_METADATA_KEY, ",".join(tags)),)
 
 
-def tags_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str]:
-    """The tags in a call's trailing metadata (none when the service did not say)."""
+def tags_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str] | None:
+    """The tags in a call's trailing metadata; None when the service did not name any (its
+    answer must then not be cached)."""
     for key, value in metadata or ():
         if key == TAGS_METADATA_KEY:
             text = value.decode() if isinstance(value, bytes) else value
-            return [tag for tag in text.split(",") if tag]
-    return []
+            return [tag for tag in text.split(",") if tag] or None
+    return None

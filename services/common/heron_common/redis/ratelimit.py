@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import redis.asyncio as redis
+from redis.exceptions import MaxConnectionsError
 
 from heron_common.errors import ResourceExhausted
 from heron_common.redis.breaker import BREAKER_SECONDS, Breaker, breaker_for
@@ -255,6 +256,8 @@ class RateLimiter:
         probe = self._start_call()
         try:
             await self._redis.delete(storage_key)
+        except MaxConnectionsError:
+            pass  # this process's pool is full, Redis itself is fine: not an outage
         except REDIS_ERRORS as exc:
             self._failed(exc)
         else:
@@ -277,6 +280,8 @@ class RateLimiter:
                 reply = await self._script(
                     keys=[storage_key], args=[policy, limit, window_ms, cost, int(count)]
                 )
+            except MaxConnectionsError:
+                pass  # this process's pool is full, Redis itself is fine: count in memory
             except REDIS_ERRORS as exc:
                 self._failed(exc)
             else:

@@ -84,7 +84,7 @@ async def call_with_tags(
     *,
     timeout: float,  # noqa: ASYNC109 - becomes the gRPC deadline, not an asyncio timeout
     metadata: Iterable[tuple[str, str]] = (),
-) -> tuple[Response, list[str]]:
+) -> tuple[Response, list[str] | None]:
     """`call`, and the cache tags the service says its answer depends on (its trailers)."""
     md = ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *metadata)
     try:
