@@ -125,9 +125,18 @@ class AccessLogMiddleware:
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                         "client": client[0] if client else None,
-                        "principal": state.get("principal", "anonymous"),
+                        "principal": _principal_name(state.get(PRINCIPAL_KEY)),
                     },
                 )
+
+
+# Where the request's verified principal is kept (security.remember_principal) for the route
+# and the access log alike.
+PRINCIPAL_KEY = "heron_principal"
+
+
+def _principal_name(principal: Any) -> str:
+    return getattr(principal, "user_id", "") or "anonymous"
 
 
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"

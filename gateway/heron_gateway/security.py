@@ -22,6 +22,7 @@ from heron_common.security.identity import CSRF_MISMATCH, bearer_token, csrf_mat
 from heron_common.security.permissions import Principal
 from starlette.types import Scope
 
+from heron_gateway.middleware import PRINCIPAL_KEY
 from heron_gateway.upstreams import Upstreams
 
 # SonicJS's cookie names for the access and CSRF tokens; the refresh token is Heron's own,
@@ -79,15 +80,10 @@ async def authenticate(request: Request, upstreams: Upstreams, *, csrf: bool = T
     return authenticator.anonymous()
 
 
-PRINCIPAL_KEY = "heron_principal"
-
-
 def remember_principal(scope: Scope, principal: Principal) -> None:
     """Record the request's verified principal: for the route's `Access` (which then does not
     verify the token again) and for the access log (`principal`, a cache hit's too)."""
-    state = scope.setdefault("state", {})
-    state[PRINCIPAL_KEY] = principal
-    state["principal"] = principal.user_id or "anonymous"
+    scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
 
 
 # Liveness and readiness: credentials are not even looked at.
