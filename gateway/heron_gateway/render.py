@@ -87,7 +87,16 @@ def api_token_json(t: auth_pb2.ApiToken) -> dict[str, Any]:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(dt.datetime.now(dt.UTC))
+
+
+def iso_from_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 in UTC (`2026-12-01T17:35:48.827Z`)."""
+    return _iso(dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC))
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # The cache tags a page depends on, as its service said, for the page cache (never sent out).

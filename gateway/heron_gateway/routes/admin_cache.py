@@ -9,8 +9,6 @@ values: they can hold drafts and other data outside the normal permission checks
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -24,13 +22,14 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
 )
+from heron_common.ids import now_ms
 from heron_common.redis.client import REDIS_ERRORS
 from heron_common.security.permissions import Principal
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from starlette.responses import Response
 
-from heron_gateway.render import now_iso
+from heron_gateway.render import iso_from_ms, now_iso
 from heron_gateway.routes.admin import ADMIN_RESPONSES, ADMIN_TAGS, CanManageCache, ok, rpc
 from heron_gateway.routes.cache import NAMESPACES, namespace_cache
 from heron_gateway.schemas import (
@@ -77,11 +76,6 @@ def _selected(name: str | None) -> tuple[str, ...]:
     if name is None or name == "all":
         return NAMESPACES
     return (_namespace(name),)
-
-
-def _key_prefix(upstreams: Upstreams, namespace: str) -> str:
-    """Where a namespace's entries are in Redis (`<prefix>:cache:<namespace>:<key>`)."""
-    return f"{upstreams.settings.redis_prefix}:cache:{namespace}:"
 
 
 @dataclass(frozen=True)
@@ -210,11 +204,6 @@ async def _key_metadata(redis: Redis, names: list[bytes]) -> list[tuple[int, int
     return found
 
 
-def _iso(epoch_ms: int) -> str:
-    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _parse_key(namespace: str, key: str) -> dict[str, str]:
     """What a key says: a page's caller context and request, or a row's kind and identifier."""
     if namespace == LOCAL_NAMESPACE:
@@ -224,14 +213,14 @@ def _parse_key(namespace: str, key: str) -> dict[str, str]:
     return {"type": kind, "identifier": identifier}
 
 
-def _entry(namespace: str, key: str, ms_left: int, size: int, now_ms: int) -> dict[str, Any]:
+def _entry(namespace: str, key: str, ms_left: int, size: int, now: int) -> dict[str, Any]:
     expires = ms_left >= 0  # -1: no expiry (Heron always sets one)
     return {
         "namespace": namespace,
         "key": key,
         "size": size,
         "ttl": ms_left / 1000 if expires else None,
-        "expiresAt": now_ms + ms_left if expires else None,
+        "expiresAt": now + ms_left if expires else None,
         "parsed": _parse_key(namespace, key),
     }
 
@@ -239,15 +228,15 @@ def _entry(namespace: str, key: str, ms_left: int, size: int, now_ms: int) -> di
 async def _browse(
     upstreams: Upstreams, redis: Redis, namespace: str, search: str
 ) -> tuple[list[dict[str, Any]], bool]:
-    prefix = _key_prefix(upstreams, namespace)
+    prefix = namespace_cache(upstreams, namespace).key_prefix
     names, truncated = await _scan(redis, prefix + "*")
     wanted = search.casefold()
     keys = [(n, n.decode(errors="replace")[len(prefix) :]) for n in names]
     keys = [(n, k) for n, k in keys if wanted in k.casefold()]
     metadata = await _key_metadata(redis, [n for n, _ in keys])
-    now_ms = int(time.time() * 1000)
+    now = now_ms()
     entries = [
-        _entry(namespace, key, ms_left, size, now_ms)
+        _entry(namespace, key, ms_left, size, now)
         for (_, key), (ms_left, size) in zip(keys, metadata, strict=True)
         if ms_left != -2
     ]
@@ -259,7 +248,9 @@ async def _count_matching(upstreams: Upstreams, namespace: str, pattern: str) ->
     if upstreams.redis is None:
         return None
     try:
-        names, truncated = await _scan(upstreams.redis, _key_prefix(upstreams, namespace) + pattern)
+        names, truncated = await _scan(
+            upstreams.redis, namespace_cache(upstreams, namespace).key_prefix + pattern
+        )
     except REDIS_ERRORS:
         return None
     return None if truncated else len(names)
@@ -366,7 +357,7 @@ async def namespace_stats(
         "ttl": settings.cache_ttl_seconds,
         "memoryEnabled": settings.cache_enabled,
         "kvEnabled": settings.cache_enabled and upstreams.redis is not None,
-        "keyPrefix": _key_prefix(upstreams, namespace),
+        "keyPrefix": namespace_cache(upstreams, namespace).key_prefix,
         "process": "gateway" if view.local else "content service",
     }
     return ok({"data": {"namespace": namespace, "config": config, "stats": _cache_stats(view)}})
@@ -507,7 +498,7 @@ async def browse_entry(
     namespace = _namespace(namespace)
     metadata: list[tuple[int, int]] = []
     if upstreams.redis is not None:
-        name = (_key_prefix(upstreams, namespace) + key).encode()
+        name = (namespace_cache(upstreams, namespace).key_prefix + key).encode()
         try:
             metadata = await _key_metadata(upstreams.redis, [name])
         except REDIS_ERRORS:
@@ -515,10 +506,9 @@ async def browse_entry(
     if not metadata or metadata[0][0] == -2:
         raise NotFound("Cache entry not found or expired")
     ms_left, size = metadata[0]
-    now_ms = int(time.time() * 1000)
-    entry = _entry(namespace, key, ms_left, size, now_ms)
+    entry = _entry(namespace, key, ms_left, size, now_ms())
     if entry["expiresAt"] is not None:
-        entry["expiresAt"] = _iso(entry["expiresAt"])
+        entry["expiresAt"] = iso_from_ms(entry["expiresAt"])
     return ok({"data": entry})
 
 
@@ -572,7 +562,7 @@ async def analytics(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
 async def trends(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
     """The current snapshot only, as in SonicJS: no history is kept."""
     point = {
-        "timestamp": int(time.time() * 1000),
+        "timestamp": now_ms(),
         "stats": [
             {
                 "namespace": v.namespace,

@@ -41,7 +41,7 @@ from heron_common.cache.fill import Counters, Filler, FillOptions, Outcome
 from heron_common.cache.invalidation import Invalidation, InvalidationLog, Outbox
 from heron_common.cache.lru import MemoryLRU
 from heron_common.cache.metrics import COLLECTOR
-from heron_common.cache.redis import RedisTier
+from heron_common.cache.redis import RedisTier, value_prefix
 from heron_common.cache.types import (
     NOT_FOUND,
     CacheResult,
@@ -127,6 +127,8 @@ class TieredCache(Generic[V]):
         if not 0 <= jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
         self._namespace = namespace
+        self.key_prefix = value_prefix(redis_prefix, namespace)
+        """Where this namespace's entries are (would be) in Redis."""
         self.enabled = enabled
         self.options = FillOptions(
             ttl=ttl,

@@ -103,6 +103,11 @@ class FillResult(enum.Enum):
     UNAVAILABLE = "unavailable"
 
 
+def value_prefix(prefix: str, namespace: str) -> str:
+    """Where a namespace's entries are in Redis: `<prefix>:cache:<namespace>:<key>`."""
+    return f"{prefix}:cache:{namespace}:"
+
+
 class RedisTier:
     """One namespace's L2 operations, each a single round trip, each failing soft."""
 
@@ -116,7 +121,7 @@ class RedisTier:
         breaker_seconds: float,
     ) -> None:
         self.client = client
-        self.value_prefix = f"{prefix}:cache:{namespace}:"
+        self.value_prefix = value_prefix(prefix, namespace)
         self.tag_prefix = f"{prefix}:cache-tag:{namespace}:"
         self.marker_prefix = f"{prefix}:cache-inv:{namespace}:"
         self.lock_prefix = f"{prefix}:cache-lock:{namespace}:"
