@@ -479,10 +479,7 @@ def new_account(body: RegisterBody | UserCreate) -> dict[str, str]:
     return {
         "email": body.email,
         "password": body.password,
-        "display_name": body.display_name,
-        "username": body.username or "",
-        "first_name": body.firstName,
-        "last_name": body.lastName,
+        **{field: getattr(body, name) or "" for name, field in _PROFILE_FIELDS.items()},
     }
 
 

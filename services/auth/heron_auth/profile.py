@@ -44,12 +44,13 @@ def check_username(value: str) -> str:
     return name
 
 
-def check_name(value: str, field: str) -> str:
+def check_name(value: str, field: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A name as stored (trimmed), or a 400 naming the field."""
     check_text(value, field)
     value = value.strip()
-    if len(value) > MAX_NAME_LENGTH:
+    if len(value) > max_length:
         raise validation_failed(
-            f"{field} is too long.", [ErrorDetail(field, f"at most {MAX_NAME_LENGTH} characters")]
+            f"{field} is too long.", [ErrorDetail(field, f"at most {max_length} characters")]
         )
     return value
 

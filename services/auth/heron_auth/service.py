@@ -25,7 +25,6 @@ from heron_common.errors import (
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.ids import new_id, now_ms
-from heron_common.jsondoc import check_text
 from heron_common.security.identity import CSRF_MISMATCH, StateUpdate, csrf_matches
 from heron_common.security.permissions import (
     ADMIN_ROLE,
@@ -85,13 +84,7 @@ def normalize_email(email: str) -> tuple[str, str]:
 
 
 def _display_name(value: str, email: str) -> str:
-    check_text(value, "display_name")
-    value = value.strip()
-    if len(value) > 200:
-        raise validation_failed(
-            "display_name is too long.", [ErrorDetail("display_name", "at most 200 characters")]
-        )
-    return value or email.split("@", 1)[0]
+    return check_name(value, "display_name", max_length=200) or email.split("@", 1)[0]
 
 
 NO_PROFILE = Profile()
