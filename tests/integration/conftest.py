@@ -61,8 +61,8 @@ async def auth_target(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     )
     async with AsyncExitStack() as stack:
         service = await auth_server.open_service(settings, stack)
-        await service.add_user(email="admin@example.com", password="admin-Pw-12345", role="admin")
-        session = await service.login("admin@example.com", "admin-Pw-12345", "127.0.0.1")
+        await service.users.add(email="admin@example.com", password="admin-Pw-12345", role="admin")
+        session = await service.sessions.login("admin@example.com", "admin-Pw-12345", "127.0.0.1")
         built = Built(
             register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(
                 AuthServicer(service), server

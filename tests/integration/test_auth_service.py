@@ -13,7 +13,7 @@ from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from heron_auth import server as auth_server
-from heron_auth.accounts import AuthService
+from heron_auth.service import AuthService
 from heron_auth.servicer import AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_common.errors import AlreadyExists, InvalidArgument, PermissionDenied, Unauthenticated
@@ -45,7 +45,7 @@ async def auth(database_url: str) -> AsyncIterator[AuthBackend]:
     )
     async with AsyncExitStack() as stack:
         service = await auth_server.open_service(settings, stack)
-        await service.add_first_admin("Root@Example.com", PASSWORD)
+        await service.users.add_first_admin("Root@Example.com", PASSWORD)
         built = Built(
             register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(
                 AuthServicer(service), server

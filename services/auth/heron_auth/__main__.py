@@ -26,13 +26,13 @@ DEFAULT_ADMIN_EMAIL = "admin@heron.local"
 async def _ensure_admin(settings: AuthSettings, _: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
         service = await open_service(settings, stack)
-        if await service.has_users():
+        if await service.users.has_users():
             print(orjson.dumps({"created": False}).decode())
             return
         email = settings.admin_email or DEFAULT_ADMIN_EMAIL
         generated = not settings.admin_password
         password = settings.admin_password or secrets.token_urlsafe(18)
-        await service.add_first_admin(email, password)
+        await service.users.add_first_admin(email, password)
         print(
             orjson.dumps(
                 {"created": True, "email": email, "password": password if generated else None}
@@ -56,10 +56,10 @@ async def _create_user(settings: AuthSettings, args: argparse.Namespace) -> None
             first_name=args.first_name,
             last_name=args.last_name,
         )
-        row = await service.add_user(
+        user = await service.users.add(
             email=args.email, password=password, role=args.role, profile=profile
         )
-        print(f"created {row['email']} ({row['role']}), username {row['username']}, id {row['id']}")
+        print(f"created {user.email} ({user.role}), username {user.username}, id {user.id}")
 
 
 def _user_arguments(parser: argparse.ArgumentParser) -> None:

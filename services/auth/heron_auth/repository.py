@@ -1,13 +1,18 @@
-"""Auth queries (SQLAlchemy Core); no policy here."""
+"""Auth queries (SQLAlchemy Core); no policy here. Rows come back as dataclasses; a write
+that breaks a uniqueness rule raises the conflict it means (`EmailTaken`, `UsernameTaken`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from heron_common.db.violations import violation
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_auth.models import (
@@ -21,28 +26,137 @@ from heron_auth.models import (
     users,
 )
 
-Row = dict[str, Any]
 # How long a successful sign-in keeps an address known to its account.
 KNOWN_ADDRESS_DAYS = 90
 
 
-async def one(conn: AsyncConnection, statement: Any) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class Role:
+    name: str
+    description: str
+    permissions: list[str]
+    builtin: bool
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    email_key: str
+    """The email folded for comparison: what makes two spellings one account."""
+    username: str
+    first_name: str
+    last_name: str
+    display_name: str
+    password_hash: str
+    status: str
+    role: str
+    created_at: int
+    updated_at: int
+    last_login_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    user_id: str
+    kind: str
+    """`password` (signed in) or `api_token` (an exchanged API token)."""
+    api_token_id: str | None
+    created_at: int
+    expires_at: int
+    revoked_at: int | None
+    csrf_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    """A refresh token with the session it renews."""
+
+    token_hash: str
+    session_id: str
+    created_at: int
+    expires_at: int
+    used_at: int | None
+    user_id: str
+    session_revoked_at: int | None
+    session_expires_at: int
+    session_csrf_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    token_hash: str
+    permissions: list[str] | None
+    """None: the owner's permissions; otherwise a subset of them."""
+    created_at: int
+    expires_at: int | None
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    kid: str
+    private_pem: str
+    public_jwk: dict[str, Any]
+    created_at: int
+    retired_at: int | None
+
+
+R = TypeVar("R", Role, User, ApiToken)
+
+
+def changed(row: R, values: Mapping[str, Any]) -> R:
+    """`row` with `values` applied (the columns a write set)."""
+    return dataclasses.replace(row, **values)
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+def _user_conflict(exc: IntegrityError) -> Exception:
+    broken = violation(exc)
+    if broken.is_unique("users", ["username"]):
+        return UsernameTaken()
+    if broken.is_unique("users", ["email_key"]):
+        return EmailTaken()
+    return exc
+
+
+T = TypeVar("T")
+
+
+async def _one(conn: AsyncConnection, statement: Any, record: type[T]) -> T | None:
     row = (await conn.execute(statement)).mappings().first()
-    return dict(row) if row is not None else None
+    return record(**row) if row is not None else None
+
+
+async def _all(conn: AsyncConnection, statement: Any, record: type[T]) -> list[T]:
+    return [record(**row) for row in (await conn.execute(statement)).mappings()]
 
 
 # -- roles -------------------------------------------------------------------------------------
-async def list_roles(conn: AsyncConnection) -> list[Row]:
-    result = await conn.execute(select(roles).order_by(roles.c.name))
-    return [dict(r) for r in result.mappings()]
+async def list_roles(conn: AsyncConnection) -> list[Role]:
+    return await _all(conn, select(roles).order_by(roles.c.name), Role)
 
 
-async def get_role(conn: AsyncConnection, name: str) -> Row | None:
-    return await one(conn, select(roles).where(roles.c.name == name))
+async def get_role(conn: AsyncConnection, name: str) -> Role | None:
+    return await _one(conn, select(roles).where(roles.c.name == name), Role)
 
 
-async def insert_role(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(roles).values(**values))
+async def insert_role(conn: AsyncConnection, role: Role) -> None:
+    await conn.execute(insert(roles).values(**dataclasses.asdict(role)))
 
 
 async def update_role(conn: AsyncConnection, name: str, **values: Any) -> None:
@@ -50,17 +164,16 @@ async def update_role(conn: AsyncConnection, name: str, **values: Any) -> None:
 
 
 # -- users -------------------------------------------------------------------------------------
-async def user_by_id(conn: AsyncConnection, user_id: str, *, lock: bool = False) -> Row | None:
-    statement = select(users).where(users.c.id == user_id)
-    return await one(conn, statement.with_for_update() if lock else statement)
+async def user_by_id(conn: AsyncConnection, user_id: str) -> User | None:
+    return await _one(conn, select(users).where(users.c.id == user_id), User)
 
 
-async def user_by_email_key(conn: AsyncConnection, email_key: str) -> Row | None:
-    return await one(conn, select(users).where(users.c.email_key == email_key))
+async def user_by_email_key(conn: AsyncConnection, email_key: str) -> User | None:
+    return await _one(conn, select(users).where(users.c.email_key == email_key), User)
 
 
-async def user_by_username(conn: AsyncConnection, username: str) -> Row | None:
-    return await one(conn, select(users).where(users.c.username == username))
+async def user_by_username(conn: AsyncConnection, username: str) -> User | None:
+    return await _one(conn, select(users).where(users.c.username == username), User)
 
 
 async def count_users(conn: AsyncConnection) -> int:
@@ -76,17 +189,23 @@ async def count_active_with_role(conn: AsyncConnection, role: str) -> int:
     return int((await conn.execute(statement)).scalar_one())
 
 
-async def list_users(conn: AsyncConnection, limit: int, offset: int) -> list[Row]:
+async def list_users(conn: AsyncConnection, limit: int, offset: int) -> list[User]:
     statement = select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
-    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+    return await _all(conn, statement, User)
 
 
-async def insert_user(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(users).values(**values))
+async def insert_user(conn: AsyncConnection, user: User) -> None:
+    try:
+        await conn.execute(insert(users).values(**dataclasses.asdict(user)))
+    except IntegrityError as exc:
+        raise _user_conflict(exc) from None
 
 
 async def update_user(conn: AsyncConnection, user_id: str, **values: Any) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    try:
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    except IntegrityError as exc:
+        raise _user_conflict(exc) from None
 
 
 async def delete_user(conn: AsyncConnection, user_id: str) -> None:
@@ -94,12 +213,12 @@ async def delete_user(conn: AsyncConnection, user_id: str) -> None:
 
 
 # -- sessions and refresh tokens ---------------------------------------------------------------
-async def insert_session(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(sessions).values(**values))
+async def insert_session(conn: AsyncConnection, session: Session) -> None:
+    await conn.execute(insert(sessions).values(**dataclasses.asdict(session)))
 
 
-async def get_session(conn: AsyncConnection, session_id: str) -> Row | None:
-    return await one(conn, select(sessions).where(sessions.c.id == session_id))
+async def get_session(conn: AsyncConnection, session_id: str) -> Session | None:
+    return await _one(conn, select(sessions).where(sessions.c.id == session_id), Session)
 
 
 async def live_session_ids(
@@ -136,13 +255,14 @@ async def insert_revocations(conn: AsyncConnection, entries: Iterable[tuple[str,
         await conn.execute(insert(revocations), rows)
 
 
-async def revocations_since(conn: AsyncConnection, cursor: int, now: int) -> list[Row]:
+async def revocations_since(conn: AsyncConnection, cursor: int, now: int) -> list[tuple[str, int]]:
+    """(session id, until when) of the revocations after `cursor` that still matter."""
     statement = (
-        select(revocations)
+        select(revocations.c.session_id, revocations.c.expires_at)
         .where(revocations.c.seq > cursor, revocations.c.expires_at > now)
         .order_by(revocations.c.seq)
     )
-    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+    return [(r[0], int(r[1])) for r in await conn.execute(statement)]
 
 
 async def max_revocation_seq(conn: AsyncConnection) -> int:
@@ -153,7 +273,7 @@ async def insert_refresh_token(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(insert(refresh_tokens).values(**values))
 
 
-async def refresh_token(conn: AsyncConnection, token_hash: str) -> Row | None:
+async def refresh_token(conn: AsyncConnection, token_hash: str) -> RefreshGrant | None:
     statement = (
         select(
             refresh_tokens,
@@ -165,7 +285,7 @@ async def refresh_token(conn: AsyncConnection, token_hash: str) -> Row | None:
         .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
         .where(refresh_tokens.c.token_hash == token_hash)
     )
-    return await one(conn, statement)
+    return await _one(conn, statement, RefreshGrant)
 
 
 async def claim_refresh_token(conn: AsyncConnection, token_hash: str, now: int) -> bool:
@@ -217,25 +337,26 @@ async def prune(conn: AsyncConnection, now: int) -> None:
 
 
 # -- API tokens --------------------------------------------------------------------------------
-async def insert_api_token(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(api_tokens).values(**values))
+async def insert_api_token(conn: AsyncConnection, token: ApiToken) -> None:
+    await conn.execute(insert(api_tokens).values(**dataclasses.asdict(token)))
 
 
-async def api_token_by_hash(conn: AsyncConnection, token_hash: str) -> Row | None:
-    return await one(conn, select(api_tokens).where(api_tokens.c.token_hash == token_hash))
+async def api_token_by_hash(conn: AsyncConnection, token_hash: str) -> ApiToken | None:
+    statement = select(api_tokens).where(api_tokens.c.token_hash == token_hash)
+    return await _one(conn, statement, ApiToken)
 
 
-async def api_token_by_id(conn: AsyncConnection, token_id: str) -> Row | None:
-    return await one(conn, select(api_tokens).where(api_tokens.c.id == token_id))
+async def api_token_by_id(conn: AsyncConnection, token_id: str) -> ApiToken | None:
+    return await _one(conn, select(api_tokens).where(api_tokens.c.id == token_id), ApiToken)
 
 
-async def list_api_tokens(conn: AsyncConnection, user_id: str) -> list[Row]:
+async def list_api_tokens(conn: AsyncConnection, user_id: str) -> list[ApiToken]:
     statement = (
         select(api_tokens)
         .where(api_tokens.c.user_id == user_id)
         .order_by(api_tokens.c.created_at, api_tokens.c.id)
     )
-    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+    return await _all(conn, statement, ApiToken)
 
 
 async def update_api_token(conn: AsyncConnection, token_id: str, **values: Any) -> None:
@@ -243,17 +364,17 @@ async def update_api_token(conn: AsyncConnection, token_id: str, **values: Any) 
 
 
 # -- signing keys ------------------------------------------------------------------------------
-async def published_keys(conn: AsyncConnection, retired_after: int) -> list[Row]:
+async def published_keys(conn: AsyncConnection, retired_after: int) -> list[StoredKey]:
     statement = (
         select(signing_keys)
         .where(or_(signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > retired_after))
         .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
     )
-    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+    return await _all(conn, statement, StoredKey)
 
 
-async def insert_signing_key(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(signing_keys).values(**values))
+async def insert_signing_key(conn: AsyncConnection, key: StoredKey) -> None:
+    await conn.execute(insert(signing_keys).values(**dataclasses.asdict(key)))
 
 
 async def retire_signing_keys(conn: AsyncConnection, except_kid: str, now: int) -> None:

@@ -16,8 +16,8 @@ from heron_common.redis.ratelimit import RateLimiter
 from heron_common.security.identity import Authenticator, StateUpdate
 from heron_common.service import Built, ServiceSpec, open_database
 
-from heron_auth.accounts import AuthService
 from heron_auth.passwords import Passwords
+from heron_auth.service import AuthService
 from heron_auth.servicer import POLICY, AuthServicer
 from heron_auth.settings import AuthSettings
 from heron_auth.throttle import SignInThrottle
@@ -38,7 +38,7 @@ class LocalAuthSource:
         return await self.service.issuer.jwks()
 
     async def state(self, cursor: int, roles_version: str) -> StateUpdate:
-        update, _ = await self.service.auth_state(cursor, roles_version)
+        update, _ = await self.service.sessions.auth_state(cursor, roles_version)
         return update
 
 
@@ -61,7 +61,7 @@ async def build_service(
     throttle = SignInThrottle(limiter, settings)
     stack.push_async_callback(throttle.close)
     service = AuthService(database, settings, passwords, issuer, throttle)
-    await service.ensure_builtin_roles()
+    await service.roles.ensure_builtin()
     await issuer.ensure_key()
     return service
 
@@ -85,15 +85,15 @@ async def build(
     settings: AuthSettings, database: Database, created: bool, stack: AsyncExitStack
 ) -> Built:
     service = await build_service(settings, database, stack)
-    if settings.admin_email and settings.admin_password and not await service.has_users():
-        await service.add_first_admin(settings.admin_email, settings.admin_password)
+    if settings.admin_email and settings.admin_password and not await service.users.has_users():
+        await service.users.add_first_admin(settings.admin_email, settings.admin_password)
         logger.info("first admin created from HERON_ADMIN_EMAIL")
 
     async def prune_forever() -> None:
         while True:
             await asyncio.sleep(PRUNE_SECONDS)
             try:
-                await service.prune()
+                await service.sessions.prune()
             except Exception:
                 logger.exception("pruning expired sessions failed")
 

@@ -11,9 +11,9 @@ from cms.auth.v1 import auth_pb2_grpc
 from heron_common.rpc.peers import client_address
 from heron_common.security.authz import AUTHENTICATED, PUBLIC, current_principal
 
-from heron_auth.accounts import AuthService
 from heron_auth.profile import Profile
-from heron_auth.service import Issued, Row
+from heron_auth.repository import ApiToken, Role, User
+from heron_auth.service import AuthService, Issued
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -43,19 +43,19 @@ POLICY: dict[str, str] = {
 }
 
 
-def user_message(row: Row) -> pb.User:
+def user_message(row: User) -> pb.User:
     return pb.User(
-        id=row["id"],
-        email=row["email"],
-        display_name=row["display_name"],
-        username=row["username"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        status=row["status"],
-        role=row["role"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_login_at=row["last_login_at"] or 0,
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        username=row.username,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        status=row.status,
+        role=row.role,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_login_at=row.last_login_at or 0,
     )
 
 
@@ -70,26 +70,26 @@ def session_message(issued: Issued) -> pb.Session:
     )
 
 
-def role_message(row: Row) -> pb.Role:
+def role_message(row: Role) -> pb.Role:
     return pb.Role(
-        name=row["name"],
-        description=row["description"],
-        permissions=sorted(row["permissions"]),
-        builtin=row["builtin"],
+        name=row.name,
+        description=row.description,
+        permissions=sorted(row.permissions),
+        builtin=row.builtin,
     )
 
 
-def api_token_message(row: Row) -> pb.ApiToken:
+def api_token_message(row: ApiToken) -> pb.ApiToken:
     return pb.ApiToken(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        permissions=row["permissions"] or [],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"] or 0,
-        last_used_at=row["last_used_at"] or 0,
-        revoked_at=row["revoked_at"] or 0,
-        user_id=row["user_id"],
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        permissions=row.permissions or [],
+        created_at=row.created_at,
+        expires_at=row.expires_at or 0,
+        last_used_at=row.last_used_at or 0,
+        revoked_at=row.revoked_at or 0,
+        user_id=row.user_id,
     )
 
 
@@ -130,33 +130,39 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.Session:
-        issued = await self.service.login(request.email, request.password, self._client(context))
+        issued = await self.service.sessions.login(
+            request.email, request.password, self._client(context)
+        )
         return session_message(issued)
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
-        issued = await self.service.register(request.email, request.password, _new_profile(request))
+        issued = await self.service.sessions.register(
+            request.email, request.password, _new_profile(request)
+        )
         return session_message(issued)
 
     async def Refresh(self, request: pb.RefreshRequest, context: Context) -> pb.Session:
-        issued = await self.service.refresh(
+        issued = await self.service.sessions.refresh(
             request.refresh_token, from_cookie=request.from_cookie, csrf_token=request.csrf_token
         )
         return session_message(issued)
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        await self.service.logout(current_principal(), request.refresh_token)
+        await self.service.sessions.logout(current_principal(), request.refresh_token)
         return pb.LogoutResponse()
 
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.User:
-        return user_message(await self.service.me(current_principal()))
+        return user_message(await self.service.users.me(current_principal()))
 
     async def UpdateMe(self, request: pb.UpdateMeRequest, context: Context) -> pb.User:
-        return user_message(await self.service.update_me(current_principal(), _changes(request)))
+        return user_message(
+            await self.service.users.update_me(current_principal(), _changes(request))
+        )
 
     async def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
-        await self.service.change_password(
+        await self.service.users.change_password(
             current_principal(),
             request.current_password,
             request.new_password,
@@ -168,14 +174,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: pb.ListUsersRequest, context: Context
     ) -> pb.ListUsersResponse:
         limit = min(max(request.limit or 50, 1), 1000)
-        rows, total = await self.service.list_users(limit, max(request.offset, 0))
+        rows, total = await self.service.users.list(limit, max(request.offset, 0))
         return pb.ListUsersResponse(users=[user_message(r) for r in rows], total=total)
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
-        return user_message(await self.service.get_user(request.id))
+        return user_message(await self.service.users.get(request.id))
 
     async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.User:
-        row = await self.service.create_user(
+        row = await self.service.users.create(
             current_principal(),
             email=request.email,
             password=request.password,
@@ -185,7 +191,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return user_message(row)
 
     async def UpdateUser(self, request: pb.UpdateUserRequest, context: Context) -> pb.User:
-        row = await self.service.update_user(
+        row = await self.service.users.update(
             current_principal(),
             request.id,
             profile=_changes(request),
@@ -198,18 +204,18 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def DeleteUser(
         self, request: pb.DeleteUserRequest, context: Context
     ) -> pb.DeleteUserResponse:
-        await self.service.delete_user(current_principal(), request.id)
+        await self.service.users.delete(current_principal(), request.id)
         return pb.DeleteUserResponse()
 
     async def ListRoles(
         self, request: pb.ListRolesRequest, context: Context
     ) -> pb.ListRolesResponse:
         return pb.ListRolesResponse(
-            roles=[role_message(r) for r in await self.service.list_roles()]
+            roles=[role_message(r) for r in await self.service.roles.list()]
         )
 
     async def UpdateRole(self, request: pb.UpdateRoleRequest, context: Context) -> pb.Role:
-        row = await self.service.update_role(
+        row = await self.service.roles.update(
             current_principal(),
             request.name,
             list(request.permissions),
@@ -220,7 +226,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def CreateApiToken(
         self, request: pb.CreateApiTokenRequest, context: Context
     ) -> pb.CreatedApiToken:
-        row, token = await self.service.create_api_token(
+        row, token = await self.service.api_tokens.create(
             current_principal(), request.name, list(request.permissions), request.expires_at
         )
         return pb.CreatedApiToken(api_token=api_token_message(row), token=token)
@@ -228,19 +234,19 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListApiTokens(
         self, request: pb.ListApiTokensRequest, context: Context
     ) -> pb.ListApiTokensResponse:
-        rows = await self.service.list_api_tokens(current_principal())
+        rows = await self.service.api_tokens.list(current_principal())
         return pb.ListApiTokensResponse(api_tokens=[api_token_message(r) for r in rows])
 
     async def RevokeApiToken(
         self, request: pb.RevokeApiTokenRequest, context: Context
     ) -> pb.RevokeApiTokenResponse:
-        await self.service.revoke_api_token(current_principal(), request.id)
+        await self.service.api_tokens.revoke(current_principal(), request.id)
         return pb.RevokeApiTokenResponse()
 
     async def ExchangeApiToken(
         self, request: pb.ExchangeApiTokenRequest, context: Context
     ) -> pb.AccessToken:
-        access, expires_in = await self.service.exchange_api_token(request.token)
+        access, expires_in = await self.service.api_tokens.exchange(request.token)
         return pb.AccessToken(access_token=access, expires_in=expires_in)
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: Context) -> pb.Jwks:
@@ -255,7 +261,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return pb.Jwks(jwks_json=orjson.dumps(jwks), keys_version=version)
 
     async def GetAuthState(self, request: pb.GetAuthStateRequest, context: Context) -> pb.AuthState:
-        update, roles = await self.service.auth_state(request.cursor, request.roles_version)
+        update, roles = await self.service.sessions.auth_state(
+            request.cursor, request.roles_version
+        )
         return pb.AuthState(
             cursor=update.cursor,
             revocations=[pb.Revocation(session_id=s, expires_at=e) for s, e in update.revocations],

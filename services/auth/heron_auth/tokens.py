@@ -59,9 +59,9 @@ class TokenIssuer:
     async def ensure_key(self) -> None:
         """Load the newest unretired key, creating one in an empty store."""
         async with self.database.transaction() as conn:
-            rows = [r for r in await repo.published_keys(conn, now_ms()) if not r["retired_at"]]
+            rows = [r for r in await repo.published_keys(conn, now_ms()) if not r.retired_at]
             if rows:
-                key = SigningKey.from_pem(rows[0]["kid"], rows[0]["private_pem"])
+                key = SigningKey.from_pem(rows[0].kid, rows[0].private_pem)
             else:
                 key = await self._insert_key(conn)
         self._active, self._loaded_at = key, time.monotonic()
@@ -70,11 +70,13 @@ class TokenIssuer:
         key = SigningKey.generate()
         await repo.insert_signing_key(
             conn,
-            kid=key.kid,
-            private_pem=key.private_pem(),
-            public_jwk=key.public_jwk(),
-            created_at=now_ms(),
-            retired_at=None,
+            repo.StoredKey(
+                kid=key.kid,
+                private_pem=key.private_pem(),
+                public_jwk=key.public_jwk(),
+                created_at=now_ms(),
+                retired_at=None,
+            ),
         )
         return key
 
@@ -90,8 +92,8 @@ class TokenIssuer:
         retired_after = now_ms() - self.ttl_seconds * 1000 - KEY_OVERLAP_MS
         async with self.database.read() as conn:
             rows = await repo.published_keys(conn, retired_after)
-        keys = [r["public_jwk"] for r in rows]
-        return {"keys": keys}, keys_version([r["kid"] for r in rows])
+        keys = [r.public_jwk for r in rows]
+        return {"keys": keys}, keys_version([r.kid for r in rows])
 
     async def access_token(
         self,

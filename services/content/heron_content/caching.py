@@ -9,7 +9,7 @@ The gateway's page cache (namespace "gateway") is invalidated with the same tags
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from heron_common.cache import TieredCache
@@ -17,7 +17,8 @@ from heron_common.cache.types import NOT_FOUND, Loaded, NotFoundMarker
 from heron_common.errors import NotFound
 from heron_common.events import Event
 
-Row = dict[str, Any]
+from heron_content.repository import Collection, Item
+
 ALL_COLLECTIONS = "collections"
 ALL_ITEMS = "items:all"
 
@@ -28,22 +29,22 @@ def item_key(item_id: str) -> str:
 
 # Tag families: `collection:<id|name>` and `collections` label collection records,
 # `item:<id>` one item, `items:<collection id|name>` and `items:all` listings of items.
-def collection_tags(row: Mapping[Any, Any]) -> list[str]:
-    return [ALL_COLLECTIONS, f"collection:{row['id']}", f"collection:{row['name']}"]
+def collection_tags(row: Collection) -> list[str]:
+    return [ALL_COLLECTIONS, f"collection:{row.id}", f"collection:{row.name}"]
 
 
-def listing_tags(collection: Mapping[Any, Any] | None) -> list[str]:
+def listing_tags(collection: Collection | None) -> list[str]:
     if collection is None:
         return [ALL_ITEMS]
-    return [f"items:{collection['id']}", f"items:{collection['name']}"]
+    return [f"items:{collection.id}", f"items:{collection.name}"]
 
 
-def item_tags(row: Mapping[Any, Any]) -> list[str]:
+def item_tags(row: Item) -> list[str]:
     """What a change of this item makes stale: itself and the listings it appears in."""
     return [
-        item_key(row["id"]),
-        f"items:{row['collection_id']}",
-        f"items:{row['collection_name']}",
+        item_key(row.id),
+        f"items:{row.collection_id}",
+        f"items:{row.collection_name}",
         ALL_ITEMS,
     ]
 

@@ -12,12 +12,11 @@ An item the caller may not see is reported as not found, so its existence does n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from heron_common.errors import DomainError, Unauthenticated
 from heron_common.security.authz import deny
 from heron_common.security.permissions import Principal
+
+from heron_content.repository import Item
 
 PUBLISHED = "published"
 # Statuses whose items readers see (or will, once scheduling exists).
@@ -30,12 +29,12 @@ def sees_drafts(principal: Principal) -> bool:
     return not principal.anonymous and principal.may("content.read")
 
 
-def can_see(principal: Principal | None, item: Mapping[Any, Any]) -> bool:
-    if principal is None or item["status"] == PUBLISHED:
+def can_see(principal: Principal | None, item: Item) -> bool:
+    if principal is None or item.status == PUBLISHED:
         return True
     if not sees_drafts(principal):
         return False
-    return principal.may_on("content.read", item["author_id"])
+    return principal.may_on("content.read", item.author_id)
 
 
 def list_scope(principal: Principal | None, status: str) -> tuple[str, str | None]:
@@ -60,27 +59,23 @@ def check_create(principal: Principal | None, status: str) -> None:
 
 def check_change(
     principal: Principal | None,
-    item: Mapping[Any, Any],
+    item: Item,
     permission: str,
     new_status: str | None = None,
 ) -> None:
     """Raise unless the principal may apply `permission` (update/delete) to the item."""
     if principal is None:
         return
-    if not principal.may_on(permission, item["author_id"]):
+    if not principal.may_on(permission, item.author_id):
         raise _denied(principal, f"this item needs the `{permission}` permission.")
-    publishing = new_status is not None and (new_status == PUBLISHED) != (
-        item["status"] == PUBLISHED
-    )
-    if publishing and not principal.may_on("content.publish", item["author_id"]):
+    publishing = new_status is not None and (new_status == PUBLISHED) != (item.status == PUBLISHED)
+    if publishing and not principal.may_on("content.publish", item.author_id):
         raise _denied(principal, "publishing or unpublishing needs `content.publish`.")
-    if item["status"] in LIVE_STATUSES and not principal.may_on(
-        "content.publish", item["author_id"]
-    ):
+    if item.status in LIVE_STATUSES and not principal.may_on("content.publish", item.author_id):
         verb = "deleting" if permission == "content.delete" else "changing"
         raise _denied(
             principal,
-            f"this item is {item['status']}; {verb} it needs the `content.publish` permission. "
+            f"this item is {item.status}; {verb} it needs the `content.publish` permission. "
             "Ask an editor to unpublish it first, or to make the change.",
         )
 

@@ -1,15 +1,100 @@
-"""Content queries (SQLAlchemy Core): no policy, no validation, only SQL."""
+"""Content queries (SQLAlchemy Core): no policy, no validation, only SQL. Rows come back as
+`Collection` and `Item`; a write that breaks a constraint raises the conflict it means
+(`SlugTaken`, `IdempotencyKeyTaken`, `NameTaken`, `CollectionInUse`, `CollectionGone`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from heron_common.db.violations import violation
 from sqlalchemy import Text, bindparam, cast, func, or_, select
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content.models import collections, items
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: str
+    name: str
+    display_name: str
+    description: str
+    schema: dict[str, Any]
+    managed: bool
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    collection_id: str
+    title: str
+    slug: str
+    data: str
+    """The item's data as JSON text: reads pass it on without parsing it."""
+    status: str
+    author_id: str
+    version: int
+    created_at: int
+    updated_at: int
+    published_at: int | None
+    idempotency_key: str | None
+    idempotency_fingerprint: str | None
+    collection_name: str
+
+
+# What the cache may store and rebuild (heron_common.cache.codec.MsgpackCodec).
+RECORDS = (Collection, Item)
+
+
+R = TypeVar("R", Collection, Item)
+
+
+def changed(row: R, values: Mapping[str, Any]) -> R:
+    """`row` with `values` applied (the columns a write set)."""
+    return dataclasses.replace(row, **values)
+
+
+class RepositoryConflict(Exception):
+    """A write the store's constraints refused."""
+
+
+class SlugTaken(RepositoryConflict):
+    pass
+
+
+class IdempotencyKeyTaken(RepositoryConflict):
+    pass
+
+
+class NameTaken(RepositoryConflict):
+    pass
+
+
+class CollectionGone(RepositoryConflict):
+    """The collection an item was written to no longer exists."""
+
+
+class CollectionInUse(RepositoryConflict):
+    """The collection still has items."""
+
+
+def _item_conflict(exc: IntegrityError) -> RepositoryConflict | IntegrityError:
+    broken = violation(exc)
+    if broken.is_unique("items", ["idempotency_key"]):
+        return IdempotencyKeyTaken()
+    if broken.is_unique("items", ["collection_id", "slug"], name="uq_items_collection_slug"):
+        return SlugTaken()
+    if broken.kind == "foreign_key":
+        return CollectionGone()
+    return exc
+
 
 # Item data leaves the database as JSON text and travels on as bytes: services never parse it
 # on reads.
@@ -34,20 +119,34 @@ _ITEM_BY_IDEMPOTENCY_KEY = (
 )
 
 
-async def insert_collection(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
-    await conn.execute(collections.insert().values(**values))
+def _collection(row: RowMapping) -> Collection:
+    return Collection(**row)
 
 
-async def get_collection(conn: AsyncConnection, key: str) -> RowMapping | None:
+def _item(row: RowMapping) -> Item:
+    return Item(**row)
+
+
+async def insert_collection(conn: AsyncConnection, row: Collection) -> None:
+    try:
+        await conn.execute(collections.insert().values(**dataclasses.asdict(row)))
+    except IntegrityError as exc:
+        if violation(exc).kind == "unique":
+            raise NameTaken() from None
+        raise
+
+
+async def get_collection(conn: AsyncConnection, key: str) -> Collection | None:
     """A collection by id or by name."""
-    return (await conn.execute(_COLLECTION_BY_KEY, {"key": key})).mappings().first()
+    row = (await conn.execute(_COLLECTION_BY_KEY, {"key": key})).mappings().first()
+    return _collection(row) if row is not None else None
 
 
-async def list_collections(conn: AsyncConnection) -> Sequence[RowMapping]:
+async def list_collections(conn: AsyncConnection) -> list[Collection]:
     # In the order they were made, as SonicJS lists them (its clients take the first as the
     # default); the name breaks ties.
     query = select(collections).order_by(collections.c.created_at, collections.c.name)
-    return (await conn.execute(query)).mappings().all()
+    return [_collection(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def update_collection(conn: AsyncConnection, id_: str, values: Mapping[str, Any]) -> None:
@@ -55,7 +154,12 @@ async def update_collection(conn: AsyncConnection, id_: str, values: Mapping[str
 
 
 async def delete_collection(conn: AsyncConnection, id_: str) -> None:
-    await conn.execute(collections.delete().where(collections.c.id == id_))
+    try:
+        await conn.execute(collections.delete().where(collections.c.id == id_))
+    except IntegrityError as exc:  # an item was created meanwhile: the foreign key refuses
+        if violation(exc).kind == "foreign_key":
+            raise CollectionInUse() from None
+        raise
 
 
 async def count_items(conn: AsyncConnection, collection_id: str) -> int:
@@ -64,15 +168,21 @@ async def count_items(conn: AsyncConnection, collection_id: str) -> int:
 
 
 async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
-    await conn.execute(items.insert().values(**values))
+    """Insert an item from its column values (`data` as a JSON document)."""
+    try:
+        await conn.execute(items.insert().values(**values))
+    except IntegrityError as exc:
+        raise _item_conflict(exc) from None
 
 
-async def get_item(conn: AsyncConnection, id_: str) -> RowMapping | None:
-    return (await conn.execute(_ITEM_BY_ID, {"id": id_})).mappings().first()
+async def get_item(conn: AsyncConnection, id_: str) -> Item | None:
+    row = (await conn.execute(_ITEM_BY_ID, {"id": id_})).mappings().first()
+    return _item(row) if row is not None else None
 
 
-async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> RowMapping | None:
-    return (await conn.execute(_ITEM_BY_IDEMPOTENCY_KEY, {"key": key})).mappings().first()
+async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> Item | None:
+    row = (await conn.execute(_ITEM_BY_IDEMPOTENCY_KEY, {"key": key})).mappings().first()
+    return _item(row) if row is not None else None
 
 
 async def list_items(
@@ -83,7 +193,7 @@ async def list_items(
     limit: int,
     offset: int,
     drafts_of: str | None = None,
-) -> tuple[Sequence[RowMapping], int]:
+) -> tuple[list[Item], int]:
     """A page of items, newest first, with the total count of matching items.
 
     Two statements rather than `count(*) over ()`: the window would make the database read and
@@ -105,7 +215,7 @@ async def list_items(
         .limit(limit)
         .offset(offset)
     )
-    rows = (await conn.execute(query)).mappings().all()
+    rows = [_item(r) for r in (await conn.execute(query)).mappings()]
     if offset == 0 and len(rows) < limit:
         return rows, len(rows)
     count = select(func.count()).select_from(items).where(*conditions)
@@ -127,7 +237,10 @@ async def update_item(
     query = items.update().where(items.c.id == id_)
     if expected_version is not None:
         query = query.where(items.c.version == expected_version)
-    result = await conn.execute(query.values(**values))
+    try:
+        result = await conn.execute(query.values(**values))
+    except IntegrityError as exc:
+        raise _item_conflict(exc) from None
     return result.rowcount
 
 

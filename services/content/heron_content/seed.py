@@ -131,10 +131,10 @@ async def seed_demo(service: ContentService) -> bool:
 
     The service calls it only for a store its migrations created just now.
     """
-    if await service.list_collections():
+    if await service.collections.list():
         return False
     for collection in DEMO_COLLECTIONS:
-        await service.create_collection(
+        await service.collections.create(
             name=collection["name"],
             display_name=collection["display_name"],
             description=collection["description"],
@@ -142,7 +142,8 @@ async def seed_demo(service: ContentService) -> bool:
             managed=True,
         )
         for item in collection["items"]:
-            await service.create_item(
+            await service.items.create(
+                None,
                 collection=collection["name"],
                 title=str(item["title"]),
                 data=item["data"],

@@ -10,11 +10,13 @@ from typing import Any
 
 from cms.content.v1 import content_pb2_grpc
 from heron_common.cache import TieredCache
+from heron_common.cache.codec import MsgpackCodec
 from heron_common.db import Database
 from heron_common.redis.client import create_redis
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_content.caching import ContentCache
+from heron_content.repository import RECORDS
 from heron_content.seed import seed_demo
 from heron_content.service import ContentService
 from heron_content.servicer import POLICY, ContentServicer
@@ -35,6 +37,7 @@ async def build(
         redis_prefix=settings.redis_prefix,
         enabled=settings.cache_enabled,
         ttl=settings.cache_ttl_seconds,
+        codec=MsgpackCodec(RECORDS),
     )
     await rows.start()
     stack.push_async_callback(rows.stop)

@@ -13,7 +13,8 @@ from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
-from heron_content.service import ContentService, Item
+from heron_content.repository import Collection, Item
+from heron_content.service import ContentService
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -45,33 +46,33 @@ def _json(raw: bytes, field: str) -> Any:
         ) from None
 
 
-def collection_message(row: Item) -> pb.Collection:
+def collection_message(row: Collection) -> pb.Collection:
     return pb.Collection(
-        id=row["id"],
-        name=row["name"],
-        display_name=row["display_name"],
-        description=row["description"],
-        schema_json=orjson.dumps(row["schema"]),
-        managed=row["managed"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        id=row.id,
+        name=row.name,
+        display_name=row.display_name,
+        description=row.description,
+        schema_json=orjson.dumps(row.schema),
+        managed=row.managed,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
 def item_message(row: Item) -> pb.Item:
     return pb.Item(
-        id=row["id"],
-        collection_id=row["collection_id"],
-        collection_name=row["collection_name"],
-        title=row["title"],
-        slug=row["slug"],
-        data_json=row["data"].encode(),
-        status=row["status"],
-        author_id=row["author_id"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        published_at=row["published_at"] or 0,
+        id=row.id,
+        collection_id=row.collection_id,
+        collection_name=row.collection_name,
+        title=row.title,
+        slug=row.slug,
+        data_json=row.data.encode(),
+        status=row.status,
+        author_id=row.author_id,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        published_at=row.published_at or 0,
     )
 
 
@@ -82,7 +83,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def CreateCollection(
         self, request: pb.CreateCollectionRequest, context: Context
     ) -> pb.Collection:
-        row = await self.service.create_collection(
+        row = await self.service.collections.create(
             name=request.name,
             display_name=request.display_name,
             description=request.description,
@@ -94,14 +95,14 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def GetCollection(
         self, request: pb.GetCollectionRequest, context: Context
     ) -> pb.Collection:
-        row = await self.service.get_collection(request.collection)
+        row = await self.service.collections.get(request.collection)
         context.set_trailing_metadata(tags_metadata(collection_tags(row)))
         return collection_message(row)
 
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, context: Context
     ) -> pb.ListCollectionsResponse:
-        rows = await self.service.list_collections()
+        rows = await self.service.collections.list()
         context.set_trailing_metadata(tags_metadata([ALL_COLLECTIONS]))
         return pb.ListCollectionsResponse(collections=[collection_message(r) for r in rows])
 
@@ -109,7 +110,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         self, request: pb.UpdateCollectionRequest, context: Context
     ) -> pb.Collection:
         schema_set = request.HasField("schema_json")
-        row = await self.service.update_collection(
+        row = await self.service.collections.update(
             request.collection,
             display_name=request.display_name if request.HasField("display_name") else None,
             description=request.description if request.HasField("description") else None,
@@ -121,42 +122,43 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def DeleteCollection(
         self, request: pb.DeleteCollectionRequest, context: Context
     ) -> pb.DeleteCollectionResponse:
-        await self.service.delete_collection(request.collection)
+        await self.service.collections.delete(request.collection)
         return pb.DeleteCollectionResponse()
 
     async def CreateItem(self, request: pb.CreateItemRequest, context: Context) -> pb.Item:
-        row = await self.service.create_item(
+        row = await self.service.items.create(
+            current_principal(),
             collection=request.collection,
             title=request.title,
             slug=request.slug,
             data=_json(request.data_json, "data"),
             status=request.status,
             idempotency_key=request.idempotency_key,
-            principal=current_principal(),
         )
         return item_message(row)
 
     async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
-        row = await self.service.get_item(request.id, current_principal())
-        context.set_trailing_metadata(tags_metadata([item_key(row["id"])]))
+        row = await self.service.items.get(current_principal(), request.id)
+        context.set_trailing_metadata(tags_metadata([item_key(row.id)]))
         return item_message(row)
 
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context
     ) -> pb.ListItemsResponse:
-        rows, total, tags = await self.service.list_items(
+        rows, total, tags = await self.service.items.list(
+            current_principal(),
             collection=request.collection,
             limit=request.limit,
             offset=request.offset,
             status=request.status,
-            principal=current_principal(),
         )
         context.set_trailing_metadata(tags_metadata(tags))
         return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
 
     async def UpdateItem(self, request: pb.UpdateItemRequest, context: Context) -> pb.Item:
         data_set = request.HasField("data_json")
-        row = await self.service.update_item(
+        row = await self.service.items.update(
+            current_principal(),
             request.id,
             title=request.title if request.HasField("title") else None,
             slug=request.slug if request.HasField("slug") else None,
@@ -167,12 +169,11 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             expected_version=(
                 request.expected_version if request.HasField("expected_version") else None
             ),
-            principal=current_principal(),
         )
         return item_message(row)
 
     async def DeleteItem(
         self, request: pb.DeleteItemRequest, context: Context
     ) -> pb.DeleteItemResponse:
-        await self.service.delete_item(request.id, current_principal())
+        await self.service.items.delete(current_principal(), request.id)
         return pb.DeleteItemResponse()

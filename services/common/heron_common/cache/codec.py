@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,17 +30,40 @@ class Codec(Protocol[V]):
 
 
 class MsgpackCodec:
-    """JSON-like values plus raw bytes: dict, list, str, bytes, int, float, bool, None.
+    """JSON-like values plus raw bytes: dict, list, str, bytes, int, float, bool, None, and the
+    dataclasses given as `records` (a service's typed rows), anywhere inside them.
 
     msgpack rather than JSON because bytes stay bytes (no base64) and it is never pickle, so a
-    value read back from Redis cannot run code. Tuples come back from Redis as lists.
+    value read back from Redis cannot run code: a record is its fields in order, under the
+    extension code of its position in `records`, and only those types are ever built. Tuples
+    come back from Redis as lists. Changing a record's fields changes what is stored: bump the
+    cache envelope or give the service a new namespace (an old entry is then a corrupt one,
+    read as a miss).
     """
 
+    def __init__(self, records: Sequence[type[Any]] = ()) -> None:
+        if len(records) > 127:
+            raise ValueError("at most 127 record types")
+        self._records = tuple(records)
+        self._codes = {cls: code for code, cls in enumerate(self._records)}
+
+    def _default(self, value: Any) -> Any:
+        code = self._codes.get(type(value))
+        if code is None:
+            raise TypeError(f"cannot cache a {type(value).__name__}")
+        fields = [getattr(value, f.name) for f in dataclasses.fields(value)]
+        return msgpack.ExtType(code, self.encode(fields))
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code >= len(self._records):
+            raise ValueError(f"unknown record code {code}")
+        return self._records[code](*self.decode(data))
+
     def encode(self, value: Any) -> bytes:
-        return bytes(msgpack.packb(value, use_bin_type=True))
+        return bytes(msgpack.packb(value, use_bin_type=True, default=self._default))
 
     def decode(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=self._ext_hook)
 
 
 class BytesCodec:

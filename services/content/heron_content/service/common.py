@@ -1,0 +1,67 @@
+"""What both content aggregates share: the collection key rule, the not-found errors (in
+SonicJS's words) and the unit of work."""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractAsyncContextManager
+
+from heron_common.db import Database
+from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
+from heron_common.events import EventBus, UnitOfWork, unit_of_work
+from heron_common.ids import is_id
+from heron_common.limits import MAX_COLLECTION_NAME_LENGTH
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from heron_content import repository as repo
+from heron_content.caching import ContentCache
+from heron_content.repository import Collection
+
+COLLECTION_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_COLLECTION_NAME_LENGTH - 1}}}")
+
+# SonicJS's messages, which its clients compare against; the key is in the details.
+COLLECTION_NOT_FOUND = "Collection not found"
+CONTENT_NOT_FOUND = "Content not found"
+
+
+class UseCases:
+    """A content aggregate's use cases: the database, the cache, and the service's events."""
+
+    def __init__(self, db: Database, cache: ContentCache, events: EventBus) -> None:
+        self.db = db
+        self.cache = cache
+        self.events = events
+
+    def _unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.db, self.events)
+
+
+def invalid(field: str, message: str) -> InvalidArgument:
+    return InvalidArgument(f"{field}: {message}", [ErrorDetail(field, message)])
+
+
+def is_collection_key(key: str) -> bool:
+    return bool(COLLECTION_NAME.fullmatch(key)) or is_id(key)
+
+
+async def collection_in(conn: AsyncConnection, key: str) -> Collection:
+    """The collection named or identified by `key`, read in the transaction of `conn`."""
+    row = await repo.get_collection(conn, key) if is_collection_key(key) else None
+    if row is None:
+        raise collection_not_found(key)
+    return row
+
+
+def shown(key: str) -> str:
+    """A caller-supplied key as quoted in a message: bounded, so errors stay small."""
+    return repr(key if len(key) <= 80 else key[:77] + "...")
+
+
+def collection_not_found(key: str) -> NotFound:
+    return NotFound(
+        COLLECTION_NOT_FOUND, [ErrorDetail("collection", f"no collection {shown(key)}")]
+    )
+
+
+def item_not_found(item_id: str) -> NotFound:
+    return NotFound(CONTENT_NOT_FOUND, [ErrorDetail("id", f"no item {shown(item_id)}")])

@@ -1,0 +1,419 @@
+"""Item use cases: write, read and list the items of a collection, validated against its
+schema, with the draft visibility and change rules of heron_content.policy."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+from heron_common.db import Database
+from heron_common.errors import AlreadyExists, Conflict, ErrorDetail
+from heron_common.events import EventBus
+from heron_common.ids import is_id, new_id, now_ms
+from heron_common.jsondoc import check_json_document, check_text
+from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_PAGE_SIZE, MAX_TITLE_LENGTH
+from heron_common.security.permissions import Principal
+
+from heron_content import policy
+from heron_content import repository as repo
+from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
+from heron_content.repository import Item
+from heron_content.schema import validate_data
+from heron_content.service.collections import Collections
+from heron_content.service.common import (
+    UseCases,
+    collection_in,
+    collection_not_found,
+    invalid,
+    is_collection_key,
+    item_not_found,
+)
+from heron_content.slugs import (
+    is_valid_slug,
+    next_free_slug,
+    random_slug,
+    slug_candidates,
+    slugify,
+)
+
+logger = logging.getLogger("heron.content")
+
+STATUSES = ITEM_STATUSES
+
+
+def _check_title(title: str) -> str:
+    check_text(title, "title")
+    title = title.strip()
+    if not title:
+        raise invalid("title", "is required")
+    if len(title) > MAX_TITLE_LENGTH:
+        raise invalid("title", f"at most {MAX_TITLE_LENGTH} characters")
+    return title
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
+    return status
+
+
+def _check_slug(slug: str) -> str:
+    if not is_valid_slug(slug):
+        suggestion = slugify(slug) or "my-item"
+        raise invalid(
+            "slug", f"use lowercase letters, digits and hyphens only, e.g. {suggestion!r}"
+        )
+    return slug
+
+
+class Items(UseCases):
+    """`principal` None is the service itself (seeding); otherwise it is the caller, whose
+    permissions and drafts decide what it may see and change."""
+
+    def __init__(
+        self, db: Database, cache: ContentCache, events: EventBus, collections: Collections
+    ) -> None:
+        super().__init__(db, cache, events)
+        self.collections = collections
+
+    async def create(
+        self,
+        principal: Principal | None,
+        *,
+        collection: str,
+        title: str,
+        slug: str = "",
+        data: Any = None,
+        status: str = "",
+        author_id: str = "",
+        idempotency_key: str = "",
+    ) -> Item:
+        """A new item; `author_id` is only for the service itself (the caller is the author)."""
+        title = _check_title(title)
+        status = _check_status(status or "draft")
+        policy.check_create(principal, status)
+        if principal is not None:
+            author_id = principal.user_id
+        if slug:
+            _check_slug(slug)
+        data = {} if data is None else data
+        check_json_document(data, "data")
+        fingerprint = None
+        if idempotency_key:
+            # Keys are the caller's own: another caller's same key is another request. The
+            # collection is named by id in the fingerprint, so its name and id replay alike.
+            idempotency_key = _scoped_key(author_id, idempotency_key)
+            coll_id = (await self.collections.get(collection)).id
+            fingerprint = _fingerprint(coll_id, title, slug, data, status, author_id)
+        for attempt in range(_SLUG_RACE_RETRIES + 1):
+            try:
+                # After two lost races the numbered candidates are contended: go random.
+                item, created = await self._insert(
+                    collection,
+                    title,
+                    slug,
+                    data,
+                    status,
+                    author_id,
+                    idempotency_key,
+                    fingerprint,
+                    contended=attempt >= 2,
+                )
+                break
+            except repo.IdempotencyKeyTaken:
+                # A concurrent create with the same key won: this is its replay.
+                async with self.db.read() as conn:
+                    existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                if existing is None:
+                    raise _slug_taken(slug or slugify(title)) from None
+                return _replayed(existing, fingerprint)
+            except repo.CollectionGone:
+                raise collection_not_found(collection) from None
+            except repo.SlugTaken:
+                # A derived slug raced with a concurrent create of the same title: derive again.
+                if not slug and attempt < _SLUG_RACE_RETRIES:
+                    continue
+                raise _slug_taken(slug or slugify(title)) from None
+        if created:
+            logger.info("item created", extra={"item_id": item.id, "collection": collection})
+        return item
+
+    async def _insert(
+        self,
+        collection: str,
+        title: str,
+        slug: str,
+        data: dict[str, Any],
+        status: str,
+        author_id: str,
+        idempotency_key: str,
+        fingerprint: str | None,
+        contended: bool = False,
+    ) -> tuple[Item, bool]:
+        """The new item and True, or the item an earlier use of the key created and False."""
+        now = now_ms()
+        async with self._unit_of_work() as work:
+            conn = work.conn
+            if idempotency_key:
+                existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
+                if existing is not None:
+                    return _replayed(existing, fingerprint), False
+            coll = await collection_in(conn, collection)
+            validate_data(coll.schema, data)
+            base = slugify(title) or "item"
+            if slug:
+                final_slug = slug
+            elif contended:
+                final_slug = random_slug(base)
+            else:
+                taken = await repo.taken_slugs(conn, coll.id, slug_candidates(base))
+                final_slug = next_free_slug(base, taken)
+            item = Item(
+                id=new_id(),
+                collection_id=coll.id,
+                title=title,
+                slug=final_slug,
+                data=orjson.dumps(data).decode(),
+                status=status,
+                author_id=author_id,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                published_at=now if status == "published" else None,
+                idempotency_key=idempotency_key or None,
+                idempotency_fingerprint=fingerprint,
+                collection_name=coll.name,
+            )
+            await repo.insert_item(conn, _columns(item, data))
+            work.record("item.created", item.id, item_tags(item))
+        # What was written is what a read would return: no second round trip to re-read it.
+        return item, True
+
+    async def get(self, principal: Principal | None, item_id: str) -> Item:
+        if not is_id(item_id):
+            raise item_not_found(item_id)
+
+        async def load() -> Item | None:
+            async with self.db.read() as conn:
+                return await repo.get_item(conn, item_id)
+
+        key = item_key(item_id)
+        row: Item = await self.cache.read(
+            key, load, lambda _: [key], [key], item_not_found(item_id)
+        )
+        if not policy.can_see(principal, row):
+            raise item_not_found(item_id)
+        return row
+
+    async def list(
+        self,
+        principal: Principal | None,
+        *,
+        collection: str = "",
+        limit: int = 0,
+        offset: int = 0,
+        status: str = "",
+    ) -> tuple[list[Item], int, list[str]]:
+        """A page of items, the total, and the cache tags the page depends on."""
+        if limit < 0 or limit > MAX_PAGE_SIZE:
+            raise invalid("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        if offset < 0:
+            raise invalid("offset", "must not be negative")
+        if status:
+            _check_status(status)
+        status, drafts_of = policy.list_scope(principal, status)
+        limit = limit or DEFAULT_PAGE_SIZE
+        if collection and not is_collection_key(collection):
+            raise collection_not_found(collection)
+
+        async def load() -> dict[str, Any]:
+            async with self.db.read() as conn:
+                coll = await collection_in(conn, collection) if collection else None
+                rows, total = await repo.list_items(
+                    conn,
+                    collection_id=coll.id if coll else None,
+                    status=status or None,
+                    limit=limit,
+                    offset=offset,
+                    drafts_of=drafts_of,
+                )
+            return {"rows": rows, "total": total, "tags": listing_tags(coll)}
+
+        # Everything that shapes the page is in the key, the reader's draft scope included.
+        key = f"items:{collection}|{status}|{drafts_of}|{limit}|{offset}"
+        page = await self.cache.read(
+            key, load, lambda page: page["tags"], [], collection_not_found(collection)
+        )
+        return page["rows"], page["total"], page["tags"]
+
+    async def update(
+        self,
+        principal: Principal | None,
+        item_id: str,
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        data: Any = None,
+        data_set: bool = False,
+        status: str | None = None,
+        replace_data: bool = False,
+        expected_version: int | None = None,
+    ) -> Item:
+        values: dict[str, Any] = {}
+        if title is not None:
+            values["title"] = _check_title(title)
+        if slug is not None:
+            values["slug"] = _check_slug(slug)
+        if status is not None:
+            values["status"] = _check_status(status)
+        if data_set:
+            if not isinstance(data, dict):
+                raise invalid("data", "expected an object")
+            check_json_document(data, "data")
+        if not is_id(item_id):
+            raise item_not_found(item_id)
+        # Without `version` the caller asked for last-write-wins: a concurrent change is not
+        # its problem, so the read-merge-write is retried on top of it (a few times).
+        attempts = 1 if expected_version is not None else _CONCURRENT_UPDATE_RETRIES + 1
+        for attempt in range(attempts):
+            written = await self._update_once(
+                principal,
+                item_id,
+                dict(values),
+                data if data_set else None,
+                data_set,
+                replace_data,
+                expected_version,
+                last_attempt=attempt == attempts - 1,
+            )
+            if written is not None:
+                return written
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
+    async def _update_once(
+        self,
+        principal: Principal | None,
+        item_id: str,
+        values: dict[str, Any],
+        data: Any,
+        data_set: bool,
+        replace_data: bool,
+        expected_version: int | None,
+        *,
+        last_attempt: bool,
+    ) -> Item | None:
+        """Apply the update to the item as it is now; None when another write got in first
+        (and this is not the last attempt)."""
+        try:
+            async with self._unit_of_work() as work:
+                conn = work.conn
+                current = await repo.get_item(conn, item_id)
+                if current is None or not policy.can_see(principal, current):
+                    raise item_not_found(item_id)
+                policy.check_change(principal, current, "content.update", values.get("status"))
+                if expected_version is not None and current.version != expected_version:
+                    raise Conflict(
+                        f"the item is at version {current.version}, "
+                        f"not {expected_version}; reload it and retry"
+                    )
+                merged = None
+                if data_set:
+                    # The stored data is parsed once, for the merge and the no-op check alike.
+                    stored = orjson.loads(current.data)
+                    merged = data if replace_data else merge_patch(stored, data)
+                    coll = await collection_in(conn, current.collection_id)
+                    validate_data(coll.schema, merged)
+                    if merged != stored:
+                        values["data"] = orjson.dumps(merged).decode()
+                if values.get("status") == "published" and current.published_at is None:
+                    values["published_at"] = now_ms()
+                if all(getattr(current, field) == value for field, value in values.items()):
+                    return current  # nothing to write: the version stays as it is
+                values["version"] = current.version + 1
+                values["updated_at"] = now_ms()
+                columns = {**values, "data": merged} if "data" in values else values
+                written = await repo.update_item(conn, item_id, columns, current.version)
+                if not written:
+                    if not last_attempt:
+                        return None
+                    raise Conflict("the item was changed concurrently; reload it and retry")
+                work.record("item.updated", item_id, item_tags(current))
+            logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
+        except repo.SlugTaken:
+            raise _slug_taken(values.get("slug", "")) from None
+        # What was written is what a read would return: no second round trip to re-read it.
+        return repo.changed(current, values)
+
+    async def delete(self, principal: Principal | None, item_id: str) -> None:
+        if not is_id(item_id):
+            raise item_not_found(item_id)
+        async with self._unit_of_work() as work:
+            current = await repo.get_item(work.conn, item_id)
+            if current is None or not policy.can_see(principal, current):
+                raise item_not_found(item_id)
+            policy.check_change(principal, current, "content.delete")
+            if not await repo.delete_item(work.conn, item_id):
+                raise item_not_found(item_id)
+            work.record("item.deleted", item_id, item_tags(current))
+        logger.info("item deleted", extra={"item_id": item_id})
+
+
+_SLUG_RACE_RETRIES = 5
+_CONCURRENT_UPDATE_RETRIES = 8
+
+
+def _columns(item: Item, data: dict[str, Any]) -> dict[str, Any]:
+    """The item's stored columns (its data as a document, not text)."""
+    values = {f: getattr(item, f) for f in _ITEM_COLUMNS}
+    values["data"] = data
+    return values
+
+
+_ITEM_COLUMNS = tuple(f for f in Item.__dataclass_fields__ if f != "collection_name")
+
+
+def _slug_taken(slug: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"an item with slug {slug!r} already exists in this collection",
+        [ErrorDetail("slug", "already taken in this collection")],
+    )
+
+
+def _scoped_key(author_id: str, key: str) -> str:
+    """The stored form of a caller's idempotency key: unique per caller, bounded in length."""
+    return hashlib.sha256(f"{author_id}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fingerprint(
+    collection_id: str, title: str, slug: str, data: Any, status: str, author_id: str
+) -> str:
+    # The author is part of it: another caller reusing a key never gets someone else's item.
+    request = [collection_id, title, slug, data, status, author_id]
+    return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge key by key, `null` removes a key, anything
+    else (arrays included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def _replayed(existing: Item, fingerprint: str | None) -> Item:
+    """The item a repeated create returns, if the repeat is the same request."""
+    if existing.idempotency_fingerprint != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new item",
+            [ErrorDetail("Idempotency-Key", "reused with a different request")],
+        )
+    return existing
