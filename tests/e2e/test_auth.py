@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any
 
 import httpx
-import jwt
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.e2e.auth_helpers import auth_rows, b64, bearer, parts, seconds_until, status_with
 from tests.e2e.conftest import ADMIN_PASSWORD, USER_PASSWORD, Stack
@@ -24,65 +18,24 @@ def _admin_token(stack: Stack) -> str:
     return str(stack.client.headers["authorization"]).split(" ", 1)[1]
 
 
-def _signing_key(stack: Stack) -> tuple[str, Ed25519PrivateKey]:
-    row = auth_rows(stack, "SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL")[0]
-    key = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return row["kid"], key
-
-
-def _claims(stack: Stack, **changes: Any) -> dict[str, Any]:
-    _, claims, _ = parts(_admin_token(stack))
-    claims.update(changes)
-    return claims
-
-
 def _forgeries(stack: Stack) -> dict[str, str]:
+    """A few forgeries, to show the gateway answers the verifier's refusal as a 401 (every
+    kind of forgery is refused in tests/unit/auth/test_token_verification.py)."""
     token = _admin_token(stack)
-    _header, claims, signature = parts(token)
-    kid, key = _signing_key(stack)
-    jwks = httpx.get(f"{stack.base_url}/.well-known/jwks.json").json()
-    public_x = next(k["x"] for k in jwks["keys"] if k["kid"] == kid)
-    now = int(time.time())
-    stranger = Ed25519PrivateKey.generate()
+    header, claims, signature = parts(token)
     escalated = {**claims, "role": "admin", "sub": str(uuid.uuid4())}
     return {
-        "alg none": f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT', 'kid': kid}).encode())}."
+        "alg none": f"{b64(json.dumps({**header, 'alg': 'none'}).encode())}."
         f"{b64(json.dumps(claims).encode())}.",
-        "HS256 keyed with the public key": jwt.encode(
-            claims, public_x.encode(), algorithm="HS256", headers={"kid": kid}
-        ),
-        "unknown kid": jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": "nope"}),
-        "known kid, another key": jwt.encode(
-            claims, stranger, algorithm="EdDSA", headers={"kid": kid}
-        ),
-        "wrong iss": jwt.encode(
-            _claims(stack, iss="someone-else"), key, algorithm="EdDSA", headers={"kid": kid}
-        ),
-        "wrong aud": jwt.encode(
-            _claims(stack, aud="another-api"), key, algorithm="EdDSA", headers={"kid": kid}
-        ),
-        "expired": jwt.encode(
-            _claims(stack, iat=now - 3600, exp=now - 600),
-            key,
-            algorithm="EdDSA",
-            headers={"kid": kid},
-        ),
         "tampered payload": f"{token.split('.')[0]}.{b64(json.dumps(escalated).encode())}."
         f"{signature}",
         "tampered signature": token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"),
-        "no sid": jwt.encode(
-            {k: v for k, v in claims.items() if k != "sid"},
-            key,
-            algorithm="EdDSA",
-            headers={"kid": kid},
-        ),
         "garbage": "not.a.token",
     }
 
 
 def test_jwt_negative_suite(stack: Stack) -> None:
-    """Every forged or stale token is refused with 401, on reads and writes alike."""
+    """Forged tokens are refused with 401, on reads and writes alike."""
     assert status_with(stack, _admin_token(stack)) == 200
     for name, forged in _forgeries(stack).items():
         for method, path in (
@@ -99,16 +52,6 @@ def test_jwt_negative_suite(stack: Stack) -> None:
             assert reply.status_code == 401, (name, path, reply.text)
             assert reply.json()["code"] == "unauthenticated"
             assert reply.headers["www-authenticate"].startswith("Bearer")
-
-
-@pytest.mark.parametrize(
-    "query",
-    ["access_token={t}", "token={t}", "api_key={t}", "ACCESS_TOKEN={t}", "q={t}", "jwt=x"],
-)
-def test_tokens_in_the_url_are_refused(stack: Stack, query: str) -> None:
-    reply = stack.anon.get(f"/api/content?{query.format(t=_admin_token(stack))}")
-    assert reply.status_code == 401
-    assert "URL" in reply.json()["error"]
 
 
 def test_login_answers_sonicjs_shape_and_wrong_passwords_fail_alike(stack: Stack) -> None:
