@@ -44,7 +44,7 @@ def item_json(i: pb.Item) -> dict[str, Any]:
         "version": i.version,
         "created_at": i.created_at,
         "updated_at": i.updated_at,
-        "published_at": i.published_at or None,
+        "published_at": i.published_at if i.HasField("published_at") else None,
     }
 
 
@@ -60,7 +60,7 @@ def user_json(u: auth_pb2.User) -> dict[str, Any]:
         "status": u.status,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
-        "last_login_at": u.last_login_at or None,
+        "last_login_at": u.last_login_at if u.HasField("last_login_at") else None,
     }
 
 
@@ -80,9 +80,9 @@ def api_token_json(t: auth_pb2.ApiToken) -> dict[str, Any]:
         "prefix": t.prefix,
         "permissions": list(t.permissions) or None,
         "created_at": t.created_at,
-        "expires_at": t.expires_at or None,
-        "last_used_at": t.last_used_at or None,
-        "revoked_at": t.revoked_at or None,
+        "expires_at": t.expires_at if t.HasField("expires_at") else None,
+        "last_used_at": t.last_used_at if t.HasField("last_used_at") else None,
+        "revoked_at": t.revoked_at if t.HasField("revoked_at") else None,
     }
 
 

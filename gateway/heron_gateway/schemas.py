@@ -256,7 +256,13 @@ JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# An answer's documented shape lists every field it has: `additionalProperties: false` in the
+# OpenAPI document, so a field rendered but not documented fails the shape tests.
+SHAPE = ConfigDict(extra="forbid")
+
+
 class CollectionOut(BaseModel):
+    model_config = SHAPE
     id: str
     name: str
     display_name: str
@@ -270,6 +276,7 @@ class CollectionOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    model_config = SHAPE
     id: str
     title: str
     slug: str
@@ -500,6 +507,7 @@ class PasswordChange(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = SHAPE
     id: str
     email: str = Field(description="In lower case.")
     username: str
@@ -579,6 +587,7 @@ class UserUpdate(BaseModel):
 
 
 class RoleOut(BaseModel):
+    model_config = SHAPE
     name: str
     description: str
     permissions: list[str]
@@ -603,6 +612,7 @@ class RoleUpdate(BaseModel):
 
 
 class ApiTokenOut(BaseModel):
+    model_config = SHAPE
     id: str
     name: str
     prefix: str = Field(description="The token's first characters, to recognise it.")

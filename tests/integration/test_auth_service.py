@@ -11,6 +11,7 @@ import grpc
 import pytest
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
+from cms.common.v1.common_pb2 import PageRequest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from heron_auth import server as auth_server
 from heron_auth.service import AuthService
@@ -108,13 +109,18 @@ async def test_methods_check_their_callers(auth: AuthBackend) -> None:
     with pytest.raises(Unauthenticated):
         await call(auth.stub.ListUsers, pb.ListUsersRequest(), timeout=5)
     listed = await call(auth.stub.ListUsers, pb.ListUsersRequest(), timeout=5, metadata=auth.admin)
-    assert [u.username for u in listed.users] == ["admin"]
+    assert [u.username for u in listed.users] == ["admin"] and listed.page.total == 1
+    assert listed.users[0].HasField("last_login_at")  # the admin signed in
+    with pytest.raises(InvalidArgument, match="limit"):
+        bad_page = pb.ListUsersRequest(page=PageRequest(limit=0))
+        await call(auth.stub.ListUsers, bad_page, timeout=5, metadata=auth.admin)
     viewer = await call(
         auth.stub.Register,
         pb.RegisterRequest(email="v@example.com", password=PASSWORD),
         timeout=5,
     )
     as_viewer = (("authorization", f"Bearer {viewer.access_token}"),)
+    assert not viewer.user.HasField("last_login_at")  # registered, never signed in
     with pytest.raises(PermissionDenied):
         await call(auth.stub.ListUsers, pb.ListUsersRequest(), timeout=5, metadata=as_viewer)
     me = await call(

@@ -8,6 +8,7 @@ import logging
 import grpc
 import orjson
 import pytest
+from cms.common.v1.common_pb2 import Idempotency
 from cms.content.v1 import content_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -86,10 +87,12 @@ async def test_domain_errors_carry_status_and_details(backend: ContentBackend) -
 
 async def test_idempotent_create_under_concurrency(backend: ContentBackend) -> None:
     await make_collection(backend)
-    results = await asyncio.gather(*(make_item(backend, idempotency_key="k-1") for _ in range(8)))
+    results = await asyncio.gather(
+        *(make_item(backend, idempotency=Idempotency(key="k-1")) for _ in range(8))
+    )
     assert len({r.id for r in results}) == 1
     listed = await call(backend.stub.ListItems, pb.ListItemsRequest(collection="posts"), timeout=5)
-    assert listed.total == 1
+    assert listed.page.total == 1
 
 
 async def test_concurrent_updates_lose_nothing(backend: ContentBackend) -> None:
@@ -122,7 +125,7 @@ async def test_derived_slugs_stay_unique(backend: ContentBackend) -> None:
 async def test_publish_sets_published_at_once(backend: ContentBackend) -> None:
     await make_collection(backend)
     item = await make_item(backend)
-    assert item.published_at == 0
+    assert not item.HasField("published_at")
     published = await call(
         backend.stub.UpdateItem, pb.UpdateItemRequest(id=item.id, status="published"), timeout=5
     )

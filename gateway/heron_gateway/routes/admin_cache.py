@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Path, Query
 from heron_common.cache import TieredCache
@@ -268,7 +269,7 @@ async def _warm_content(upstreams: Upstreams, principal: Principal) -> tuple[int
 
     async def first_page(collection: str) -> bool:
         request = pb.ListItemsRequest(
-            collection=collection, limit=WARM_PAGE_SIZE, status="published"
+            collection=collection, page=PageRequest(limit=WARM_PAGE_SIZE), status="published"
         )
         async with gate:
             try:

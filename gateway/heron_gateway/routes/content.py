@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
+from cms.common.v1.common_pb2 import Idempotency, PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Header, Query
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
@@ -29,8 +30,6 @@ from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 router = APIRouter(tags=["content"], responses=ERROR_RESPONSES)
-# The content service's tag of "the set of collections", which every collection write drops.
-ALL_COLLECTIONS_TAG = "collections"
 
 # What each route needs at the door; the content service checks ownership (`:own`) and draft
 # visibility itself, on the verified token the gateway forwards.
@@ -67,14 +66,18 @@ async def _list(
 ) -> Response:
     reply, tags = await call_with_tags(
         upstreams.content.ListItems,
-        pb.ListItemsRequest(collection=collection, limit=limit, offset=offset, status=status or ""),
+        pb.ListItemsRequest(
+            collection=collection,
+            page=PageRequest(limit=limit, offset=offset),
+            status=status or "",
+        ),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
     data = [item_json(i) for i in reply.items]
     meta = {
         "count": len(data),
-        "total": reply.total,
+        "total": reply.page.total,
         "limit": limit,
         "offset": offset,
         "timestamp": now_iso(),
@@ -97,9 +100,10 @@ async def list_items(
     per-collection route answers 404)."""
     try:
         return await _list(principal, upstreams, settings, collection or "", limit, offset, status)
-    except NotFound:
+    except NotFound as exc:
         if not collection:
             raise
+        not_found = exc
     meta = {
         "count": 0,
         "total": 0,
@@ -108,8 +112,9 @@ async def list_items(
         "timestamp": now_iso(),
         "message": f"Collection '{collection[:80]}' not found",
     }
-    # Stale once any collection is made (the caller's text never goes into a header).
-    return page_response({"data": [], "meta": meta}, [ALL_COLLECTIONS_TAG])
+    # Cached under the tags the content service named for its "not found" (the caller's text
+    # never goes into a header); without them, not cached at all.
+    return page_response({"data": [], "meta": meta}, list(not_found.cache_tags) or None)
 
 
 @router.get(
@@ -162,7 +167,7 @@ async def create_item(
         slug=body.slug,
         data_json=orjson.dumps(body.data),
         status=body.status,
-        idempotency_key=idempotency_key or "",
+        idempotency=Idempotency(key=idempotency_key or ""),
     )
     reply = await call(
         upstreams.content.CreateItem,

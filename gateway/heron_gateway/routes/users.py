@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from cms.auth.v1 import auth_pb2 as pb
+from cms.common.v1.common_pb2 import PageRequest
 from fastapi import APIRouter, Depends, Query
 from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
@@ -49,14 +50,14 @@ async def list_users(
 ) -> Response:
     reply = await call(
         upstreams.auth.ListUsers,
-        pb.ListUsersRequest(limit=limit, offset=offset),
+        pb.ListUsersRequest(page=PageRequest(limit=limit, offset=offset)),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
     data = [user_json(u) for u in reply.users]
     meta = {
         "count": len(data),
-        "total": reply.total,
+        "total": reply.page.total,
         "limit": limit,
         "offset": offset,
         "timestamp": now_iso(),
@@ -188,7 +189,7 @@ async def create_api_token(
     reply = await call(
         upstreams.auth.CreateApiToken,
         pb.CreateApiTokenRequest(
-            name=body.name, permissions=body.permissions, expires_at=body.expires_at or 0
+            name=body.name, permissions=body.permissions, expires_at=body.expires_at or None
         ),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),

@@ -8,6 +8,8 @@ import grpc
 import orjson
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
+from cms.common.v1 import common_pb2
+from heron_common.rpc.paging import page_bounds
 from heron_common.rpc.peers import client_address
 from heron_common.security.authz import AUTHENTICATED, PUBLIC, current_principal
 
@@ -16,6 +18,9 @@ from heron_auth.repository import ApiToken, Role, User
 from heron_auth.service import AuthService, Issued
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# The users API pages like SonicJS's: 50 by default, at most 1000.
+DEFAULT_USERS_PAGE = 50
+MAX_USERS_PAGE = 1000
 
 # What each method needs. Methods missing here are refused (see heron_common.security.authz).
 POLICY: dict[str, str] = {
@@ -55,7 +60,7 @@ def user_message(row: User) -> pb.User:
         role=row.role,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        last_login_at=row.last_login_at or 0,
+        last_login_at=row.last_login_at,
     )
 
 
@@ -86,9 +91,9 @@ def api_token_message(row: ApiToken) -> pb.ApiToken:
         prefix=row.prefix,
         permissions=row.permissions or [],
         created_at=row.created_at,
-        expires_at=row.expires_at or 0,
-        last_used_at=row.last_used_at or 0,
-        revoked_at=row.revoked_at or 0,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
         user_id=row.user_id,
     )
 
@@ -173,9 +178,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: Context
     ) -> pb.ListUsersResponse:
-        limit = min(max(request.limit or 50, 1), 1000)
-        rows, total = await self.service.users.list(limit, max(request.offset, 0))
-        return pb.ListUsersResponse(users=[user_message(r) for r in rows], total=total)
+        page = page_bounds(request.page, maximum=MAX_USERS_PAGE, default=DEFAULT_USERS_PAGE)
+        rows, total = await self.service.users.list(page)
+        return pb.ListUsersResponse(
+            users=[user_message(r) for r in rows], page=common_pb2.PageInfo(total=total)
+        )
 
     async def GetUser(self, request: pb.GetUserRequest, context: Context) -> pb.User:
         return user_message(await self.service.users.get(request.id))
@@ -227,7 +234,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: pb.CreateApiTokenRequest, context: Context
     ) -> pb.CreatedApiToken:
         row, token = await self.service.api_tokens.create(
-            current_principal(), request.name, list(request.permissions), request.expires_at
+            current_principal(),
+            request.name,
+            list(request.permissions),
+            request.expires_at if request.HasField("expires_at") else None,
         )
         return pb.CreatedApiToken(api_token=api_token_message(row), token=token)
 

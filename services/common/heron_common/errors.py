@@ -41,6 +41,9 @@ class DomainError(Exception):
     # HTTP headers the gateway adds to the error response (e.g. `Retry-After`); only those
     # named in RELAYED_HEADERS cross gRPC (in the trailer).
     headers: dict[str, str] = field(default_factory=dict, compare=False)
+    # The cache tags of what this answer depends on, for an answer worth caching (a "not
+    # found" that a write can end, such as an unknown collection's): they cross in the trailer.
+    cache_tags: tuple[str, ...] = field(default=(), compare=False)
 
     code: ClassVar[str] = "internal"
     grpc_status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
@@ -63,6 +66,8 @@ class DomainError(Exception):
         relayed = {k: v[:100] for k, v in self.headers.items() if k.lower() in RELAYED_HEADERS}
         if relayed:
             body["headers"] = relayed
+        if self.cache_tags:
+            body["tags"] = [t[:200] for t in self.cache_tags[:MAX_TRAILER_DETAILS]]
         return orjson.dumps(body)
 
 
@@ -212,7 +217,9 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
                     for k, v in (headers.items() if isinstance(headers, dict) else ())
                     if str(k).lower() in RELAYED_HEADERS
                 }
-                return cls(str(body.get("message", "")), details, relayed)
+                tags = body.get("tags") or []
+                cache_tags = tuple(str(t) for t in tags) if isinstance(tags, list) else ()
+                return cls(str(body.get("message", "")), details, relayed, cache_tags)
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 break
     if cls is ResourceExhausted:

@@ -6,10 +6,13 @@ from typing import Any
 
 import grpc
 import orjson
+from cms.common.v1 import common_pb2
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
 from heron_common.cache.tags import tags_metadata
 from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.limits import MAX_PAGE_SIZE
+from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
@@ -72,7 +75,7 @@ def item_message(row: Item) -> pb.Item:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        published_at=row.published_at or 0,
+        published_at=row.published_at,
     )
 
 
@@ -133,7 +136,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             slug=request.slug,
             data=_json(request.data_json, "data"),
             status=request.status,
-            idempotency_key=request.idempotency_key,
+            idempotency_key=request.idempotency.key,
         )
         return item_message(row)
 
@@ -148,12 +151,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         rows, total, tags = await self.service.items.list(
             current_principal(),
             collection=request.collection,
-            limit=request.limit,
-            offset=request.offset,
+            page=page_bounds(request.page, MAX_PAGE_SIZE),
             status=request.status,
         )
         context.set_trailing_metadata(tags_metadata(tags))
-        return pb.ListItemsResponse(items=[item_message(r) for r in rows], total=total)
+        return pb.ListItemsResponse(
+            items=[item_message(r) for r in rows], page=common_pb2.PageInfo(total=total)
+        )
 
     async def UpdateItem(self, request: pb.UpdateItemRequest, context: Context) -> pb.Item:
         data_set = request.HasField("data_json")

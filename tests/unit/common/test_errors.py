@@ -69,3 +69,11 @@ def test_library_errors_get_generic_messages() -> None:
 def test_corrupt_trailer_falls_back_to_status() -> None:
     err = from_rpc_error(rpc_error(grpc.StatusCode.NOT_FOUND, "x", b"{not json"))
     assert isinstance(err, NotFound)
+
+
+def test_the_cache_tags_of_a_not_found_cross_with_it() -> None:
+    original = NotFound("Collection not found", cache_tags=("collections",))
+    rebuilt = from_rpc_error(rpc_error(original.grpc_status, "x", original.to_trailer()))
+    assert rebuilt.cache_tags == ("collections",)
+    plain = NotFound("Content not found")
+    assert from_rpc_error(rpc_error(plain.grpc_status, "x", plain.to_trailer())).cache_tags == ()

@@ -36,7 +36,7 @@ class ApiTokens:
         self.issuer = issuer
 
     async def create(
-        self, principal: Principal, name: str, permissions: Sequence[str], expires_at: int
+        self, principal: Principal, name: str, permissions: Sequence[str], expires_at: int | None
     ) -> tuple[ApiToken, str]:
         """The stored token and the secret itself (shown once, never stored)."""
         if principal.api_token_id:

@@ -15,6 +15,7 @@ from heron_common.errors import (
     validation_failed,
 )
 from heron_common.ids import is_id, new_id, now_ms
+from heron_common.rpc.paging import Page
 from heron_common.security.permissions import ADMIN_ROLE, Principal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -182,9 +183,10 @@ class Users:
             await revoke_user_sessions(self.context, work, user.id)
 
     # -- managing others' accounts -----------------------------------------------------------
-    async def list(self, limit: int, offset: int) -> tuple[list[User], int]:
+    async def list(self, page: Page) -> tuple[list[User], int]:
         async with self.context.database.read() as conn:
-            return await repo.list_users(conn, limit, offset), await repo.count_users(conn)
+            rows = await repo.list_users(conn, page.limit, page.offset)
+            return rows, await repo.count_users(conn)
 
     async def get(self, user_id: str) -> User:
         async with self.context.database.read() as conn:

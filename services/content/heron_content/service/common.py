@@ -14,7 +14,7 @@ from heron_common.limits import MAX_COLLECTION_NAME_LENGTH
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
-from heron_content.caching import ContentCache
+from heron_content.caching import ALL_COLLECTIONS, ContentCache
 from heron_content.repository import Collection
 
 COLLECTION_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_COLLECTION_NAME_LENGTH - 1}}}")
@@ -58,8 +58,11 @@ def shown(key: str) -> str:
 
 
 def collection_not_found(key: str) -> NotFound:
+    """Until a collection is made under that name: the answer is cached as long as that."""
     return NotFound(
-        COLLECTION_NOT_FOUND, [ErrorDetail("collection", f"no collection {shown(key)}")]
+        COLLECTION_NOT_FOUND,
+        [ErrorDetail("collection", f"no collection {shown(key)}")],
+        cache_tags=(ALL_COLLECTIONS,),
     )
 
 

@@ -13,7 +13,8 @@ from heron_common.errors import AlreadyExists, Conflict, ErrorDetail
 from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
-from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_PAGE_SIZE, MAX_TITLE_LENGTH
+from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENGTH
+from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
 
 from heron_content import policy
@@ -41,6 +42,7 @@ from heron_content.slugs import (
 logger = logging.getLogger("heron.content")
 
 STATUSES = ITEM_STATUSES
+FIRST_PAGE = Page(DEFAULT_PAGE_SIZE)
 
 
 def _check_title(title: str) -> str:
@@ -212,19 +214,14 @@ class Items(UseCases):
         principal: Principal | None,
         *,
         collection: str = "",
-        limit: int = 0,
-        offset: int = 0,
+        page: Page = FIRST_PAGE,
         status: str = "",
     ) -> tuple[list[Item], int, list[str]]:
         """A page of items, the total, and the cache tags the page depends on."""
-        if limit < 0 or limit > MAX_PAGE_SIZE:
-            raise invalid("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-        if offset < 0:
-            raise invalid("offset", "must not be negative")
         if status:
             _check_status(status)
         status, drafts_of = policy.list_scope(principal, status)
-        limit = limit or DEFAULT_PAGE_SIZE
+        limit, offset = page.limit, page.offset
         if collection and not is_collection_key(collection):
             raise collection_not_found(collection)
 
@@ -243,10 +240,10 @@ class Items(UseCases):
 
         # Everything that shapes the page is in the key, the reader's draft scope included.
         key = f"items:{collection}|{status}|{drafts_of}|{limit}|{offset}"
-        page = await self.cache.read(
-            key, load, lambda page: page["tags"], [], collection_not_found(collection)
+        found = await self.cache.read(
+            key, load, lambda found: found["tags"], [], collection_not_found(collection)
         )
-        return page["rows"], page["total"], page["tags"]
+        return found["rows"], found["total"], found["tags"]
 
     async def update(
         self,

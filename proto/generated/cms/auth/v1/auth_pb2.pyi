@@ -5,9 +5,10 @@ Auth service contract: users, roles, sessions, API tokens and the keys that sign
 
 Callers are identified by an access token (a JWT) in the `authorization` metadata
 ("Bearer <jwt>"); a call without one is anonymous. Timestamps are Unix epoch milliseconds;
-0 means "not set".
+one that may be unset is `optional` (absent, never 0, means "not set").
 """
 
+from cms.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -47,6 +48,7 @@ class User(_message.Message):
     created_at: _builtins.int
     updated_at: _builtins.int
     last_login_at: _builtins.int
+    """Absent until the first sign-in."""
     username: _builtins.str
     """Unique, lower case, 3-32 of [a-z0-9_.-]."""
     first_name: _builtins.str
@@ -61,16 +63,18 @@ class User(_message.Message):
         role: _builtins.str = ...,
         created_at: _builtins.int = ...,
         updated_at: _builtins.int = ...,
-        last_login_at: _builtins.int = ...,
+        last_login_at: _builtins.int | None = ...,
         username: _builtins.str = ...,
         first_name: _builtins.str = ...,
         last_name: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_last_login_at", b"_last_login_at", "last_login_at", b"last_login_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "display_name", b"display_name", "email", b"email", "first_name", b"first_name", "id", b"id", "last_login_at", b"last_login_at", "last_name", b"last_name", "role", b"role", "status", b"status", "updated_at", b"updated_at", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_login_at", b"_last_login_at", "created_at", b"created_at", "display_name", b"display_name", "email", b"email", "first_name", b"first_name", "id", b"id", "last_login_at", b"last_login_at", "last_name", b"last_name", "role", b"role", "status", b"status", "updated_at", b"updated_at", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__last_login_at: _TypeAlias = _typing.Literal["last_login_at"]  # noqa: Y015
+    _WhichOneofArgType__last_login_at: _TypeAlias = _typing.Literal["_last_login_at", b"_last_login_at"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_login_at) -> _WhichOneofReturnType__last_login_at | None: ...
 
 Global___User: _TypeAlias = User  # noqa: Y015
 
@@ -328,19 +332,17 @@ Global___ChangePasswordResponse: _TypeAlias = ChangePasswordResponse  # noqa: Y0
 class ListUsersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    LIMIT_FIELD_NUMBER: _builtins.int
-    OFFSET_FIELD_NUMBER: _builtins.int
-    limit: _builtins.int
-    offset: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
     def __init__(
         self,
         *,
-        limit: _builtins.int = ...,
-        offset: _builtins.int = ...,
+        page: _common_pb2.PageRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,19 +353,20 @@ class ListUsersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USERS_FIELD_NUMBER: _builtins.int
-    TOTAL_FIELD_NUMBER: _builtins.int
-    total: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___User]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageInfo: ...
     def __init__(
         self,
         *,
         users: _abc.Iterable[Global___User] | None = ...,
-        total: _builtins.int = ...,
+        page: _common_pb2.PageInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["total", b"total", "users", b"users"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -639,6 +642,9 @@ class ApiToken(_message.Message):
     """The first characters of the token, to recognise it; the token itself is never stored."""
     created_at: _builtins.int
     expires_at: _builtins.int
+    """Each absent when it does not apply: a token that never expires, was never used, or is
+    not revoked.
+    """
     last_used_at: _builtins.int
     revoked_at: _builtins.int
     user_id: _builtins.str
@@ -652,16 +658,27 @@ class ApiToken(_message.Message):
         prefix: _builtins.str = ...,
         permissions: _abc.Iterable[_builtins.str] | None = ...,
         created_at: _builtins.int = ...,
-        expires_at: _builtins.int = ...,
-        last_used_at: _builtins.int = ...,
-        revoked_at: _builtins.int = ...,
+        expires_at: _builtins.int | None = ...,
+        last_used_at: _builtins.int | None = ...,
+        revoked_at: _builtins.int | None = ...,
         user_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at", "_last_used_at", b"_last_used_at", "_revoked_at", b"_revoked_at", "expires_at", b"expires_at", "last_used_at", b"last_used_at", "revoked_at", b"revoked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "last_used_at", b"last_used_at", "name", b"name", "permissions", b"permissions", "prefix", b"prefix", "revoked_at", b"revoked_at", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at", "_last_used_at", b"_last_used_at", "_revoked_at", b"_revoked_at", "created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "last_used_at", b"last_used_at", "name", b"name", "permissions", b"permissions", "prefix", b"prefix", "revoked_at", b"revoked_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expires_at: _TypeAlias = _typing.Literal["expires_at"]  # noqa: Y015
+    _WhichOneofArgType__expires_at: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at"]  # noqa: Y015
+    _WhichOneofReturnType__last_used_at: _TypeAlias = _typing.Literal["last_used_at"]  # noqa: Y015
+    _WhichOneofArgType__last_used_at: _TypeAlias = _typing.Literal["_last_used_at", b"_last_used_at"]  # noqa: Y015
+    _WhichOneofReturnType__revoked_at: _TypeAlias = _typing.Literal["revoked_at"]  # noqa: Y015
+    _WhichOneofArgType__revoked_at: _TypeAlias = _typing.Literal["_revoked_at", b"_revoked_at"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at) -> _WhichOneofReturnType__expires_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_used_at) -> _WhichOneofReturnType__last_used_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__revoked_at) -> _WhichOneofReturnType__revoked_at | None: ...
 
 Global___ApiToken: _TypeAlias = ApiToken  # noqa: Y015
 
@@ -698,6 +715,7 @@ class CreateApiTokenRequest(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     expires_at: _builtins.int
+    """Absent: the token never expires."""
     @_builtins.property
     def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Empty means the creator's permissions at the time of each use."""
@@ -707,13 +725,15 @@ class CreateApiTokenRequest(_message.Message):
         *,
         name: _builtins.str = ...,
         permissions: _abc.Iterable[_builtins.str] | None = ...,
-        expires_at: _builtins.int = ...,
+        expires_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "name", b"name", "permissions", b"permissions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at", "expires_at", b"expires_at", "name", b"name", "permissions", b"permissions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expires_at: _TypeAlias = _typing.Literal["expires_at"]  # noqa: Y015
+    _WhichOneofArgType__expires_at: _TypeAlias = _typing.Literal["_expires_at", b"_expires_at"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_at) -> _WhichOneofReturnType__expires_at | None: ...
 
 Global___CreateApiTokenRequest: _TypeAlias = CreateApiTokenRequest  # noqa: Y015
 

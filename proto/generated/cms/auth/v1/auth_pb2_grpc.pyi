@@ -5,7 +5,7 @@ Auth service contract: users, roles, sessions, API tokens and the keys that sign
 
 Callers are identified by an access token (a JWT) in the `authorization` metadata
 ("Bearer <jwt>"); a call without one is anonymous. Timestamps are Unix epoch milliseconds;
-0 means "not set".
+one that may be unset is `optional` (absent, never 0, means "not set").
 """
 
 from cms.auth.v1 import auth_pb2 as _auth_pb2

@@ -22,47 +22,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cms.common.v1 import common_pb2 as cms_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ms/content/v1/content.proto\x12\x0e\x63ms.content.v1\"\x9f\x01\n\nCollection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x13\n\x0bschema_json\x18\x05 \x01(\x0c\x12\x0f\n\x07managed\x18\x06 \x01(\x08\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x12\n\nupdated_at\x18\x08 \x01(\x03\"x\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0bschema_json\x18\x04 \x01(\x0c\x12\x0f\n\x07managed\x18\x05 \x01(\x08\"*\n\x14GetCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.cms.content.v1.Collection\"\xad\x01\n\x17UpdateCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x19\n\x0c\x64isplay_name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0bschema_json\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x42\x0f\n\r_display_nameB\x0e\n\x0c_descriptionB\x0e\n\x0c_schema_json\"-\n\x17\x44\x65leteCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"\xe4\x01\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63ollection_name\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04slug\x18\x05 \x01(\t\x12\x11\n\tdata_json\x18\x06 \x01(\x0c\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x11\n\tauthor_id\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\x03\x12\x12\n\ncreated_at\x18\n \x01(\x03\x12\x12\n\nupdated_at\x18\x0b \x01(\x03\x12\x14\n\x0cpublished_at\x18\x0c \x01(\x03\"\x91\x01\n\x11\x43reateItemRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\x0c\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\tJ\x04\x08\x06\x10\x07R\tauthor_id\"\x1c\n\x0eGetItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\"U\n\x10ListItemsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x05\x12\x0e\n\x06status\x18\x04 \x01(\t\"G\n\x11ListItemsResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.cms.content.v1.Item\x12\r\n\x05total\x18\x02 \x01(\x03\"\xe9\x01\n\x11UpdateItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04slug\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tdata_json\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x12\x13\n\x06status\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x14\n\x0creplace_data\x18\x06 \x01(\x08\x12\x1d\n\x10\x65xpected_version\x18\x07 \x01(\x03H\x04\x88\x01\x01\x42\x08\n\x06_titleB\x07\n\x05_slugB\x0c\n\n_data_jsonB\t\n\x07_statusB\x13\n\x11_expected_version\"\x1f\n\x11\x44\x65leteItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteItemResponse2\xd6\x06\n\x0e\x43ontentService\x12W\n\x10\x43reateCollection\x12\'.cms.content.v1.CreateCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12Q\n\rGetCollection\x12$.cms.content.v1.GetCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12\x62\n\x0fListCollections\x12&.cms.content.v1.ListCollectionsRequest\x1a\'.cms.content.v1.ListCollectionsResponse\x12W\n\x10UpdateCollection\x12\'.cms.content.v1.UpdateCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12\x65\n\x10\x44\x65leteCollection\x12\'.cms.content.v1.DeleteCollectionRequest\x1a(.cms.content.v1.DeleteCollectionResponse\x12\x45\n\nCreateItem\x12!.cms.content.v1.CreateItemRequest\x1a\x14.cms.content.v1.Item\x12?\n\x07GetItem\x12\x1e.cms.content.v1.GetItemRequest\x1a\x14.cms.content.v1.Item\x12P\n\tListItems\x12 .cms.content.v1.ListItemsRequest\x1a!.cms.content.v1.ListItemsResponse\x12\x45\n\nUpdateItem\x12!.cms.content.v1.UpdateItemRequest\x1a\x14.cms.content.v1.Item\x12S\n\nDeleteItem\x12!.cms.content.v1.DeleteItemRequest\x1a\".cms.content.v1.DeleteItemResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ms/content/v1/content.proto\x12\x0e\x63ms.content.v1\x1a\x1a\x63ms/common/v1/common.proto\"\x9f\x01\n\nCollection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x13\n\x0bschema_json\x18\x05 \x01(\x0c\x12\x0f\n\x07managed\x18\x06 \x01(\x08\x12\x12\n\ncreated_at\x18\x07 \x01(\x03\x12\x12\n\nupdated_at\x18\x08 \x01(\x03\"x\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0bschema_json\x18\x04 \x01(\x0c\x12\x0f\n\x07managed\x18\x05 \x01(\x08\"*\n\x14GetCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x18\n\x16ListCollectionsRequest\"J\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.cms.content.v1.Collection\"\xad\x01\n\x17UpdateCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x19\n\x0c\x64isplay_name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0bschema_json\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x42\x0f\n\r_display_nameB\x0e\n\x0c_descriptionB\x0e\n\x0c_schema_json\"-\n\x17\x44\x65leteCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"\xfa\x01\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63ollection_name\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0c\n\x04slug\x18\x05 \x01(\t\x12\x11\n\tdata_json\x18\x06 \x01(\x0c\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x11\n\tauthor_id\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\x03\x12\x12\n\ncreated_at\x18\n \x01(\x03\x12\x12\n\nupdated_at\x18\x0b \x01(\x03\x12\x19\n\x0cpublished_at\x18\x0c \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_published_at\"\xc0\x01\n\x11\x43reateItemRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\x0c\x12\x0e\n\x06status\x18\x05 \x01(\t\x12/\n\x0bidempotency\x18\x08 \x01(\x0b\x32\x1a.cms.common.v1.IdempotencyJ\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08R\tauthor_idR\x0fidempotency_key\"\x1c\n\x0eGetItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\"{\n\x10ListItemsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12(\n\x04page\x18\x05 \x01(\x0b\x32\x1a.cms.common.v1.PageRequest\x12\x0e\n\x06status\x18\x04 \x01(\tJ\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04R\x05limitR\x06offset\"l\n\x11ListItemsResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.cms.content.v1.Item\x12%\n\x04page\x18\x03 \x01(\x0b\x32\x17.cms.common.v1.PageInfoJ\x04\x08\x02\x10\x03R\x05total\"\xe9\x01\n\x11UpdateItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04slug\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tdata_json\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x12\x13\n\x06status\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x14\n\x0creplace_data\x18\x06 \x01(\x08\x12\x1d\n\x10\x65xpected_version\x18\x07 \x01(\x03H\x04\x88\x01\x01\x42\x08\n\x06_titleB\x07\n\x05_slugB\x0c\n\n_data_jsonB\t\n\x07_statusB\x13\n\x11_expected_version\"\x1f\n\x11\x44\x65leteItemRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteItemResponse2\xd6\x06\n\x0e\x43ontentService\x12W\n\x10\x43reateCollection\x12\'.cms.content.v1.CreateCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12Q\n\rGetCollection\x12$.cms.content.v1.GetCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12\x62\n\x0fListCollections\x12&.cms.content.v1.ListCollectionsRequest\x1a\'.cms.content.v1.ListCollectionsResponse\x12W\n\x10UpdateCollection\x12\'.cms.content.v1.UpdateCollectionRequest\x1a\x1a.cms.content.v1.Collection\x12\x65\n\x10\x44\x65leteCollection\x12\'.cms.content.v1.DeleteCollectionRequest\x1a(.cms.content.v1.DeleteCollectionResponse\x12\x45\n\nCreateItem\x12!.cms.content.v1.CreateItemRequest\x1a\x14.cms.content.v1.Item\x12?\n\x07GetItem\x12\x1e.cms.content.v1.GetItemRequest\x1a\x14.cms.content.v1.Item\x12P\n\tListItems\x12 .cms.content.v1.ListItemsRequest\x1a!.cms.content.v1.ListItemsResponse\x12\x45\n\nUpdateItem\x12!.cms.content.v1.UpdateItemRequest\x1a\x14.cms.content.v1.Item\x12S\n\nDeleteItem\x12!.cms.content.v1.DeleteItemRequest\x1a\".cms.content.v1.DeleteItemResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cms.content.v1.content_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COLLECTION']._serialized_start=49
-  _globals['_COLLECTION']._serialized_end=208
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=210
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=330
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=332
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=374
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=376
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=400
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=402
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=476
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=479
-  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=652
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=654
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=699
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=701
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=727
-  _globals['_ITEM']._serialized_start=730
-  _globals['_ITEM']._serialized_end=958
-  _globals['_CREATEITEMREQUEST']._serialized_start=961
-  _globals['_CREATEITEMREQUEST']._serialized_end=1106
-  _globals['_GETITEMREQUEST']._serialized_start=1108
-  _globals['_GETITEMREQUEST']._serialized_end=1136
-  _globals['_LISTITEMSREQUEST']._serialized_start=1138
-  _globals['_LISTITEMSREQUEST']._serialized_end=1223
-  _globals['_LISTITEMSRESPONSE']._serialized_start=1225
-  _globals['_LISTITEMSRESPONSE']._serialized_end=1296
-  _globals['_UPDATEITEMREQUEST']._serialized_start=1299
-  _globals['_UPDATEITEMREQUEST']._serialized_end=1532
-  _globals['_DELETEITEMREQUEST']._serialized_start=1534
-  _globals['_DELETEITEMREQUEST']._serialized_end=1565
-  _globals['_DELETEITEMRESPONSE']._serialized_start=1567
-  _globals['_DELETEITEMRESPONSE']._serialized_end=1587
-  _globals['_CONTENTSERVICE']._serialized_start=1590
-  _globals['_CONTENTSERVICE']._serialized_end=2444
+  _globals['_COLLECTION']._serialized_start=77
+  _globals['_COLLECTION']._serialized_end=236
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=238
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=358
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=360
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=402
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=404
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=428
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=430
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=504
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_start=507
+  _globals['_UPDATECOLLECTIONREQUEST']._serialized_end=680
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=682
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=727
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=729
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=755
+  _globals['_ITEM']._serialized_start=758
+  _globals['_ITEM']._serialized_end=1008
+  _globals['_CREATEITEMREQUEST']._serialized_start=1011
+  _globals['_CREATEITEMREQUEST']._serialized_end=1203
+  _globals['_GETITEMREQUEST']._serialized_start=1205
+  _globals['_GETITEMREQUEST']._serialized_end=1233
+  _globals['_LISTITEMSREQUEST']._serialized_start=1235
+  _globals['_LISTITEMSREQUEST']._serialized_end=1358
+  _globals['_LISTITEMSRESPONSE']._serialized_start=1360
+  _globals['_LISTITEMSRESPONSE']._serialized_end=1468
+  _globals['_UPDATEITEMREQUEST']._serialized_start=1471
+  _globals['_UPDATEITEMREQUEST']._serialized_end=1704
+  _globals['_DELETEITEMREQUEST']._serialized_start=1706
+  _globals['_DELETEITEMREQUEST']._serialized_end=1737
+  _globals['_DELETEITEMRESPONSE']._serialized_start=1739
+  _globals['_DELETEITEMRESPONSE']._serialized_end=1759
+  _globals['_CONTENTSERVICE']._serialized_start=1762
+  _globals['_CONTENTSERVICE']._serialized_end=2616
 # @@protoc_insertion_point(module_scope)

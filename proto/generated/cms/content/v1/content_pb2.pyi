@@ -5,9 +5,11 @@ Content service contract: collections (content types) and the items in them.
 
 JSON documents (field schemas, item data) travel as UTF-8 JSON bytes rather than
 google.protobuf.Struct: Struct turns every number into a double and costs more to build.
-Timestamps are Unix epoch milliseconds (the public API's format); 0 means "not set".
+Timestamps are Unix epoch milliseconds (the public API's format); one that may be unset is
+`optional` (absent, never 0, means "not set").
 """
 
+from cms.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -255,6 +257,7 @@ class Item(_message.Message):
     created_at: _builtins.int
     updated_at: _builtins.int
     published_at: _builtins.int
+    """Absent until the item is first published."""
     def __init__(
         self,
         *,
@@ -269,13 +272,15 @@ class Item(_message.Message):
         version: _builtins.int = ...,
         created_at: _builtins.int = ...,
         updated_at: _builtins.int = ...,
-        published_at: _builtins.int = ...,
+        published_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "published_at", b"published_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "collection_id", b"collection_id", "collection_name", b"collection_name", "created_at", b"created_at", "data_json", b"data_json", "id", b"id", "published_at", b"published_at", "slug", b"slug", "status", b"status", "title", b"title", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "author_id", b"author_id", "collection_id", b"collection_id", "collection_name", b"collection_name", "created_at", b"created_at", "data_json", b"data_json", "id", b"id", "published_at", b"published_at", "slug", b"slug", "status", b"status", "title", b"title", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__published_at: _TypeAlias = _typing.Literal["published_at"]  # noqa: Y015
+    _WhichOneofArgType__published_at: _TypeAlias = _typing.Literal["_published_at", b"_published_at"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__published_at) -> _WhichOneofReturnType__published_at | None: ...
 
 Global___Item: _TypeAlias = Item  # noqa: Y015
 
@@ -288,7 +293,7 @@ class CreateItemRequest(_message.Message):
     SLUG_FIELD_NUMBER: _builtins.int
     DATA_JSON_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """A collection id or its name."""
     title: _builtins.str
@@ -297,8 +302,10 @@ class CreateItemRequest(_message.Message):
     data_json: _builtins.bytes
     status: _builtins.str
     """Empty means draft."""
-    idempotency_key: _builtins.str
-    """A repeated create with the same key returns the item the first one created."""
+    @_builtins.property
+    def idempotency(self) -> _common_pb2.Idempotency:
+        """A repeated create with the same key returns the item the first one created."""
+
     def __init__(
         self,
         *,
@@ -307,11 +314,11 @@ class CreateItemRequest(_message.Message):
         slug: _builtins.str = ...,
         data_json: _builtins.bytes = ...,
         status: _builtins.str = ...,
-        idempotency_key: _builtins.str = ...,
+        idempotency: _common_pb2.Idempotency | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["idempotency", b"idempotency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "data_json", b"data_json", "idempotency_key", b"idempotency_key", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "data_json", b"data_json", "idempotency", b"idempotency", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -341,26 +348,24 @@ class ListItemsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COLLECTION_FIELD_NUMBER: _builtins.int
-    LIMIT_FIELD_NUMBER: _builtins.int
-    OFFSET_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """A collection id or name; empty lists items of every collection."""
-    limit: _builtins.int
-    offset: _builtins.int
     status: _builtins.str
     """Only items with this status; empty means every status."""
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
     def __init__(
         self,
         *,
         collection: _builtins.str = ...,
-        limit: _builtins.int = ...,
-        offset: _builtins.int = ...,
+        page: _common_pb2.PageRequest | None = ...,
         status: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "limit", b"limit", "offset", b"offset", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "page", b"page", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -371,20 +376,20 @@ class ListItemsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEMS_FIELD_NUMBER: _builtins.int
-    TOTAL_FIELD_NUMBER: _builtins.int
-    total: _builtins.int
-    """Items matching the request, ignoring limit and offset."""
+    PAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___Item]: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageInfo: ...
     def __init__(
         self,
         *,
         items: _abc.Iterable[Global___Item] | None = ...,
-        total: _builtins.int = ...,
+        page: _common_pb2.PageInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,7 +5,8 @@ Content service contract: collections (content types) and the items in them.
 
 JSON documents (field schemas, item data) travel as UTF-8 JSON bytes rather than
 google.protobuf.Struct: Struct turns every number into a double and costs more to build.
-Timestamps are Unix epoch milliseconds (the public API's format); 0 means "not set".
+Timestamps are Unix epoch milliseconds (the public API's format); one that may be unset is
+`optional` (absent, never 0, means "not set").
 """
 
 from cms.content.v1 import content_pb2 as _content_pb2
