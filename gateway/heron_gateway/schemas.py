@@ -158,40 +158,60 @@ FieldType = Literal[
 _Bound = _Int64 | _Fraction | None
 
 
+FieldFormat = Literal[
+    "richtext", "markdown", "textarea", "media", "date", "date-time", "datetime", "email",
+    "uri", "url", "color", "slug", "reference",
+]  # fmt: skip
+_Length = Annotated[int, Field(ge=0, le=2**31 - 1)] | None
+_DateOrNumber = _Int64 | _Fraction | _Text | None
+
+
 class FieldDefinition(TypedDict, total=False):
-    """One field of a collection: its type and, optionally, what its values must satisfy."""
+    """One field of a collection: its type and what its values must satisfy. Which keys fit
+    which type is in the README ("Content model"); a key that does not fit the field's type is a
+    400 naming it. `null` for a key means it is not set."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     type: Required[FieldType]
-    required: JsonValue
-    enum: Annotated[list[JsonValue], Field(min_length=1)] | None
-    minLength: _Bound
-    maxLength: _Bound
-    minimum: _Bound
-    maximum: _Bound
-    title: JsonValue
-    description: JsonValue
-    default: JsonValue
-    placeholder: JsonValue
-    helpText: JsonValue
-    format: JsonValue
-    items: JsonValue
-    options: JsonValue
-    collection: JsonValue
-    unique: JsonValue
-    readonly: JsonValue
-    hidden: JsonValue
-    widget: JsonValue
+    format: FieldFormat | None
+    title: _Text | None
+    description: _Text | None
+    placeholder: _Text | None
+    helpText: _Text | None
+    widget: _Text | None
+    required: bool | list[_Text] | None
+    readonly: bool | None
+    unique: bool | None
+    indexed: Literal[False] | None
+    hidden: bool | None
+    default: JsonValue | None
+    enum: Annotated[list[JsonValue], Field(min_length=1, max_length=500)] | None
+    options: Annotated[list[JsonValue], Field(min_length=1, max_length=500)] | None
+    minLength: _Length | None
+    maxLength: _Length | None
+    minItems: _Length | None
+    maxItems: _Length | None
+    minimum: _DateOrNumber | None
+    maximum: _DateOrNumber | None
+    pattern: Annotated[str, Field(min_length=1, max_length=500)] | None
+    items: FieldDefinition | None
+    properties: dict[str, FieldDefinition] | None
+    collection: Annotated[str, Field(min_length=1)] | None
+    collections: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None
+    multiple: bool | None
+    accept: JsonValue | None
 
 
 class FieldSchema(TypedDict, total=False):
     """A collection's fields, SonicJS's shape: `{"properties": {"body": {"type": "richtext",
     "required": true}}}`. Names listed in `required` must be declared in `properties`."""
 
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     type: Literal["object"]
+    title: _Text | None
+    description: _Text | None
     properties: Annotated[
         dict[str, FieldDefinition],
         _Also(
@@ -202,16 +222,7 @@ class FieldSchema(TypedDict, total=False):
     required: list[str]
 
 
-FieldSchemaDocument = Annotated[
-    dict[str, Any],
-    _DocumentedAs(
-        Annotated[
-            FieldSchema,
-            # Other keys are kept as they are, within the limits of any stored JSON document.
-            _Also(propertyNames={"pattern": NO_NUL}, additionalProperties=_SchemaOf(JsonValue)),
-        ]
-    ),
-]
+FieldSchemaDocument = Annotated[dict[str, Any], _DocumentedAs(FieldSchema)]
 """A field schema, validated by the content service, which names every problem."""
 
 

@@ -42,6 +42,33 @@ def _allow(operations: tuple[str, ...], field: str, message: str) -> None:
 _allow(_CONTENT_WRITES, "data.", "")
 # `required` may only name fields declared in `properties` of the same body.
 _allow(_COLLECTION_WRITES, "schema.required", "is not a declared field")
+# Which keys fit which field type, and the relations between the keys of one field (a minimum
+# above its maximum, a default outside its options, a pattern's syntax, the nesting depth):
+# relations between parts of one body, listed in the README rather than in the document. A
+# reference must name collections that exist: stored state.
+for _fragment in (
+    "not supported for",
+    "is above",
+    "is after",
+    "the default",
+    "must be a finite number",
+    "must be an ISO 8601",
+    "not a valid regular expression",
+    "values must be distinct",
+    "must list the same values as options",
+    "expected",
+    "lists its options",
+    "names the collection it points to",
+    "not both",
+    "only a collection's own fields have this",
+    "a format names a string field's type",
+    "fields nest at most",
+    "must be true or false",
+    "field names are letters",
+    "at most 200 fields",
+    "no collection",
+):
+    _allow(_COLLECTION_WRITES, "schema", _fragment)
 # The current password is the account's own.
 _allow(("POST /auth/password",), "current_password", "not correct")
 # A list of the most common passwords is policy, not a schema.

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -60,4 +61,22 @@ items = Table(
     UniqueConstraint("collection_id", "slug", name="uq_items_collection_slug"),
     Index("ix_items_collection_created", "collection_id", "created_at", "id"),
     Index("ix_items_created", "created_at", "id"),
+)
+
+# One row per value of a field marked `unique` (its SHA-256 over canonical JSON): the primary
+# key makes the database refuse a second item with the same value in the same collection.
+item_unique_values = Table(
+    "item_unique_values",
+    metadata,
+    Column(
+        "collection_id",
+        String(36),
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("field", String(64), nullable=False),
+    Column("value_key", String(64), nullable=False),
+    Column("item_id", String(36), ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("collection_id", "field", "value_key", name="pk_item_unique_values"),
+    Index("ix_item_unique_values_item", "item_id"),
 )

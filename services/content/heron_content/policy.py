@@ -16,7 +16,7 @@ from heron_common.errors import DomainError, Unauthenticated
 from heron_common.security.authz import deny
 from heron_common.security.permissions import Principal
 
-from heron_content.repository import Item
+from heron_content.repository import Item, ItemRef
 
 PUBLISHED = "published"
 # Statuses whose items readers see (or will, once scheduling exists).
@@ -29,7 +29,7 @@ def sees_drafts(principal: Principal) -> bool:
     return not principal.anonymous and principal.may("content.read")
 
 
-def can_see(principal: Principal | None, item: Item) -> bool:
+def can_see(principal: Principal | None, item: Item | ItemRef) -> bool:
     if principal is None or item.status == PUBLISHED:
         return True
     if not sees_drafts(principal):

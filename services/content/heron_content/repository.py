@@ -5,17 +5,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 from heron_common.db.violations import violation
 from sqlalchemy import Text, bindparam, cast, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_content.models import collections, items
+from heron_content.models import collections, item_unique_values, items
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,16 @@ class Item:
     idempotency_key: str | None
     idempotency_fingerprint: str | None
     collection_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """What a reference to an item needs to know of it: where it is and who may see it."""
+
+    id: str
+    collection_name: str
+    status: str
+    author_id: str
 
 
 # What the cache may store and rebuild (heron_common.cache.codec.MsgpackCodec).
@@ -83,6 +95,20 @@ class CollectionGone(RepositoryConflict):
 
 class CollectionInUse(RepositoryConflict):
     """The collection still has items."""
+
+
+class UniqueValueTaken(RepositoryConflict):
+    """Another item of the collection holds this value of a unique field."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def value_key(value: Any) -> str:
+    """A unique field's value as stored for comparison: SHA-256 over canonical JSON (exact:
+    `"Ab"` and `"ab"` are two values)."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _item_conflict(exc: IntegrityError) -> RepositoryConflict | IntegrityError:
@@ -222,6 +248,16 @@ async def list_items(
     return rows, int((await conn.execute(count)).scalar_one())
 
 
+async def item_refs(conn: AsyncConnection, ids: set[str]) -> dict[str, ItemRef]:
+    """The items among `ids` that exist, in one query."""
+    query = (
+        select(items.c.id, collections.c.name, items.c.status, items.c.author_id)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(items.c.id.in_(sorted(ids)))
+    )
+    return {row[0]: ItemRef(*row) for row in await conn.execute(query)}
+
+
 async def taken_slugs(conn: AsyncConnection, collection_id: str, candidates: list[str]) -> set[str]:
     """Which of `candidates` are already used in the collection (one index lookup each)."""
     query = select(items.c.slug).where(
@@ -247,3 +283,56 @@ async def update_item(
 async def delete_item(conn: AsyncConnection, id_: str) -> int:
     result = await conn.execute(items.delete().where(items.c.id == id_))
     return result.rowcount
+
+
+# -- unique field values -------------------------------------------------------------------------
+async def claim_unique_values(
+    conn: AsyncConnection, collection_id: str, item_id: str, values: Mapping[str, Any]
+) -> None:
+    """Record the item's values of unique fields; `UniqueValueTaken` names the first field
+    another item of the collection already holds the value of."""
+    for field, value in values.items():
+        row = {
+            "collection_id": collection_id,
+            "field": field,
+            "value_key": value_key(value),
+            "item_id": item_id,
+        }
+        try:
+            await conn.execute(item_unique_values.insert().values(**row))
+        except IntegrityError as exc:
+            if violation(exc).kind == "unique":
+                raise UniqueValueTaken(field) from None
+            raise
+
+
+async def release_unique_values(
+    conn: AsyncConnection, item_id: str, fields: Iterable[str] | None = None
+) -> None:
+    """Forget the item's values of `fields` (all of them when None)."""
+    query = item_unique_values.delete().where(item_unique_values.c.item_id == item_id)
+    if fields is not None:
+        query = query.where(item_unique_values.c.field.in_(sorted(fields)))
+    await conn.execute(query)
+
+
+async def release_unique_field(conn: AsyncConnection, collection_id: str, field: str) -> None:
+    await conn.execute(
+        item_unique_values.delete().where(
+            item_unique_values.c.collection_id == collection_id,
+            item_unique_values.c.field == field,
+        )
+    )
+
+
+async def item_data(conn: AsyncConnection, collection_id: str) -> list[tuple[str, str]]:
+    """(id, data as JSON text) of every item of a collection, for a schema change to check."""
+    query = select(items.c.id, cast(items.c.data, Text)).where(
+        items.c.collection_id == collection_id
+    )
+    return [(row[0], row[1]) for row in await conn.execute(query)]
+
+
+async def insert_unique_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(item_unique_values.insert(), rows)

@@ -29,7 +29,8 @@ def _document() -> dict[str, Any]:
 
 def test_field_schemas_are_documented_as_the_content_service_checks_them() -> None:
     assert set(typing.get_args(schemas.FieldType)) == set(content_schema.FIELD_TYPES)
-    assert set(schemas.FieldDefinition.__annotations__) == set(content_schema._PROPERTY_KEYS)
+    assert set(schemas.FieldDefinition.__annotations__) == set(content_schema.PROPERTY_KEYS)
+    assert set(typing.get_args(schemas.FieldFormat)) == set(content_schema.FORMATS)
     names = _document()["components"]["schemas"]["FieldSchema"]["properties"]["properties"]
     documented = names["propertyNames"]
     # JSON Schema reads `$` as the end of the text, as `\Z` does in Python.

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
-from heron_common.errors import AlreadyExists, Conflict, NotFound
+import orjson
+from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument, NotFound
 from heron_common.ids import new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, listing_tags
 from heron_content.repository import Collection
-from heron_content.schema import normalize_schema
+from heron_content.schema import normalize_schema, referenced_collections
 from heron_content.service.common import (
     COLLECTION_NAME,
     UseCases,
@@ -59,6 +62,7 @@ class Collections(UseCases):
             async with self._unit_of_work() as work:
                 if await repo.get_collection(work.conn, name) is not None:
                     raise repo.NameTaken()
+                await _check_targets(work.conn, row.schema, name)
                 await repo.insert_collection(work.conn, row)
                 work.record("collection.created", row.id, collection_tags(row))
         except repo.NameTaken:
@@ -116,6 +120,9 @@ class Collections(UseCases):
             values["schema"] = normalize_schema(schema)
         async with self._unit_of_work() as work:
             row = await collection_in(work.conn, key)
+            if "schema" in values:
+                await _check_targets(work.conn, values["schema"], row.name)
+                await _index_unique_fields(work.conn, row, values["schema"])
             if values:
                 values["updated_at"] = now_ms()
                 await repo.update_collection(work.conn, row.id, values)
@@ -137,6 +144,62 @@ class Collections(UseCases):
         except repo.CollectionInUse:
             raise _not_empty(row.name, 1) from None
         logger.info("collection deleted", extra={"collection": row.name})
+
+
+async def _check_targets(conn: AsyncConnection, schema: dict[str, Any], own_name: str) -> None:
+    """The collections a schema's references point to exist (or are the collection itself)."""
+    wanted = referenced_collections(schema) - {own_name}
+    if not wanted:
+        return
+    missing = wanted - {c.name for c in await repo.list_collections(conn)}
+    if missing:
+        raise InvalidArgument(
+            "the schema refers to collections that do not exist",
+            [ErrorDetail("schema", f"no collection {name!r}") for name in sorted(missing)],
+        )
+
+
+def _unique_fields(schema: dict[str, Any]) -> set[str]:
+    return {n for n, d in schema.get("properties", {}).items() if d.get("unique")}
+
+
+async def _index_unique_fields(
+    conn: AsyncConnection, row: Collection, schema: dict[str, Any]
+) -> None:
+    """A field that becomes unique has its items' values recorded, unless two items share one
+    (409, with how many); a field that stops being unique forgets them."""
+    before, after = _unique_fields(row.schema), _unique_fields(schema)
+    for name in sorted(before - after):
+        await repo.release_unique_field(conn, row.id, name)
+    added = sorted(after - before)
+    if not added:
+        return
+    keys: dict[str, Counter[str]] = {name: Counter() for name in added}
+    rows: list[dict[str, Any]] = []
+    for item_id, text in await repo.item_data(conn, row.id):
+        data = orjson.loads(text)
+        for name in added:
+            value = data.get(name) if isinstance(data, dict) else None
+            if value in (None, ""):
+                continue
+            key = repo.value_key(value)
+            keys[name][key] += 1
+            rows.append(
+                {"collection_id": row.id, "field": name, "value_key": key, "item_id": item_id}
+            )
+    shared = {name: sum(n for n in counts.values() if n > 1) for name, counts in keys.items()}
+    problems = [
+        ErrorDetail(f"schema.properties.{name}.unique", f"{count} items share a value")
+        for name, count in shared.items()
+        if count
+    ]
+    if problems:
+        raise Conflict(
+            "a field cannot become unique while items share a value of it; make them "
+            "distinct first",
+            problems,
+        )
+    await repo.insert_unique_values(conn, rows)
 
 
 def _not_empty(name: str, count: int) -> Conflict:

@@ -9,19 +9,20 @@ from typing import Any
 
 import orjson
 from heron_common.db import Database
-from heron_common.errors import AlreadyExists, Conflict, ErrorDetail
+from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument
 from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENGTH
 from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
-from heron_content.repository import Item
-from heron_content.schema import validate_data
+from heron_content.repository import Collection, Item
+from heron_content.schema import Checked, validate_data
 from heron_content.service.collections import Collections
 from heron_content.service.common import (
     UseCases,
@@ -113,6 +114,7 @@ class Items(UseCases):
             try:
                 # After two lost races the numbered candidates are contended: go random.
                 item, created = await self._insert(
+                    principal,
                     collection,
                     title,
                     slug,
@@ -133,6 +135,8 @@ class Items(UseCases):
                 return _replayed(existing, fingerprint)
             except repo.CollectionGone:
                 raise collection_not_found(collection) from None
+            except repo.UniqueValueTaken as exc:
+                raise _value_taken(exc.field) from None
             except repo.SlugTaken:
                 # A derived slug raced with a concurrent create of the same title: derive again.
                 if not slug and attempt < _SLUG_RACE_RETRIES:
@@ -144,6 +148,7 @@ class Items(UseCases):
 
     async def _insert(
         self,
+        principal: Principal | None,
         collection: str,
         title: str,
         slug: str,
@@ -163,7 +168,9 @@ class Items(UseCases):
                 if existing is not None:
                     return _replayed(existing, fingerprint), False
             coll = await collection_in(conn, collection)
-            validate_data(coll.schema, data)
+            checked = validate_data(coll.schema, data)
+            await _check_references(conn, principal, checked)
+            data = checked.data
             base = slugify(title) or "item"
             if slug:
                 final_slug = slug
@@ -189,6 +196,7 @@ class Items(UseCases):
                 collection_name=coll.name,
             )
             await repo.insert_item(conn, _columns(item, data))
+            await repo.claim_unique_values(conn, coll.id, item.id, checked.unique)
             work.record("item.created", item.id, item_tags(item))
         # What was written is what a read would return: no second round trip to re-read it.
         return item, True
@@ -321,9 +329,12 @@ class Items(UseCases):
                     stored = orjson.loads(current.data)
                     merged = data if replace_data else merge_patch(stored, data)
                     coll = await collection_in(conn, current.collection_id)
-                    validate_data(coll.schema, merged)
+                    checked = validate_data(coll.schema, merged, previous=stored)
+                    await _check_references(conn, principal, checked)
+                    merged = checked.data
                     if merged != stored:
                         values["data"] = orjson.dumps(merged).decode()
+                        await _move_unique_values(conn, coll, item_id, stored, checked)
                 if values.get("status") == "published" and current.published_at is None:
                     values["published_at"] = now_ms()
                 if all(getattr(current, field) == value for field, value in values.items()):
@@ -340,6 +351,8 @@ class Items(UseCases):
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except repo.SlugTaken:
             raise _slug_taken(values.get("slug", "")) from None
+        except repo.UniqueValueTaken as exc:
+            raise _value_taken(exc.field) from None
         # What was written is what a read would return: no second round trip to re-read it.
         return repo.changed(current, values)
 
@@ -361,6 +374,27 @@ _SLUG_RACE_RETRIES = 5
 _CONCURRENT_UPDATE_RETRIES = 8
 
 
+async def _check_references(
+    conn: AsyncConnection, principal: Principal | None, checked: Checked
+) -> None:
+    """Every item the data points to exists, in a collection its field allows, and is one
+    the writer may see (a draft it may not see is as missing: its existence does not leak).
+    One query for all of them."""
+    if not checked.references:
+        return
+    found = await repo.item_refs(conn, {r.item_id for r in checked.references})
+    problems = []
+    for ref in checked.references:
+        target = found.get(ref.item_id)
+        if target is None or not policy.can_see(principal, target):
+            problems.append(ErrorDetail(ref.path, f"no item {ref.item_id!r}"))
+        elif target.collection_name not in ref.collections:
+            allowed = ", ".join(ref.collections)
+            problems.append(ErrorDetail(ref.path, f"must be an item of {allowed}"))
+    if problems:
+        raise InvalidArgument("the item data points to items that do not exist", problems[:50])
+
+
 def _columns(item: Item, data: dict[str, Any]) -> dict[str, Any]:
     """The item's stored columns (its data as a document, not text)."""
     values = {f: getattr(item, f) for f in _ITEM_COLUMNS}
@@ -369,6 +403,30 @@ def _columns(item: Item, data: dict[str, Any]) -> dict[str, Any]:
 
 
 _ITEM_COLUMNS = tuple(f for f in Item.__dataclass_fields__ if f != "collection_name")
+
+
+async def _move_unique_values(
+    conn: AsyncConnection,
+    coll: Collection,
+    item_id: str,
+    stored: dict[str, Any],
+    checked: Checked,
+) -> None:
+    """Unique fields whose value changed give up the old value and claim the new one."""
+    unique = [n for n, d in coll.schema.get("properties", {}).items() if d.get("unique")]
+    moved = [n for n in unique if stored.get(n) != checked.data.get(n)]
+    if not moved:
+        return
+    await repo.release_unique_values(conn, item_id, moved)
+    claims = {n: checked.unique[n] for n in moved if n in checked.unique}
+    await repo.claim_unique_values(conn, coll.id, item_id, claims)
+
+
+def _value_taken(field: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"another item of this collection already has this {field}",
+        [ErrorDetail(f"data.{field}", "already used by another item of this collection")],
+    )
 
 
 def _slug_taken(slug: str) -> AlreadyExists:
