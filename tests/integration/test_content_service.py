@@ -114,6 +114,33 @@ async def test_concurrent_updates_lose_nothing(backend: ContentBackend) -> None:
     assert (final.version, final.title) == (2, winners[0].title)
 
 
+async def test_a_unique_value_is_won_by_one_of_many_concurrent_writes(
+    backend: ContentBackend,
+) -> None:
+    schema = b'{"properties": {"sku": {"type": "string", "unique": true}}}'
+    await call(
+        backend.stub.CreateCollection,
+        pb.CreateCollectionRequest(name="products", schema_json=schema),
+        timeout=5,
+    )
+    attempts = [
+        call(
+            backend.stub.CreateItem,
+            pb.CreateItemRequest(collection="products", title=f"p{n}", data_json=b'{"sku": "X"}'),
+            timeout=5,
+        )
+        for n in range(8)
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    winners = [r for r in results if isinstance(r, pb.Item)]
+    assert len(winners) == 1
+    assert all(isinstance(r, AlreadyExists) for r in results if r not in winners), results
+    listed = await call(
+        backend.stub.ListItems, pb.ListItemsRequest(collection="products"), timeout=5
+    )
+    assert [i.id for i in listed.items] == [winners[0].id]
+
+
 async def test_derived_slugs_stay_unique(backend: ContentBackend) -> None:
     await make_collection(backend)
     slugs = [(await make_item(backend, title="Same Title")).slug for _ in range(3)]
