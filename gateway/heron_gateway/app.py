@@ -30,6 +30,7 @@ from heron_gateway.routes import (
     content,
     docs,
     health,
+    revisions,
     users,
 )
 from heron_gateway.routing import HeadAsGetMiddleware, RouteGuardMiddleware, RouteTable
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(health.router)
     api.include_router(collections.router)
     api.include_router(content.router)
+    api.include_router(revisions.router)
     api.include_router(auth.router)
     api.include_router(users.router)
     api.include_router(cache.router)

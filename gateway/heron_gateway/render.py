@@ -48,6 +48,20 @@ def item_json(i: pb.Item) -> dict[str, Any]:
     }
 
 
+def revision_json(r: pb.Revision) -> dict[str, Any]:
+    return {
+        "version": r.version,
+        "itemId": r.item_id,
+        "action": r.action,
+        "status": r.status,
+        "title": r.title,
+        "slug": r.slug,
+        "data": orjson.Fragment(r.data_json or b"{}"),
+        "author_id": r.author_id,
+        "created_at": r.created_at,
+    }
+
+
 def user_json(u: auth_pb2.User) -> dict[str, Any]:
     return {
         "id": u.id,

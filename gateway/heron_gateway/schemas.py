@@ -336,6 +336,35 @@ class ItemList(BaseModel):
     meta: ListMeta
 
 
+class RevisionOut(BaseModel):
+    model_config = SHAPE
+    version: int = Field(description="The item's version this revision recorded.")
+    itemId: str
+    action: Literal["created", "updated", "restored"]
+    status: str = Field(description="The item's status at this version.")
+    title: str
+    slug: str
+    data: dict[str, Any]
+    author_id: str = Field(description="Who made the change.")
+    created_at: int = Field(description="Epoch milliseconds.")
+
+
+class RevisionEnvelope(BaseModel):
+    data: RevisionOut
+
+
+class RevisionList(BaseModel):
+    data: list[RevisionOut]
+    meta: ListMeta
+
+
+class RevisionRestore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
+        default=None, description="Only restore if the item is still at this version (else 409)."
+    )
+
+
 class Deleted(BaseModel):
     success: bool
 

@@ -74,6 +74,15 @@ def test_answers_validate_against_their_documented_schemas(
         ("/admin/api/collections/{id}", c.get(f"/admin/api/collections/{name}")),
         ("/admin/cache/stats", c.get("/admin/cache/stats")),
         ("/admin/cache/health", c.get("/admin/cache/health")),
+        ("/api/content/{item_id}/revisions", c.get(f"/api/content/{item_id}/revisions")),
+        (
+            "/api/content/{item_id}/revisions/{version}",
+            c.get(f"/api/content/{item_id}/revisions/1"),
+        ),
+        (
+            "/api/content/{item_id}/revisions/{version}/restore",
+            c.post(f"/api/content/{item_id}/revisions/1/restore"),
+        ),
         ("/api/content/{item_id}", c.delete(f"/api/content/{item_id}")),
         ("/api/collections/{name}", c.delete(f"/api/collections/{name}")),
     ]

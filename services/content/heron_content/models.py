@@ -80,3 +80,20 @@ item_unique_values = Table(
     PrimaryKeyConstraint("collection_id", "field", "value_key", name="pk_item_unique_values"),
     Index("ix_item_unique_values_item", "item_id"),
 )
+
+# One row per change of an item (create, update, restore): its content at that version, who
+# made the change and when. The newest `HERON_CONTENT_REVISIONS_PER_ITEM` are kept.
+item_revisions = Table(
+    "item_revisions",
+    metadata,
+    Column("item_id", String(36), ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("slug", String(200), nullable=False),
+    Column("data", JsonDocument, nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("item_id", "version", name="pk_item_revisions"),
+)

@@ -37,6 +37,14 @@ def can_see(principal: Principal | None, item: Item | ItemRef) -> bool:
     return principal.may_on("content.read", item.author_id)
 
 
+def sees_unpublished(principal: Principal | None, author_id: str) -> bool:
+    """Whether `principal` may see what an item of `author_id` is while not published (its
+    drafts, and the revisions made while it was one)."""
+    if principal is None:
+        return True
+    return sees_drafts(principal) and principal.may_on("content.read", author_id)
+
+
 def list_scope(principal: Principal | None, status: str) -> tuple[str, str | None]:
     """(status filter, author whose drafts are also visible) for a listing.
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_content.models import collections, item_unique_values, items
+from heron_content.models import collections, item_revisions, item_unique_values, items
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class ItemRef:
 
 
 # What the cache may store and rebuild (heron_common.cache.codec.MsgpackCodec).
-RECORDS = (Collection, Item)
+RECORDS = (Collection, Item)  # revisions are not cached
 
 
 R = TypeVar("R", Collection, Item)
@@ -336,3 +336,66 @@ async def item_data(conn: AsyncConnection, collection_id: str) -> list[tuple[str
 async def insert_unique_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(item_unique_values.insert(), rows)
+
+
+# -- revisions ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Revision:
+    item_id: str
+    version: int
+    action: str
+    """`created`, `updated` or `restored`."""
+    status: str
+    title: str
+    slug: str
+    data: str
+    """The item's data at this version, as JSON text."""
+    author_id: str
+    """Who made the change (the service itself: the item's author)."""
+    created_at: int
+
+
+_REVISION_COLUMNS = (
+    *(c for c in item_revisions.c if c.name != "data"),
+    cast(item_revisions.c.data, Text).label("data"),
+)
+
+
+async def insert_revision(conn: AsyncConnection, revision: Revision, data: Any, keep: int) -> None:
+    """Record a revision (`data` as a document) and drop the item's revisions beyond the
+    newest `keep`."""
+    values = {**dataclasses.asdict(revision), "data": data}
+    await conn.execute(item_revisions.insert().values(**values))
+    await conn.execute(
+        item_revisions.delete().where(
+            item_revisions.c.item_id == revision.item_id,
+            item_revisions.c.version <= revision.version - keep,
+        )
+    )
+
+
+async def list_revisions(
+    conn: AsyncConnection, item_id: str, statuses: Iterable[str] | None, limit: int, offset: int
+) -> tuple[list[Revision], int]:
+    """The item's revisions, newest first, with their total; only of `statuses` if given."""
+    conditions = [item_revisions.c.item_id == item_id]
+    if statuses is not None:
+        conditions.append(item_revisions.c.status.in_(sorted(statuses)))
+    query = (
+        select(*_REVISION_COLUMNS)
+        .where(*conditions)
+        .order_by(item_revisions.c.version.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = [Revision(**r) for r in (await conn.execute(query)).mappings()]
+    count = select(func.count()).select_from(item_revisions).where(*conditions)
+    return rows, int((await conn.execute(count)).scalar_one())
+
+
+async def get_revision(conn: AsyncConnection, item_id: str, version: int) -> Revision | None:
+    query = select(*_REVISION_COLUMNS).where(
+        item_revisions.c.item_id == item_id, item_revisions.c.version == version
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return Revision(**row) if row is not None else None

@@ -47,7 +47,9 @@ async def build(
         if redis is not None
         else None
     )
-    service = ContentService(database, ContentCache(rows, pages))
+    service = ContentService(
+        database, ContentCache(rows, pages), revisions_kept=settings.revisions_per_item
+    )
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:
         await seed_demo(service)

@@ -16,10 +16,11 @@ from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
-from heron_content.repository import Collection, Item
+from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService
 
 Context = grpc.aio.ServicerContext[Any, Any]
+MAX_REVISIONS_PAGE = 100
 
 # What each method needs (checked before it runs; undeclared methods are refused). Ownership
 # and draft visibility are checked by the service (heron_content.policy).
@@ -34,6 +35,9 @@ POLICY: dict[str, str] = {
     "ListItems": "content.read",
     "UpdateItem": "content.update",
     "DeleteItem": "content.delete",
+    "ListRevisions": "content.read",
+    "GetRevision": "content.read",
+    "RestoreRevision": "content.update",
 }
 assert PUBLIC not in POLICY.values()  # nothing about content is open to unverified callers
 
@@ -76,6 +80,20 @@ def item_message(row: Item) -> pb.Item:
         created_at=row.created_at,
         updated_at=row.updated_at,
         published_at=row.published_at,
+    )
+
+
+def revision_message(row: Revision) -> pb.Revision:
+    return pb.Revision(
+        item_id=row.item_id,
+        version=row.version,
+        action=row.action,
+        status=row.status,
+        title=row.title,
+        slug=row.slug,
+        data_json=row.data.encode(),
+        author_id=row.author_id,
+        created_at=row.created_at,
     )
 
 
@@ -181,3 +199,31 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> pb.DeleteItemResponse:
         await self.service.items.delete(current_principal(), request.id)
         return pb.DeleteItemResponse()
+
+    async def ListRevisions(
+        self, request: pb.ListRevisionsRequest, context: Context
+    ) -> pb.ListRevisionsResponse:
+        page = page_bounds(request.page, maximum=MAX_REVISIONS_PAGE, default=20)
+        rows, total = await self.service.items.revisions(current_principal(), request.item_id, page)
+        return pb.ListRevisionsResponse(
+            revisions=[revision_message(r) for r in rows], page=common_pb2.PageInfo(total=total)
+        )
+
+    async def GetRevision(self, request: pb.GetRevisionRequest, context: Context) -> pb.Revision:
+        row = await self.service.items.revision(
+            current_principal(), request.item_id, request.version
+        )
+        return revision_message(row)
+
+    async def RestoreRevision(
+        self, request: pb.RestoreRevisionRequest, context: Context
+    ) -> pb.Item:
+        row = await self.service.items.restore(
+            current_principal(),
+            request.item_id,
+            request.version,
+            expected_version=(
+                request.expected_version if request.HasField("expected_version") else None
+            ),
+        )
+        return item_message(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from heron_common.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
@@ -13,3 +14,6 @@ class ContentSettings(ServiceSettings):
 
     grpc_port: int = 50052
     seed_demo: bool = True
+    revisions_per_item: int = Field(
+        default=50, ge=1, le=10_000, description="Revisions kept per item (the oldest go)."
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from heron_common.db import Database
-from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument
+from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument, NotFound
 from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
-from heron_content.repository import Collection, Item
+from heron_content.repository import Collection, Item, Revision
 from heron_content.schema import Checked, validate_data
 from heron_content.service.collections import Collections
 from heron_content.service.common import (
@@ -76,10 +77,16 @@ class Items(UseCases):
     permissions and drafts decide what it may see and change."""
 
     def __init__(
-        self, db: Database, cache: ContentCache, events: EventBus, collections: Collections
+        self,
+        db: Database,
+        cache: ContentCache,
+        events: EventBus,
+        collections: Collections,
+        revisions_kept: int = 50,
     ) -> None:
         super().__init__(db, cache, events)
         self.collections = collections
+        self.revisions_kept = revisions_kept
 
     async def create(
         self,
@@ -197,6 +204,10 @@ class Items(UseCases):
             )
             await repo.insert_item(conn, _columns(item, data))
             await repo.claim_unique_values(conn, coll.id, item.id, checked.unique)
+            writer = principal.user_id if principal is not None else author_id
+            await repo.insert_revision(
+                conn, _revision(item, "created", writer), data, self.revisions_kept
+            )
             work.record("item.created", item.id, item_tags(item))
         # What was written is what a read would return: no second round trip to re-read it.
         return item, True
@@ -265,6 +276,7 @@ class Items(UseCases):
         status: str | None = None,
         replace_data: bool = False,
         expected_version: int | None = None,
+        action: str = "updated",
     ) -> Item:
         values: dict[str, Any] = {}
         if title is not None:
@@ -291,6 +303,7 @@ class Items(UseCases):
                 data_set,
                 replace_data,
                 expected_version,
+                action=action,
                 last_attempt=attempt == attempts - 1,
             )
             if written is not None:
@@ -307,6 +320,7 @@ class Items(UseCases):
         replace_data: bool,
         expected_version: int | None,
         *,
+        action: str,
         last_attempt: bool,
     ) -> Item | None:
         """Apply the update to the item as it is now; None when another write got in first
@@ -347,6 +361,12 @@ class Items(UseCases):
                     if not last_attempt:
                         return None
                     raise Conflict("the item was changed concurrently; reload it and retry")
+                written_item = repo.changed(current, values)
+                writer = principal.user_id if principal is not None else current.author_id
+                document = merged if "data" in values else orjson.loads(current.data)
+                await repo.insert_revision(
+                    conn, _revision(written_item, action, writer), document, self.revisions_kept
+                )
                 work.record("item.updated", item_id, item_tags(current))
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except repo.SlugTaken:
@@ -355,6 +375,53 @@ class Items(UseCases):
             raise _value_taken(exc.field) from None
         # What was written is what a read would return: no second round trip to re-read it.
         return repo.changed(current, values)
+
+    # -- history -----------------------------------------------------------------------------
+    async def revisions(
+        self, principal: Principal | None, item_id: str, page: Page
+    ) -> tuple[Sequence[Revision], int]:
+        """The item's revisions, newest first; those made while it was not published only for
+        callers who may see its drafts."""
+        item = await self.get(principal, item_id)
+        statuses = None if policy.sees_unpublished(principal, item.author_id) else ["published"]
+        async with self.db.read() as conn:
+            return await repo.list_revisions(conn, item_id, statuses, page.limit, page.offset)
+
+    async def revision(self, principal: Principal | None, item_id: str, version: int) -> Revision:
+        item = await self.get(principal, item_id)
+        async with self.db.read() as conn:
+            row = await repo.get_revision(conn, item_id, version) if 0 < version < 2**31 else None
+        if row is None or (
+            row.status != "published" and not policy.sees_unpublished(principal, item.author_id)
+        ):
+            raise NotFound(
+                "Revision not found",
+                [ErrorDetail("version", f"no revision {version} of this item")],
+            )
+        return row
+
+    async def restore(
+        self,
+        principal: Principal | None,
+        item_id: str,
+        version: int,
+        *,
+        expected_version: int | None = None,
+    ) -> Item:
+        """The item with the revision's title, slug and data, checked against the schema as it
+        is today; its status stays (publishing is its own decision)."""
+        row = await self.revision(principal, item_id, version)
+        return await self.update(
+            principal,
+            item_id,
+            title=row.title,
+            slug=row.slug,
+            data=orjson.loads(row.data),
+            data_set=True,
+            replace_data=True,
+            expected_version=expected_version,
+            action="restored",
+        )
 
     async def delete(self, principal: Principal | None, item_id: str) -> None:
         if not is_id(item_id):
@@ -420,6 +487,20 @@ async def _move_unique_values(
     await repo.release_unique_values(conn, item_id, moved)
     claims = {n: checked.unique[n] for n in moved if n in checked.unique}
     await repo.claim_unique_values(conn, coll.id, item_id, claims)
+
+
+def _revision(item: Item, action: str, writer: str) -> Revision:
+    return Revision(
+        item_id=item.id,
+        version=item.version,
+        action=action,
+        status=item.status,
+        title=item.title,
+        slug=item.slug,
+        data=item.data,
+        author_id=writer,
+        created_at=item.updated_at,
+    )
 
 
 def _value_taken(field: str) -> AlreadyExists:

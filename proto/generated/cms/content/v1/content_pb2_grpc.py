@@ -84,6 +84,21 @@ class ContentServiceStub:
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.SerializeToString,
                 response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.FromString,
                 _registered_method=True)
+        self.ListRevisions = channel.unary_unary(
+                '/cms.content.v1.ContentService/ListRevisions',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsResponse.FromString,
+                _registered_method=True)
+        self.GetRevision = channel.unary_unary(
+                '/cms.content.v1.ContentService/GetRevision',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.GetRevisionRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.Revision.FromString,
+                _registered_method=True)
+        self.RestoreRevision = channel.unary_unary(
+                '/cms.content.v1.ContentService/RestoreRevision',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -149,6 +164,26 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRevisions(self, request, context):
+        """An item's history: one revision per change, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRevision(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreRevision(self, request, context):
+        """Set the item's title, slug and data to a revision's (a new revision itself).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +236,21 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.DeleteItem,
                     request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.FromString,
                     response_serializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.SerializeToString,
+            ),
+            'ListRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevisions,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsResponse.SerializeToString,
+            ),
+            'GetRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRevision,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.GetRevisionRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.Revision.SerializeToString,
+            ),
+            'RestoreRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreRevision,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.Item.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +523,87 @@ class ContentService:
             '/cms.content.v1.ContentService/DeleteItem',
             cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.SerializeToString,
             cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/ListRevisions',
+            cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/GetRevision',
+            cms_dot_content_dot_v1_dot_content__pb2.GetRevisionRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.Revision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/RestoreRevision',
+            cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,11 @@ class ContentServiceStub:
     ListItems: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]
     UpdateItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]
     DeleteItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.DeleteItemRequest, _content_pb2.DeleteItemResponse]
+    ListRevisions: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListRevisionsRequest, _content_pb2.ListRevisionsResponse]
+    """An item's history: one revision per change, newest first."""
+    GetRevision: _grpc.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]
+    RestoreRevision: _grpc.UnaryUnaryMultiCallable[_content_pb2.RestoreRevisionRequest, _content_pb2.Item]
+    """Set the item's title, slug and data to a revision's (a new revision itself)."""
 
 @_typing.type_check_only
 class ContentServiceAsyncStub(ContentServiceStub):
@@ -61,6 +66,11 @@ class ContentServiceAsyncStub(ContentServiceStub):
     ListItems: _aio.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]  # type: ignore[assignment]
     UpdateItem: _aio.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]  # type: ignore[assignment]
     DeleteItem: _aio.UnaryUnaryMultiCallable[_content_pb2.DeleteItemRequest, _content_pb2.DeleteItemResponse]  # type: ignore[assignment]
+    ListRevisions: _aio.UnaryUnaryMultiCallable[_content_pb2.ListRevisionsRequest, _content_pb2.ListRevisionsResponse]  # type: ignore[assignment]
+    """An item's history: one revision per change, newest first."""
+    GetRevision: _aio.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]  # type: ignore[assignment]
+    RestoreRevision: _aio.UnaryUnaryMultiCallable[_content_pb2.RestoreRevisionRequest, _content_pb2.Item]  # type: ignore[assignment]
+    """Set the item's title, slug and data to a revision's (a new revision itself)."""
 
 class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -132,5 +142,28 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _content_pb2.DeleteItemRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_content_pb2.DeleteItemResponse, _abc.Awaitable[_content_pb2.DeleteItemResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRevisions(
+        self,
+        request: _content_pb2.ListRevisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.ListRevisionsResponse, _abc.Awaitable[_content_pb2.ListRevisionsResponse]]:
+        """An item's history: one revision per change, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetRevision(
+        self,
+        request: _content_pb2.GetRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.Revision, _abc.Awaitable[_content_pb2.Revision]]: ...
+
+    @_abc_1.abstractmethod
+    def RestoreRevision(
+        self,
+        request: _content_pb2.RestoreRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.Item, _abc.Awaitable[_content_pb2.Item]]:
+        """Set the item's title, slug and data to a revision's (a new revision itself)."""
 
 def add_ContentServiceServicer_to_server(servicer: ContentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
