@@ -366,12 +366,13 @@ async def insert_revision(conn: AsyncConnection, revision: Revision, data: Any, 
     newest `keep`."""
     values = {**dataclasses.asdict(revision), "data": data}
     await conn.execute(item_revisions.insert().values(**values))
-    await conn.execute(
-        item_revisions.delete().where(
-            item_revisions.c.item_id == revision.item_id,
-            item_revisions.c.version <= revision.version - keep,
+    if revision.version > keep:  # versions count from 1: until then there is nothing to drop
+        await conn.execute(
+            item_revisions.delete().where(
+                item_revisions.c.item_id == revision.item_id,
+                item_revisions.c.version <= revision.version - keep,
+            )
         )
-    )
 
 
 async def list_revisions(
