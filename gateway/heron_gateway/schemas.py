@@ -141,7 +141,7 @@ JsonDocument = Annotated[
 within 64 bits, no NaN or Infinity, nested at most 32 levels. Checked by
 `heron_common.jsondoc`; only documented here."""
 
-ItemStatus = Literal["draft", "published", "archived"]
+ItemStatus = Literal["draft", "review", "published", "archived"]
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_OR_EMPTY = r"^(?:[a-z0-9]+(?:-[a-z0-9]+)*)?$"
 SLUG_RULE = (
@@ -291,7 +291,7 @@ class ItemOut(BaseModel):
     id: str
     title: str
     slug: str
-    status: str = Field(description="draft | published | archived")
+    status: str = Field(description="draft | review | published | archived")
     collectionId: str
     collection: str = Field(description="The collection's name.")
     data: dict[str, Any]
@@ -358,10 +358,10 @@ class RevisionList(BaseModel):
     meta: ListMeta
 
 
-class RevisionRestore(BaseModel):
+class VersionGuard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
-        default=None, description="Only restore if the item is still at this version (else 409)."
+        default=None, description="Only act if the item is still at this version (else 409)."
     )
 
 

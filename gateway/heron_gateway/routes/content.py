@@ -24,6 +24,7 @@ from heron_gateway.schemas import (
     ItemList,
     ItemStatus,
     ItemUpdate,
+    VersionGuard,
 )
 from heron_gateway.security import Access
 from heron_gateway.settings import GatewaySettings
@@ -231,6 +232,62 @@ async def patch_item(
 ) -> Response:
     """Set the given fields; `data`, when given, is merged key by key into the item's data."""
     return await _update(principal, item_id, body, upstreams, settings, replace=False)
+
+
+async def _set_status(
+    principal: Principal,
+    item_id: str,
+    status: str,
+    body: VersionGuard | None,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+) -> Response:
+    request = pb.UpdateItemRequest(id=item_id, status=status)
+    if body is not None and body.version is not None:
+        request.expected_version = body.version
+    reply = await call(
+        upstreams.content.UpdateItem,
+        request,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
+    return json_response({"data": item_json(reply)})
+
+
+@router.post("/api/content/{item_id}/publish", response_model=ItemEnvelope, summary="Publish")
+async def publish_item(
+    item_id: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
+    body: VersionGuard | None = None,
+) -> Response:
+    """Make the item public (needs `content.publish`); `published_at` is set the first time."""
+    return await _set_status(principal, item_id, "published", body, upstreams, settings)
+
+
+@router.post("/api/content/{item_id}/unpublish", response_model=ItemEnvelope, summary="Unpublish")
+async def unpublish_item(
+    item_id: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
+    body: VersionGuard | None = None,
+) -> Response:
+    """Take the item back to draft (needs `content.publish`)."""
+    return await _set_status(principal, item_id, "draft", body, upstreams, settings)
+
+
+@router.post("/api/content/{item_id}/archive", response_model=ItemEnvelope, summary="Archive")
+async def archive_item(
+    item_id: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
+    body: VersionGuard | None = None,
+) -> Response:
+    """Archive the item: no longer public, kept with its history (needs `content.publish`)."""
+    return await _set_status(principal, item_id, "archived", body, upstreams, settings)
 
 
 @router.delete("/api/content/{item_id}", response_model=Deleted, summary="Delete an item")

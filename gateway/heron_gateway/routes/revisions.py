@@ -17,7 +17,7 @@ from heron_gateway.schemas import (
     ItemEnvelope,
     RevisionEnvelope,
     RevisionList,
-    RevisionRestore,
+    VersionGuard,
 )
 from heron_gateway.security import Access
 from heron_gateway.upstreams import SettingsDep, UpstreamsDep
@@ -93,7 +93,7 @@ async def restore_revision(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
-    body: RevisionRestore | None = None,
+    body: VersionGuard | None = None,
 ) -> Response:
     """Sets the item's title, slug and data to the revision's, checked against the
     collection's schema as it is today; the status stays. The restore is a new revision. With

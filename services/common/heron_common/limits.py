@@ -4,7 +4,7 @@ states them (in its request validation and its OpenAPI document), from these sam
 from __future__ import annotations
 
 # Item statuses, in their life-cycle order.
-ITEM_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
+ITEM_STATUSES: tuple[str, ...] = ("draft", "review", "published", "archived")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_OFFSET = 2**31 - 1

@@ -3,7 +3,9 @@
 - Anonymous callers see published items only, whatever the `public` role holds.
 - `content.read` sees every item; `content.read:own` sees published items and its own drafts.
 - `content.update|delete` change any item; with `:own`, only items the principal created.
-- Publishing or unpublishing (a status change to or from `published`) needs `content.publish`.
+- Statuses go draft → review → published → archived. Anyone who may change an item may move it
+  between draft and review (an author asks for review); publishing, unpublishing (a status
+  change to or from `published`) and archiving need `content.publish`.
 - Changing or deleting an item that is live (published) needs `content.publish` too: what
   anonymous readers see is an editor's decision. Until revisions exist (where an author's
   change becomes a draft revision for review), such a change is refused with 403.
@@ -19,6 +21,7 @@ from heron_common.security.permissions import Principal
 from heron_content.repository import Item, ItemRef
 
 PUBLISHED = "published"
+ARCHIVED = "archived"
 # Statuses whose items readers see (or will, once scheduling exists).
 LIVE_STATUSES = frozenset({PUBLISHED, "scheduled"})
 
@@ -61,8 +64,12 @@ def list_scope(principal: Principal | None, status: str) -> tuple[str, str | Non
 
 
 def check_create(principal: Principal | None, status: str) -> None:
-    if principal is not None and status == PUBLISHED and not principal.may("content.publish"):
+    if principal is None or principal.may("content.publish"):
+        return
+    if status == PUBLISHED:
         raise _denied(principal, "publishing needs the `content.publish` permission.")
+    if status == ARCHIVED:
+        raise _denied(principal, "archiving needs the `content.publish` permission.")
 
 
 def check_change(
@@ -79,6 +86,11 @@ def check_change(
     publishing = new_status is not None and (new_status == PUBLISHED) != (item.status == PUBLISHED)
     if publishing and not principal.may_on("content.publish", item.author_id):
         raise _denied(principal, "publishing or unpublishing needs `content.publish`.")
+    archiving = new_status is not None and (new_status == ARCHIVED) != (item.status == ARCHIVED)
+    if archiving and not principal.may_on("content.publish", item.author_id):
+        raise _denied(
+            principal, "archiving, or bringing back from the archive, needs `content.publish`."
+        )
     if item.status in LIVE_STATUSES and not principal.may_on("content.publish", item.author_id):
         verb = "deleting" if permission == "content.delete" else "changing"
         raise _denied(
