@@ -201,6 +201,15 @@ async def _update(
         request.data_json = orjson.dumps(body.data)
     if body.version is not None:
         request.expected_version = body.version
+    return await _send_update(principal, request, upstreams, settings)
+
+
+async def _send_update(
+    principal: Principal,
+    request: pb.UpdateItemRequest,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+) -> Response:
     reply = await call(
         upstreams.content.UpdateItem,
         request,
@@ -245,13 +254,7 @@ async def _set_status(
     request = pb.UpdateItemRequest(id=item_id, status=status)
     if body is not None and body.version is not None:
         request.expected_version = body.version
-    reply = await call(
-        upstreams.content.UpdateItem,
-        request,
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
-    )
-    return json_response({"data": item_json(reply)})
+    return await _send_update(principal, request, upstreams, settings)
 
 
 @router.post("/api/content/{item_id}/publish", response_model=ItemEnvelope, summary="Publish")

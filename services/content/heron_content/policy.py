@@ -33,11 +33,7 @@ def sees_drafts(principal: Principal) -> bool:
 
 
 def can_see(principal: Principal | None, item: Item | ItemRef) -> bool:
-    if principal is None or item.status == PUBLISHED:
-        return True
-    if not sees_drafts(principal):
-        return False
-    return principal.may_on("content.read", item.author_id)
+    return item.status == PUBLISHED or sees_unpublished(principal, item.author_id)
 
 
 def sees_unpublished(principal: Principal | None, author_id: str) -> bool:

@@ -27,7 +27,7 @@ import re2  # type: ignore[import-untyped]
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.ids import is_id
 
-from heron_content.slugs import is_valid_slug
+from heron_content.slugs import is_valid_slug, slug_advice
 
 # field type -> the JSON type its values have
 FIELD_TYPES: dict[str, str] = {
@@ -377,7 +377,7 @@ def _choices(
     if not isinstance(raw, list) or not raw or len(raw) > MAX_OPTIONS:
         problems.append(ErrorDetail(f"{path}.{key}", f"must be a list of 1-{MAX_OPTIONS} values"))
         return
-    values = [o["value"] if isinstance(o, dict) and "value" in o else o for o in raw]
+    values = _option_values(raw)
     element = FIELD_TYPES.get(field_type, "string")
     if element in ("array", "any"):
         element = "scalar"
@@ -405,6 +405,16 @@ def _targets(checked: dict[str, Any], path: str, problems: list[ErrorDetail]) ->
         return
     checked.pop("collection", None)
     checked["collections"] = sorted(set(names))
+
+
+def unique_fields(schema: dict[str, Any]) -> list[str]:
+    """The collection's fields marked `unique`."""
+    return [n for n, d in schema.get("properties", {}).items() if d.get("unique")]
+
+
+def unique_values(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The values `data` holds of the unique fields; a missing, null or empty one is none."""
+    return {n: data[n] for n in unique_fields(schema) if data.get(n) not in (None, "")}
 
 
 def referenced_collections(schema: dict[str, Any]) -> set[str]:
@@ -472,9 +482,7 @@ def validate_data(
         for name, definition in properties.items():
             if definition.get("readonly") and out.get(name) != previous.get(name):
                 problems.append(ErrorDetail(f"data.{name}", "is read-only"))
-    for name, definition in properties.items():
-        if definition.get("unique") and out.get(name) not in (None, ""):
-            checked.unique[name] = out[name]
+    checked.unique = unique_values(schema, out)
     if problems:
         raise InvalidArgument("the item data does not match the collection schema", problems[:50])
     return checked
@@ -600,11 +608,15 @@ def _one_id(
     return value
 
 
+def _option_values(options: list[Any]) -> list[Any]:
+    """The values of `options`: plain values, or those of `{value, label}` objects."""
+    return [o["value"] if isinstance(o, dict) and "value" in o else o for o in options]
+
+
 def _in_choices(
     definition: dict[str, Any], value: Any, path: str, problems: list[ErrorDetail]
 ) -> None:
-    raw = definition.get("options", definition.get("enum")) or []
-    allowed = [o["value"] if isinstance(o, dict) and "value" in o else o for o in raw]
+    allowed = _option_values(definition.get("options", definition.get("enum")) or [])
     values = value if isinstance(value, list) else [value]
     # 1 is not True, nor 1.0 the option 1: a value matches an option of its own type.
     bad = [v for v in values if not any(v == a and type(v) is type(a) for a in allowed)]
@@ -642,9 +654,7 @@ def _text(
             problems.append(ErrorDetail(path, "must be an http or https URL"))
     elif field_type == "slug":
         if not is_valid_slug(value):
-            problems.append(
-                ErrorDetail(path, "must be a slug: lowercase letters, digits and hyphens")
-            )
+            problems.append(ErrorDetail(path, slug_advice(value)))
     elif field_type == "color":
         if not COLOR.fullmatch(value):
             problems.append(ErrorDetail(path, "must be a hex color such as #1a2b3c"))

@@ -23,6 +23,12 @@ def is_valid_slug(slug: str) -> bool:
     return bool(slug) and slugify(slug) == slug
 
 
+def slug_advice(slug: str) -> str:
+    """What to tell a writer whose slug is not one."""
+    suggestion = slugify(slug) or "my-item"
+    return f"use lowercase letters, digits and hyphens only, e.g. {suggestion!r}"
+
+
 CANDIDATES = 20
 
 

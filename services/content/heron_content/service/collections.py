@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import repository as repo
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, listing_tags
 from heron_content.repository import Collection
-from heron_content.schema import normalize_schema, referenced_collections
+from heron_content.schema import (
+    normalize_schema,
+    referenced_collections,
+    unique_fields,
+    unique_values,
+)
 from heron_content.service.common import (
     COLLECTION_NAME,
     UseCases,
@@ -159,16 +164,12 @@ async def _check_targets(conn: AsyncConnection, schema: dict[str, Any], own_name
         )
 
 
-def _unique_fields(schema: dict[str, Any]) -> set[str]:
-    return {n for n, d in schema.get("properties", {}).items() if d.get("unique")}
-
-
 async def _index_unique_fields(
     conn: AsyncConnection, row: Collection, schema: dict[str, Any]
 ) -> None:
     """A field that becomes unique has its items' values recorded, unless two items share one
     (409, with how many); a field that stops being unique forgets them."""
-    before, after = _unique_fields(row.schema), _unique_fields(schema)
+    before, after = set(unique_fields(row.schema)), set(unique_fields(schema))
     for name in sorted(before - after):
         await repo.release_unique_field(conn, row.id, name)
     added = sorted(after - before)
@@ -177,10 +178,8 @@ async def _index_unique_fields(
     keys: dict[str, Counter[str]] = {name: Counter() for name in added}
     rows: list[dict[str, Any]] = []
     for item_id, text in await repo.item_data(conn, row.id):
-        data = orjson.loads(text)
-        for name in added:
-            value = data.get(name) if isinstance(data, dict) else None
-            if value in (None, ""):
+        for name, value in unique_values(schema, orjson.loads(text)).items():
+            if name not in keys:  # unique before this change: already recorded
                 continue
             key = repo.value_key(value)
             keys[name][key] += 1

@@ -23,7 +23,7 @@ from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
 from heron_content.repository import Collection, Item, Revision
-from heron_content.schema import Checked, validate_data
+from heron_content.schema import Checked, unique_fields, validate_data
 from heron_content.service.collections import Collections
 from heron_content.service.common import (
     UseCases,
@@ -37,6 +37,7 @@ from heron_content.slugs import (
     is_valid_slug,
     next_free_slug,
     random_slug,
+    slug_advice,
     slug_candidates,
     slugify,
 )
@@ -65,10 +66,7 @@ def _check_status(status: str) -> str:
 
 def _check_slug(slug: str) -> str:
     if not is_valid_slug(slug):
-        suggestion = slugify(slug) or "my-item"
-        raise invalid(
-            "slug", f"use lowercase letters, digits and hyphens only, e.g. {suggestion!r}"
-        )
+        raise invalid("slug", slug_advice(slug))
     return slug
 
 
@@ -363,7 +361,8 @@ class Items(UseCases):
                     raise Conflict("the item was changed concurrently; reload it and retry")
                 written_item = repo.changed(current, values)
                 writer = principal.user_id if principal is not None else current.author_id
-                document = merged if "data" in values else orjson.loads(current.data)
+                # The data as stored now: merged when the request had data (already parsed).
+                document = merged if data_set else orjson.loads(current.data)
                 await repo.insert_revision(
                     conn, _revision(written_item, action, writer), document, self.revisions_kept
                 )
@@ -374,7 +373,7 @@ class Items(UseCases):
         except repo.UniqueValueTaken as exc:
             raise _value_taken(exc.field) from None
         # What was written is what a read would return: no second round trip to re-read it.
-        return repo.changed(current, values)
+        return written_item
 
     # -- history -----------------------------------------------------------------------------
     async def revisions(
@@ -480,8 +479,7 @@ async def _move_unique_values(
     checked: Checked,
 ) -> None:
     """Unique fields whose value changed give up the old value and claim the new one."""
-    unique = [n for n, d in coll.schema.get("properties", {}).items() if d.get("unique")]
-    moved = [n for n in unique if stored.get(n) != checked.data.get(n)]
+    moved = [n for n in unique_fields(coll.schema) if stored.get(n) != checked.data.get(n)]
     if not moved:
         return
     await repo.release_unique_values(conn, item_id, moved)
