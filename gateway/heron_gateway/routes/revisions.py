@@ -7,6 +7,7 @@ from typing import Annotated
 from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Path, Query
+from heron_common.limits import DEFAULT_REVISIONS_PAGE_SIZE, MAX_REVISIONS_PAGE_SIZE
 from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
@@ -39,7 +40,7 @@ async def list_revisions(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanRead,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_REVISIONS_PAGE_SIZE)] = DEFAULT_REVISIONS_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     """Newest first. A revision made while the item was not published is shown only to those

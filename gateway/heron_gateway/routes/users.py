@@ -7,6 +7,7 @@ from typing import Annotated
 from cms.auth.v1 import auth_pb2 as pb
 from cms.common.v1.common_pb2 import PageRequest
 from fastapi import APIRouter, Depends, Query
+from heron_common.limits import DEFAULT_USERS_PAGE_SIZE, MAX_USERS_PAGE_SIZE
 from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
@@ -45,7 +46,7 @@ async def list_users(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanReadUsers,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_USERS_PAGE_SIZE)] = DEFAULT_USERS_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     reply = await call(

@@ -9,6 +9,7 @@ import orjson
 from cms.auth.v1 import auth_pb2 as pb
 from cms.auth.v1 import auth_pb2_grpc
 from cms.common.v1 import common_pb2
+from heron_common.limits import DEFAULT_USERS_PAGE_SIZE, MAX_USERS_PAGE_SIZE
 from heron_common.rpc.paging import page_bounds
 from heron_common.rpc.peers import client_address
 from heron_common.security.authz import AUTHENTICATED, PUBLIC, current_principal
@@ -18,9 +19,6 @@ from heron_auth.repository import ApiToken, Role, User
 from heron_auth.service import AuthService, Issued
 
 Context = grpc.aio.ServicerContext[Any, Any]
-# The users API pages like SonicJS's: 50 by default, at most 1000.
-DEFAULT_USERS_PAGE = 50
-MAX_USERS_PAGE = 1000
 
 # What each method needs. Methods missing here are refused (see heron_common.security.authz).
 POLICY: dict[str, str] = {
@@ -178,7 +176,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: Context
     ) -> pb.ListUsersResponse:
-        page = page_bounds(request.page, maximum=MAX_USERS_PAGE, default=DEFAULT_USERS_PAGE)
+        page = page_bounds(
+            request.page, maximum=MAX_USERS_PAGE_SIZE, default=DEFAULT_USERS_PAGE_SIZE
+        )
         rows, total = await self.service.users.list(page)
         return pb.ListUsersResponse(
             users=[user_message(r) for r in rows], page=common_pb2.PageInfo(total=total)

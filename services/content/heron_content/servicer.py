@@ -11,7 +11,11 @@ from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
 from heron_common.cache.tags import tags_metadata
 from heron_common.errors import ErrorDetail, InvalidArgument
-from heron_common.limits import MAX_PAGE_SIZE
+from heron_common.limits import (
+    DEFAULT_REVISIONS_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_REVISIONS_PAGE_SIZE,
+)
 from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
@@ -20,7 +24,6 @@ from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService
 
 Context = grpc.aio.ServicerContext[Any, Any]
-MAX_REVISIONS_PAGE = 100
 
 # What each method needs (checked before it runs; undeclared methods are refused). Ownership
 # and draft visibility are checked by the service (heron_content.policy).
@@ -203,7 +206,9 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def ListRevisions(
         self, request: pb.ListRevisionsRequest, context: Context
     ) -> pb.ListRevisionsResponse:
-        page = page_bounds(request.page, maximum=MAX_REVISIONS_PAGE, default=20)
+        page = page_bounds(
+            request.page, maximum=MAX_REVISIONS_PAGE_SIZE, default=DEFAULT_REVISIONS_PAGE_SIZE
+        )
         rows, total = await self.service.items.revisions(current_principal(), request.item_id, page)
         return pb.ListRevisionsResponse(
             revisions=[revision_message(r) for r in rows], page=common_pb2.PageInfo(total=total)

@@ -30,7 +30,6 @@ def page_bounds(
             [ErrorDetail("limit", f"must be between 1 and {maximum}")],
         )
     if not 0 <= request.offset <= MAX_OFFSET:
-        raise InvalidArgument(
-            "offset: must not be negative", [ErrorDetail("offset", "must not be negative")]
-        )
+        problem = "must not be negative" if request.offset < 0 else f"at most {MAX_OFFSET}"
+        raise InvalidArgument(f"offset: {problem}", [ErrorDetail("offset", problem)])
     return Page(limit, request.offset)
