@@ -28,6 +28,7 @@ def collection_json(c: pb.Collection) -> dict[str, Any]:
         "active": True,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+        "version": c.version,
     }
 
 

@@ -284,6 +284,7 @@ class CollectionOut(BaseModel):
     active: bool = Field(description="`is_active` as a boolean.")
     created_at: int = Field(description="Epoch milliseconds.")
     updated_at: int = Field(description="Epoch milliseconds.")
+    version: int = Field(description="Bumped by every change of the collection.")
 
 
 class ItemOut(BaseModel):
@@ -340,7 +341,9 @@ class RevisionOut(BaseModel):
     model_config = SHAPE
     version: int = Field(description="The item's version this revision recorded.")
     itemId: str
-    action: Literal["created", "updated", "restored"]
+    action: Literal["created", "updated", "restored", "migrated"] = Field(
+        description="`migrated`: fitted to a confirmed schema change."
+    )
     status: str = Field(description="The item's status at this version.")
     title: str
     slug: str
@@ -398,6 +401,12 @@ class CollectionUpdate(BaseModel):
     )
     description: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
+    confirm: bool = Field(
+        default=False,
+        description="Apply a schema change that removes or converts data items hold (without "
+        "it such a change is a 409 saying how many items and which fields). Items are fitted "
+        "to the new schema, each as a new version; their revisions keep the old values.",
+    )
 
 
 def _one_of_required(*names: str) -> dict[str, Any]:
@@ -722,6 +731,9 @@ class AdminCollectionUpdate(BaseModel):
         ),
     ] = None
     schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
+    confirm: bool = Field(
+        default=False, description="Apply a schema change that removes or converts item data."
+    )
 
 
 class AdminCacheInvalidate(BaseModel):

@@ -337,7 +337,7 @@ async def update_collection(
             "`collections.read` from the roles that should not see it.",
             [ErrorDetail("is_active", "only true is accepted")],
         )
-    request = pb.UpdateCollectionRequest(collection=id)
+    request = pb.UpdateCollectionRequest(collection=id, confirm=body.confirm)
     display_name = body.display_name if body.display_name is not None else body.displayName
     if display_name is not None:
         request.display_name = display_name

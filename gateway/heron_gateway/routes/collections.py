@@ -97,7 +97,7 @@ async def update_collection(
     principal: CanUpdate,
 ) -> Response:
     """Change the display name, description or field schema; the name is permanent."""
-    request = pb.UpdateCollectionRequest(collection=name)
+    request = pb.UpdateCollectionRequest(collection=name, confirm=body.confirm)
     if body.display_name is not None:
         request.display_name = body.display_name
     if body.description is not None:

@@ -34,6 +34,8 @@ collections = Table(
     Column("managed", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Bumped by every change of the collection.
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 items = Table(

@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from heron_common.db.violations import violation
@@ -30,6 +30,8 @@ class Collection:
     managed: bool
     created_at: int
     updated_at: int
+    version: int = 1
+    """Bumped by every change of the collection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,16 @@ _ITEM_BY_IDEMPOTENCY_KEY = (
 )
 
 
+# A schema change holds its collection FOR UPDATE while it fits the items to it; item writes
+# hold it FOR KEY SHARE while they validate against it, so neither misses the other. (SQLite
+# has one writer at a time: the clause is left out there.)
+_LOCKS = {
+    None: _COLLECTION_BY_KEY,
+    "share": _COLLECTION_BY_KEY.with_for_update(read=True, key_share=True),
+    "update": _COLLECTION_BY_KEY.with_for_update(),
+}
+
+
 def _collection(row: RowMapping) -> Collection:
     return Collection(**row)
 
@@ -162,9 +174,12 @@ async def insert_collection(conn: AsyncConnection, row: Collection) -> None:
         raise
 
 
-async def get_collection(conn: AsyncConnection, key: str) -> Collection | None:
-    """A collection by id or by name."""
-    row = (await conn.execute(_COLLECTION_BY_KEY, {"key": key})).mappings().first()
+async def get_collection(
+    conn: AsyncConnection, key: str, lock: Literal["share", "update"] | None = None
+) -> Collection | None:
+    """A collection by id or by name; `lock`: held until the transaction ends, `share` by an
+    item write (against a schema change), `update` by a schema change."""
+    row = (await conn.execute(_LOCKS[lock], {"key": key})).mappings().first()
     return _collection(row) if row is not None else None
 
 
@@ -204,6 +219,16 @@ async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
 async def get_item(conn: AsyncConnection, id_: str) -> Item | None:
     row = (await conn.execute(_ITEM_BY_ID, {"id": id_})).mappings().first()
     return _item(row) if row is not None else None
+
+
+async def collection_items(conn: AsyncConnection, collection_id: str) -> list[Item]:
+    """Every item of a collection, for a schema change to fit to it."""
+    query = (
+        select(*_ITEM_COLUMNS)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(items.c.collection_id == collection_id)
+    )
+    return [_item(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> Item | None:
@@ -249,13 +274,20 @@ async def list_items(
 
 
 async def item_refs(conn: AsyncConnection, ids: set[str]) -> dict[str, ItemRef]:
-    """The items among `ids` that exist, in one query."""
-    query = (
-        select(items.c.id, collections.c.name, items.c.status, items.c.author_id)
-        .select_from(_ITEMS_WITH_COLLECTION)
-        .where(items.c.id.in_(sorted(ids)))
-    )
-    return {row[0]: ItemRef(*row) for row in await conn.execute(query)}
+    """The items among `ids` that exist, in one query (per thousand ids)."""
+    wanted = sorted(ids)
+    found: dict[str, ItemRef] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        query = (
+            select(items.c.id, collections.c.name, items.c.status, items.c.author_id)
+            .select_from(_ITEMS_WITH_COLLECTION)
+            .where(items.c.id.in_(wanted[start : start + _IDS_PER_QUERY]))
+        )
+        found.update((row[0], ItemRef(*row)) for row in await conn.execute(query))
+    return found
+
+
+_IDS_PER_QUERY = 1000
 
 
 async def taken_slugs(conn: AsyncConnection, collection_id: str, candidates: list[str]) -> set[str]:
@@ -333,6 +365,19 @@ async def item_data(conn: AsyncConnection, collection_id: str) -> list[tuple[str
     return [(row[0], row[1]) for row in await conn.execute(query)]
 
 
+async def rewrite_items(conn: AsyncConnection, rows: list[dict[str, Any]], updated_at: int) -> None:
+    """Set the data of several items (`{"item_id", "data", "version"}` each: a document and
+    the version it is written as), in one batched statement."""
+    if not rows:
+        return
+    query = (
+        items.update()
+        .where(items.c.id == bindparam("item_id"))
+        .values(data=bindparam("data"), version=bindparam("version"), updated_at=updated_at)
+    )
+    await conn.execute(query, rows)
+
+
 async def insert_unique_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(item_unique_values.insert(), rows)
@@ -373,6 +418,27 @@ async def insert_revision(conn: AsyncConnection, revision: Revision, data: Any, 
                 item_revisions.c.version <= revision.version - keep,
             )
         )
+
+
+async def insert_revisions(
+    conn: AsyncConnection, revisions: list[tuple[Revision, Any]], keep: int
+) -> None:
+    """`insert_revision` for several items at once (each with its data as a document)."""
+    if not revisions:
+        return
+    rows = [{**dataclasses.asdict(r), "data": data} for r, data in revisions]
+    await conn.execute(item_revisions.insert(), rows)
+    stale = [
+        {"stale_item": r.item_id, "below": r.version - keep}
+        for r, _ in revisions
+        if r.version > keep
+    ]
+    if stale:
+        query = item_revisions.delete().where(
+            item_revisions.c.item_id == bindparam("stale_item"),
+            item_revisions.c.version <= bindparam("below"),
+        )
+        await conn.execute(query, stale)
 
 
 async def list_revisions(

@@ -488,6 +488,77 @@ def validate_data(
     return checked
 
 
+# -- schema changes -----------------------------------------------------------------------------
+# Keys that change how a field is shown, never which values it takes.
+_COSMETIC_KEYS = frozenset(_TEXT_KEYS) | {"hidden", "indexed"}
+
+
+def touched_fields(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The top-level fields a schema change may strand data in: removed ones, ones whose rules
+    changed, and ones that became required. Empty: the change cannot affect any item."""
+    old, new = before.get("properties", {}), after.get("properties", {})
+    names = {n for n in old if n not in new}
+    names |= {n for n, d in new.items() if n in old and _rules(old[n]) != _rules(d)}
+    names |= set(after.get("required", [])) - set(before.get("required", []))
+    return names
+
+
+def _rules(definition: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in definition.items() if k not in _COSMETIC_KEYS}
+
+
+def _kind(definition: dict[str, Any]) -> tuple[Any, ...]:
+    """What a field's values are: a change of it is a retype."""
+    items = definition.get("items")
+    return (definition["type"], bool(definition.get("multiple")), items and _kind(items))
+
+
+@dataclass
+class Conformed:
+    """An item's data fitted to a changed schema."""
+
+    data: dict[str, Any]
+    lost: set[str] = field(default_factory=set)
+    """Fields whose value the change removes (dropped, or refused by the new rules)."""
+    converted: set[str] = field(default_factory=set)
+    """Retyped fields whose value the new type accepts (kept, normalized)."""
+    unfixable: set[str] = field(default_factory=set)
+    """Required fields left without a valid value and without a default to give them."""
+    references: list[Reference] = field(default_factory=list)
+
+
+def conform(
+    before: dict[str, Any],
+    after: dict[str, Any],
+    data: dict[str, Any],
+    drop: Iterable[str] = (),
+) -> Conformed:
+    """`data` (valid under `before`) as it would be under `after`: removed fields and values
+    the new rules refuse are dropped, retyped values that fit are kept, and a required field
+    left empty takes its default. `drop` names fields to drop as well (say, references the
+    store does not hold)."""
+    old, new = before.get("properties", {}), after.get("properties", {})
+    required = after.get("required", [])
+    present = {n for n, v in data.items() if v is not None}
+    lost = {n for n in present if n not in new} | (present & set(drop))
+    converted = {n for n in present - lost if n in old and _kind(old[n]) != _kind(new[n])}
+    # Values the new rules refuse are dropped; a second pass checks the data without them
+    # (what it still refuses is a required field left empty: nothing to drop, nothing to fill).
+    for _ in range(2):
+        kept = {n: v for n, v in data.items() if n not in lost and v is not None}
+        for name in required:
+            if kept.get(name) in (None, "", []) and "default" in new[name]:
+                kept[name] = copy.deepcopy(new[name]["default"])
+        context = _Context([], [])
+        out = _object_value(new, required, kept, "data", context, 0)
+        refused = {p.field.split(".")[1] for p in context.problems}
+        newly = (refused & present) - lost
+        if not newly:
+            break
+        lost |= newly
+    return Conformed(out, lost, converted - lost, refused, context.references)
+
+
 @dataclass
 class _Context:
     references: list[Reference]

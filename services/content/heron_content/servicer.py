@@ -66,6 +66,7 @@ def collection_message(row: Collection) -> pb.Collection:
         managed=row.managed,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
     )
 
 
@@ -140,6 +141,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             description=request.description if request.HasField("description") else None,
             schema=_json(request.schema_json, "schema") if schema_set else None,
             schema_set=schema_set,
+            confirm=request.confirm,
+            writer=current_principal().user_id,
         )
         return collection_message(row)
 

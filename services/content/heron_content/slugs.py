@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import unicodedata
 
 from heron_common.limits import MAX_SLUG_LENGTH
 
-_SEPARATORS = re.compile(r"[\W_]+")
+# One rule for every slug (an item's, and a `slug` field's value): words of lowercase letters,
+# of any script, and digits, joined by single hyphens; NFC, at most MAX_SLUG_LENGTH long.
+# `cafe`, `café`, `日本`, `привет-мир` and `2024-recap` are slugs; `Café`, `a--b`, `a_b` are not.
+_WORD_CATEGORIES = frozenset("LMN")  # letters, their marks, digits
+
+
+def _is_word_char(char: str) -> bool:
+    return unicodedata.category(char)[0] in _WORD_CATEGORIES
 
 
 def slugify(text: str) -> str:
-    """'Café au lait!' -> 'cafe-au-lait'. Letters of non-Latin scripts are kept as they are."""
+    """'Café au lait!' -> 'cafe-au-lait': accents come off Latin letters, letters of other
+    scripts are kept as they are, anything else separates words."""
     decomposed = unicodedata.normalize("NFKD", text)
-    without_marks = "".join(c for c in decomposed if not unicodedata.combining(c))
-    slug = _SEPARATORS.sub("-", unicodedata.normalize("NFC", without_marks).lower()).strip("-")
-    return slug[:MAX_SLUG_LENGTH].rstrip("-")
+    kept: list[str] = []
+    for char in decomposed:
+        if unicodedata.combining(char) and kept and kept[-1].isascii():
+            continue  # the accent of a Latin letter
+        kept.append(char)
+    folded = unicodedata.normalize("NFC", "".join(kept)).lower()
+    words = "".join(c if _is_word_char(c) else " " for c in folded).split()
+    slug = "-".join(words)[:MAX_SLUG_LENGTH].rstrip("-")
+    return slug
 
 
 def is_valid_slug(slug: str) -> bool:
-    return bool(slug) and slugify(slug) == slug
+    if not slug or len(slug) > MAX_SLUG_LENGTH or slug != slug.lower():
+        return False
+    if not unicodedata.is_normalized("NFC", slug):
+        return False
+    words = slug.split("-")
+    return all(word and all(_is_word_char(c) for c in word) for word in words)
 
 
 def slug_advice(slug: str) -> str:
-    """What to tell a writer whose slug is not one."""
+    """What to tell a writer whose slug is not one (the same words for every slug)."""
     suggestion = slugify(slug) or "my-item"
-    return f"use lowercase letters, digits and hyphens only, e.g. {suggestion!r}"
+    return (
+        "use lowercase letters (of any script) and digits, with single hyphens between "
+        f"words, e.g. {suggestion!r}"
+    )
 
 
 CANDIDATES = 20

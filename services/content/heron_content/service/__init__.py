@@ -22,5 +22,5 @@ class ContentService:
         # Every write's events, after its commit: the cache drops what they made stale.
         self.events = EventBus()
         self.events.subscribe(self.cache.on_committed)
-        self.collections = Collections(db, self.cache, self.events)
+        self.collections = Collections(db, self.cache, self.events, revisions_kept)
         self.items = Items(db, self.cache, self.events, self.collections, revisions_kept)

@@ -13,11 +13,20 @@ from heron_common.jsondoc import check_json_document, check_text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
-from heron_content.caching import ALL_COLLECTIONS, collection_tags, listing_tags
-from heron_content.repository import Collection
+from heron_content.caching import (
+    ALL_COLLECTIONS,
+    ALL_ITEMS,
+    collection_tags,
+    item_key,
+    listing_tags,
+)
+from heron_content.repository import Collection, Revision
 from heron_content.schema import (
+    Conformed,
+    conform,
     normalize_schema,
     referenced_collections,
+    touched_fields,
     unique_fields,
     unique_values,
 )
@@ -110,7 +119,13 @@ class Collections(UseCases):
         description: str | None = None,
         schema: Any = None,
         schema_set: bool = False,
+        confirm: bool = False,
+        writer: str = "",
     ) -> Collection:
+        """Change a collection. A schema change that would remove or convert data some items
+        hold is refused (409, with how many items and which fields) unless `confirm`; with it,
+        those items are fitted to the new schema, each as a new version and revision (by
+        `writer`). Either way no item is left that the new schema refuses."""
         values: dict[str, Any] = {}
         if display_name is not None:
             check_text(display_name, "display_name")
@@ -123,17 +138,104 @@ class Collections(UseCases):
         if schema_set:
             check_json_document(schema, "schema")
             values["schema"] = normalize_schema(schema)
+        refitted: list[str] = []
         async with self._unit_of_work() as work:
-            row = await collection_in(work.conn, key)
+            row = await collection_in(work.conn, key, "update" if "schema" in values else None)
+            values = {k: v for k, v in values.items() if getattr(row, k) != v}
             if "schema" in values:
                 await _check_targets(work.conn, values["schema"], row.name)
+                refitted = await self._fit_items(work.conn, row, values["schema"], confirm, writer)
                 await _index_unique_fields(work.conn, row, values["schema"])
             if values:
+                values["version"] = row.version + 1
                 values["updated_at"] = now_ms()
                 await repo.update_collection(work.conn, row.id, values)
-                work.record("collection.updated", row.id, collection_tags(row))
-        logger.info("collection updated", extra={"collection": row.name, "fields": sorted(values)})
+                tags = collection_tags(row)
+                if refitted:
+                    tags += [*listing_tags(row), ALL_ITEMS, *map(item_key, refitted)]
+                work.record("collection.updated", row.id, tags)
+        logger.info(
+            "collection updated",
+            extra={
+                "collection": row.name,
+                "fields": sorted(values),
+                "items_refitted": len(refitted),
+            },
+        )
         return repo.changed(row, values)
+
+    async def _fit_items(
+        self,
+        conn: AsyncConnection,
+        row: Collection,
+        schema: dict[str, Any],
+        confirm: bool,
+        writer: str,
+    ) -> list[str]:
+        """Fit the collection's items to its new schema; the ids of those rewritten."""
+        touched = touched_fields(row.schema, schema)
+        if not touched:
+            return []
+        current = {item.id: item for item in await repo.collection_items(conn, row.id)}
+        stored = {item_id: orjson.loads(item.data) for item_id, item in current.items()}
+        fitted = {i: conform(row.schema, schema, data) for i, data in stored.items()}
+        # A value that becomes a reference must point at an item that exists (one query).
+        missing = await _missing_targets(conn, fitted)
+        for item_id, fields in missing.items():
+            fitted[item_id] = conform(row.schema, schema, stored[item_id], drop=fields)
+        unfixable: Counter[str] = Counter(n for f in fitted.values() for n in f.unfixable)
+        if unfixable:
+            raise Conflict(
+                "items have no value for a field this change makes required; give the field "
+                "a default or fill it in those items first",
+                [
+                    ErrorDetail(f"schema.properties.{name}", f"{count} item(s) have no value")
+                    for name, count in sorted(unfixable.items())
+                ],
+            )
+        lost: Counter[str] = Counter(n for f in fitted.values() for n in f.lost)
+        converted: Counter[str] = Counter(n for f in fitted.values() for n in f.converted)
+        affected = sum(1 for f in fitted.values() if f.lost or f.converted)
+        if affected and not confirm:
+            raise Conflict(
+                f"this change would remove or convert data in {affected} item(s); "
+                'send "confirm": true to apply it (their revisions keep the old values)',
+                [
+                    ErrorDetail(f"schema.properties.{name}", f"{count} item(s) would lose it")
+                    for name, count in sorted(lost.items())
+                ]
+                + [
+                    ErrorDetail(f"schema.properties.{name}", f"{count} item(s) would be converted")
+                    for name, count in sorted(converted.items())
+                ],
+            )
+        changed = {i: f for i, f in fitted.items() if f.data != stored[i]}
+        if not changed:
+            return []
+        now = now_ms()
+        rows, revisions = [], []
+        for item_id, fit in changed.items():
+            item = repo.changed(
+                current[item_id],
+                {"data": orjson.dumps(fit.data).decode(), "version": current[item_id].version + 1},
+            )
+            rows.append({"item_id": item_id, "data": fit.data, "version": item.version})
+            revision = Revision(
+                item_id=item_id,
+                version=item.version,
+                action="migrated",
+                status=item.status,
+                title=item.title,
+                slug=item.slug,
+                data=item.data,
+                author_id=writer or item.author_id,
+                created_at=now,
+            )
+            revisions.append((revision, fit.data))
+            await _refit_unique_values(conn, row, schema, item_id, stored[item_id], fit.data)
+        await repo.rewrite_items(conn, rows, now)
+        await repo.insert_revisions(conn, revisions, self.revisions_kept)
+        return list(changed)
 
     async def delete(self, key: str) -> None:
         try:
@@ -199,6 +301,49 @@ async def _index_unique_fields(
             problems,
         )
     await repo.insert_unique_values(conn, rows)
+
+
+async def _missing_targets(
+    conn: AsyncConnection, fitted: dict[str, Conformed]
+) -> dict[str, set[str]]:
+    """Per item, the fields whose references (as the new schema reads them) point at no item
+    of an allowed collection."""
+    wanted = {r.item_id for f in fitted.values() for r in f.references}
+    if not wanted:
+        return {}
+    found = await repo.item_refs(conn, wanted)
+    missing: dict[str, set[str]] = {}
+    for item_id, fit in fitted.items():
+        for ref in fit.references:
+            target = found.get(ref.item_id)
+            if target is None or target.collection_name not in ref.collections:
+                missing.setdefault(item_id, set()).add(ref.path.split(".")[1])
+    return missing
+
+
+async def _refit_unique_values(
+    conn: AsyncConnection,
+    row: Collection,
+    schema: dict[str, Any],
+    item_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """A refitted item's values of fields unique before and after the change follow it
+    (fields that start or stop being unique are _index_unique_fields's)."""
+    kept = set(unique_fields(row.schema)) & set(unique_fields(schema))
+    moved = sorted(n for n in kept if before.get(n) != after.get(n))
+    if not moved:
+        return
+    await repo.release_unique_values(conn, item_id, moved)
+    claims = {n: v for n, v in unique_values(schema, after).items() if n in moved}
+    try:
+        await repo.claim_unique_values(conn, row.id, item_id, claims)
+    except repo.UniqueValueTaken as exc:
+        raise Conflict(
+            "the change would give two items the same value of a unique field",
+            [ErrorDetail(f"schema.properties.{exc.field}", "converted values collide")],
+        ) from None
 
 
 def _not_empty(name: str, count: int) -> Conflict:

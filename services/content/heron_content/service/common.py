@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from contextlib import AbstractAsyncContextManager
+from typing import Literal
 
 from heron_common.db import Database
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
@@ -25,12 +26,16 @@ CONTENT_NOT_FOUND = "Content not found"
 
 
 class UseCases:
-    """A content aggregate's use cases: the database, the cache, and the service's events."""
+    """A content aggregate's use cases: the database, the cache, the service's events, and how
+    many revisions each item keeps."""
 
-    def __init__(self, db: Database, cache: ContentCache, events: EventBus) -> None:
+    def __init__(
+        self, db: Database, cache: ContentCache, events: EventBus, revisions_kept: int = 50
+    ) -> None:
         self.db = db
         self.cache = cache
         self.events = events
+        self.revisions_kept = revisions_kept
 
     def _unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         return unit_of_work(self.db, self.events)
@@ -44,9 +49,12 @@ def is_collection_key(key: str) -> bool:
     return bool(COLLECTION_NAME.fullmatch(key)) or is_id(key)
 
 
-async def collection_in(conn: AsyncConnection, key: str) -> Collection:
-    """The collection named or identified by `key`, read in the transaction of `conn`."""
-    row = await repo.get_collection(conn, key) if is_collection_key(key) else None
+async def collection_in(
+    conn: AsyncConnection, key: str, lock: Literal["share", "update"] | None = None
+) -> Collection:
+    """The collection named or identified by `key`, read in the transaction of `conn` (and
+    locked in it, with `lock`: see repository.get_collection)."""
+    row = await repo.get_collection(conn, key, lock) if is_collection_key(key) else None
     if row is None:
         raise collection_not_found(key)
     return row

@@ -82,9 +82,8 @@ class Items(UseCases):
         collections: Collections,
         revisions_kept: int = 50,
     ) -> None:
-        super().__init__(db, cache, events)
+        super().__init__(db, cache, events, revisions_kept)
         self.collections = collections
-        self.revisions_kept = revisions_kept
 
     async def create(
         self,
@@ -172,7 +171,7 @@ class Items(UseCases):
                 existing = await repo.get_item_by_idempotency_key(conn, idempotency_key)
                 if existing is not None:
                     return _replayed(existing, fingerprint), False
-            coll = await collection_in(conn, collection)
+            coll = await collection_in(conn, collection, "share")
             checked = validate_data(coll.schema, data)
             await _check_references(conn, principal, checked)
             data = checked.data
@@ -340,7 +339,7 @@ class Items(UseCases):
                     # The stored data is parsed once, for the merge and the no-op check alike.
                     stored = orjson.loads(current.data)
                     merged = data if replace_data else merge_patch(stored, data)
-                    coll = await collection_in(conn, current.collection_id)
+                    coll = await collection_in(conn, current.collection_id, "share")
                     checked = validate_data(coll.schema, merged, previous=stored)
                     await _check_references(conn, principal, checked)
                     merged = checked.data

@@ -37,6 +37,7 @@ class Collection(_message.Message):
     MANAGED_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     """Machine name, unique, used in URLs: lowercase letters, digits, underscores."""
@@ -48,6 +49,8 @@ class Collection(_message.Message):
     """Managed collections are defined by code (e.g. the demo seed or a plugin)."""
     created_at: _builtins.int
     updated_at: _builtins.int
+    version: _builtins.int
+    """Bumped by every change of the collection."""
     def __init__(
         self,
         *,
@@ -59,10 +62,11 @@ class Collection(_message.Message):
         managed: _builtins.bool = ...,
         created_at: _builtins.int = ...,
         updated_at: _builtins.int = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "display_name", b"display_name", "id", b"id", "managed", b"managed", "name", b"name", "schema_json", b"schema_json", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "display_name", b"display_name", "id", b"id", "managed", b"managed", "name", b"name", "schema_json", b"schema_json", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -162,11 +166,16 @@ class UpdateCollectionRequest(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    CONFIRM_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """A collection id or its name; the name itself is immutable."""
     display_name: _builtins.str
     description: _builtins.str
     schema_json: _builtins.bytes
+    confirm: _builtins.bool
+    """A schema change that would remove or convert data items hold fails with ABORTED (how
+    many items, which fields) unless this is set.
+    """
     def __init__(
         self,
         *,
@@ -174,10 +183,11 @@ class UpdateCollectionRequest(_message.Message):
         display_name: _builtins.str | None = ...,
         description: _builtins.str | None = ...,
         schema_json: _builtins.bytes | None = ...,
+        confirm: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_display_name", b"_display_name", "_schema_json", b"_schema_json", "description", b"description", "display_name", b"display_name", "schema_json", b"schema_json"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_display_name", b"_display_name", "_schema_json", b"_schema_json", "collection", b"collection", "description", b"description", "display_name", b"display_name", "schema_json", b"schema_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_display_name", b"_display_name", "_schema_json", b"_schema_json", "collection", b"collection", "confirm", b"confirm", "description", b"description", "display_name", b"display_name", "schema_json", b"schema_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -504,7 +514,7 @@ class Revision(_message.Message):
     version: _builtins.int
     """The item's version this revision recorded."""
     action: _builtins.str
-    """created | updated | restored"""
+    """created | updated | restored | migrated (fitted to a schema change)"""
     status: _builtins.str
     title: _builtins.str
     slug: _builtins.str
