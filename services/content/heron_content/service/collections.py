@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -138,7 +139,7 @@ class Collections(UseCases):
         if schema_set:
             check_json_document(schema, "schema")
             values["schema"] = normalize_schema(schema)
-        refitted: list[str] = []
+        refitted: Sequence[str] = ()
         async with self._unit_of_work() as work:
             row = await collection_in(work.conn, key, "update" if "schema" in values else None)
             values = {k: v for k, v in values.items() if getattr(row, k) != v}
@@ -171,7 +172,7 @@ class Collections(UseCases):
         schema: dict[str, Any],
         confirm: bool,
         writer: str,
-    ) -> list[str]:
+    ) -> Sequence[str]:
         """Fit the collection's items to its new schema; the ids of those rewritten."""
         touched = touched_fields(row.schema, schema)
         if not touched:
