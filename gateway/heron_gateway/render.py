@@ -14,6 +14,8 @@ from cms.auth.v1 import auth_pb2
 from cms.content.v1 import content_pb2 as pb
 from starlette.responses import Response
 
+from heron_gateway.preconditions import item_etag
+
 
 def collection_json(c: pb.Collection) -> dict[str, Any]:
     return {
@@ -118,10 +120,28 @@ def _iso(moment: dt.datetime) -> str:
 CACHE_TAGS_HEADER = "x-heron-cache-tags"
 
 
-def page_response(body: Any, tags: list[str] | None) -> Response:
+def page_response(
+    body: Any, tags: list[str] | None, headers: dict[str, str] | None = None
+) -> Response:
     """A cacheable answer: `body` as JSON, stored by the page cache under `tags` (not at all
     without them)."""
-    return json_response(body, headers={CACHE_TAGS_HEADER: ",".join(tags)} if tags else None)
+    if tags:
+        headers = {**(headers or {}), CACHE_TAGS_HEADER: ",".join(tags)}
+    return json_response(body, headers=headers)
+
+
+def item_response(
+    item: pb.Item,
+    *,
+    status: int = 200,
+    tags: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One item, with the `ETag` a conditional write names it by (heron_gateway.preconditions)."""
+    headers = {**(headers or {}), "ETag": item_etag(item.id, item.version)}
+    if status == 200:
+        return page_response({"data": item_json(item)}, tags, headers)
+    return json_response({"data": item_json(item)}, status=status, headers=headers)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -143,7 +143,8 @@ class ResponseCacheMiddleware:
                 ):
                     raise _NotCacheable(messages)
                 body = b"".join(m.get("body", b"") for m in messages[1:])
-                headers.append((b"etag", _etag(body)))
+                if not any(k == b"etag" for k, _ in headers):  # a route's own tag stays
+                    headers.append((b"etag", _etag(body)))
                 return Loaded(CachedResponse(200, tuple(headers), body), tags=tags)
 
             try:

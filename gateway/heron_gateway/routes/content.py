@@ -15,7 +15,8 @@ from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.render import item_json, json_response, now_iso, page_response
+from heron_gateway.preconditions import IfMatch, expected_version, guarded
+from heron_gateway.render import item_json, item_response, json_response, now_iso, page_response
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
     Deleted,
@@ -138,13 +139,14 @@ async def list_collection_items(
 async def get_item(
     item_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
 ) -> Response:
+    """One item, with its `ETag` (the tag `If-Match` takes)."""
     reply, tags = await call_with_tags(
         upstreams.content.GetItem,
         pb.GetItemRequest(id=item_id),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    return page_response({"data": item_json(reply)}, tags)
+    return item_response(reply, tags=tags)
 
 
 @router.post("/api/content", response_model=ItemEnvelope, status_code=201, summary="Create an item")
@@ -176,9 +178,7 @@ async def create_item(
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    return json_response(
-        {"data": item_json(reply)}, status=201, headers={"Location": f"/api/content/{reply.id}"}
-    )
+    return item_response(reply, status=201, headers={"Location": f"/api/content/{reply.id}"})
 
 
 async def _update(
@@ -188,6 +188,7 @@ async def _update(
     upstreams: Upstreams,
     settings: GatewaySettings,
     replace: bool,
+    if_match: str | None,
 ) -> Response:
     request = pb.UpdateItemRequest(id=item_id, replace_data=replace)
     if body.title is not None:
@@ -199,9 +200,7 @@ async def _update(
     if body.data is not None:
         check_json_document(body.data, "data")
         request.data_json = orjson.dumps(body.data)
-    if body.version is not None:
-        request.expected_version = body.version
-    return await _send_update(principal, request, upstreams, settings)
+    return await _send_update(principal, request, upstreams, settings, if_match, body.version)
 
 
 async def _send_update(
@@ -209,14 +208,22 @@ async def _send_update(
     request: pb.UpdateItemRequest,
     upstreams: Upstreams,
     settings: GatewaySettings,
+    if_match: str | None,
+    version: int | None,
 ) -> Response:
-    reply = await call(
-        upstreams.content.UpdateItem,
-        request,
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
+    expected, by_if_match = expected_version(request.id, if_match, version)
+    if expected is not None:
+        request.expected_version = expected
+    reply = await guarded(
+        call(
+            upstreams.content.UpdateItem,
+            request,
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        ),
+        by_if_match,
     )
-    return json_response({"data": item_json(reply)})
+    return item_response(reply)
 
 
 @router.put("/api/content/{item_id}", response_model=ItemEnvelope, summary="Update an item")
@@ -226,9 +233,10 @@ async def replace_item(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """Set the given fields; `data`, when given, replaces the item's data as a whole."""
-    return await _update(principal, item_id, body, upstreams, settings, replace=True)
+    return await _update(principal, item_id, body, upstreams, settings, True, if_match)
 
 
 @router.patch("/api/content/{item_id}", response_model=ItemEnvelope, summary="Patch an item")
@@ -238,9 +246,10 @@ async def patch_item(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
+    if_match: IfMatch = None,
 ) -> Response:
     """Set the given fields; `data`, when given, is merged key by key into the item's data."""
-    return await _update(principal, item_id, body, upstreams, settings, replace=False)
+    return await _update(principal, item_id, body, upstreams, settings, False, if_match)
 
 
 async def _set_status(
@@ -250,11 +259,11 @@ async def _set_status(
     body: VersionGuard | None,
     upstreams: Upstreams,
     settings: GatewaySettings,
+    if_match: str | None,
 ) -> Response:
     request = pb.UpdateItemRequest(id=item_id, status=status)
-    if body is not None and body.version is not None:
-        request.expected_version = body.version
-    return await _send_update(principal, request, upstreams, settings)
+    version = body.version if body is not None else None
+    return await _send_update(principal, request, upstreams, settings, if_match, version)
 
 
 @router.post("/api/content/{item_id}/publish", response_model=ItemEnvelope, summary="Publish")
@@ -264,9 +273,10 @@ async def publish_item(
     settings: SettingsDep,
     principal: CanUpdate,
     body: VersionGuard | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Make the item public (needs `content.publish`); `published_at` is set the first time."""
-    return await _set_status(principal, item_id, "published", body, upstreams, settings)
+    return await _set_status(principal, item_id, "published", body, upstreams, settings, if_match)
 
 
 @router.post("/api/content/{item_id}/unpublish", response_model=ItemEnvelope, summary="Unpublish")
@@ -276,9 +286,10 @@ async def unpublish_item(
     settings: SettingsDep,
     principal: CanUpdate,
     body: VersionGuard | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Take the item back to draft (needs `content.publish`)."""
-    return await _set_status(principal, item_id, "draft", body, upstreams, settings)
+    return await _set_status(principal, item_id, "draft", body, upstreams, settings, if_match)
 
 
 @router.post("/api/content/{item_id}/archive", response_model=ItemEnvelope, summary="Archive")
@@ -288,19 +299,34 @@ async def archive_item(
     settings: SettingsDep,
     principal: CanUpdate,
     body: VersionGuard | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Archive the item: no longer public, kept with its history (needs `content.publish`)."""
-    return await _set_status(principal, item_id, "archived", body, upstreams, settings)
+    return await _set_status(principal, item_id, "archived", body, upstreams, settings, if_match)
 
 
 @router.delete("/api/content/{item_id}", response_model=Deleted, summary="Delete an item")
 async def delete_item(
-    item_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
+    item_id: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanDelete,
+    body: VersionGuard | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
-    await call(
-        upstreams.content.DeleteItem,
-        pb.DeleteItemRequest(id=item_id),
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
+    """Delete the item (its revisions go with it). With `If-Match` (412) or `"version": N`
+    (409) only while it is at that version."""
+    request = pb.DeleteItemRequest(id=item_id)
+    expected, by_if_match = expected_version(item_id, if_match, body.version if body else None)
+    if expected is not None:
+        request.expected_version = expected
+    await guarded(
+        call(
+            upstreams.content.DeleteItem,
+            request,
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        ),
+        by_if_match,
     )
     return json_response({"success": True})

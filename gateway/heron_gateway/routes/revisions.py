@@ -12,7 +12,8 @@ from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.render import item_json, json_response, now_iso, revision_json
+from heron_gateway.preconditions import IfMatch, expected_version, guarded
+from heron_gateway.render import item_response, json_response, now_iso, revision_json
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
     ItemEnvelope,
@@ -95,17 +96,22 @@ async def restore_revision(
     settings: SettingsDep,
     principal: CanUpdate,
     body: VersionGuard | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Sets the item's title, slug and data to the revision's, checked against the
     collection's schema as it is today; the status stays. The restore is a new revision. With
-    `"version": N` it is refused (409) if the item changed since version N."""
+    `If-Match` (412) or `"version": N` (409) it is refused if the item changed since."""
     request = pb.RestoreRevisionRequest(item_id=item_id, version=version)
-    if body is not None and body.version is not None:
-        request.expected_version = body.version
-    reply = await call(
-        upstreams.content.RestoreRevision,
-        request,
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
+    expected, by_if_match = expected_version(item_id, if_match, body.version if body else None)
+    if expected is not None:
+        request.expected_version = expected
+    reply = await guarded(
+        call(
+            upstreams.content.RestoreRevision,
+            request,
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        ),
+        by_if_match,
     )
-    return json_response({"data": item_json(reply)})
+    return item_response(reply)

@@ -312,8 +312,12 @@ async def update_item(
     return result.rowcount
 
 
-async def delete_item(conn: AsyncConnection, id_: str) -> int:
-    result = await conn.execute(items.delete().where(items.c.id == id_))
+async def delete_item(conn: AsyncConnection, id_: str, expected_version: int | None = None) -> int:
+    """Delete the item (with `expected_version`, only if it is still at it); rows deleted."""
+    query = items.delete().where(items.c.id == id_)
+    if expected_version is not None:
+        query = query.where(items.c.version == expected_version)
+    result = await conn.execute(query)
     return result.rowcount
 
 

@@ -203,7 +203,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def DeleteItem(
         self, request: pb.DeleteItemRequest, context: Context
     ) -> pb.DeleteItemResponse:
-        await self.service.items.delete(current_principal(), request.id)
+        expected = request.expected_version if request.HasField("expected_version") else None
+        await self.service.items.delete(current_principal(), request.id, expected_version=expected)
         return pb.DeleteItemResponse()
 
     async def ListRevisions(

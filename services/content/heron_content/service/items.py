@@ -329,11 +329,7 @@ class Items(UseCases):
                 if current is None or not policy.can_see(principal, current):
                     raise item_not_found(item_id)
                 policy.check_change(principal, current, "content.update", values.get("status"))
-                if expected_version is not None and current.version != expected_version:
-                    raise Conflict(
-                        f"the item is at version {current.version}, "
-                        f"not {expected_version}; reload it and retry"
-                    )
+                _check_version(current, expected_version)
                 merged = None
                 if data_set:
                     # The stored data is parsed once, for the merge and the no-op check alike.
@@ -357,7 +353,7 @@ class Items(UseCases):
                 if not written:
                     if not last_attempt:
                         return None
-                    raise Conflict("the item was changed concurrently; reload it and retry")
+                    raise _changed_concurrently()
                 written_item = repo.changed(current, values)
                 writer = principal.user_id if principal is not None else current.author_id
                 # The data as stored now: merged when the request had data (already parsed).
@@ -421,7 +417,9 @@ class Items(UseCases):
             action="restored",
         )
 
-    async def delete(self, principal: Principal | None, item_id: str) -> None:
+    async def delete(
+        self, principal: Principal | None, item_id: str, *, expected_version: int | None = None
+    ) -> None:
         if not is_id(item_id):
             raise item_not_found(item_id)
         async with self._unit_of_work() as work:
@@ -429,7 +427,10 @@ class Items(UseCases):
             if current is None or not policy.can_see(principal, current):
                 raise item_not_found(item_id)
             policy.check_change(principal, current, "content.delete")
-            if not await repo.delete_item(work.conn, item_id):
+            _check_version(current, expected_version)
+            if not await repo.delete_item(work.conn, item_id, expected_version):
+                if expected_version is not None:
+                    raise _changed_concurrently()
                 raise item_not_found(item_id)
             work.record("item.deleted", item_id, item_tags(current))
         logger.info("item deleted", extra={"item_id": item_id})
@@ -498,6 +499,18 @@ def _revision(item: Item, action: str, writer: str) -> Revision:
         author_id=writer,
         created_at=item.updated_at,
     )
+
+
+def _check_version(current: Item, expected: int | None) -> None:
+    if expected is not None and current.version != expected:
+        raise Conflict(
+            f"the item is at version {current.version}, not {expected}; reload it and retry",
+            [ErrorDetail("version", f"the item is at version {current.version}")],
+        )
+
+
+def _changed_concurrently() -> Conflict:
+    return Conflict("the item was changed concurrently; reload it and retry")
 
 
 def _value_taken(field: str) -> AlreadyExists:
