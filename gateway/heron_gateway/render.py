@@ -130,6 +130,16 @@ def page_response(
     return json_response(body, headers=headers)
 
 
+def projected_item_json(i: pb.Item, fields: tuple[str, ...]) -> dict[str, Any]:
+    """An item with only the requested fields (its id always; `data` already projected by the
+    content service, so present once any `data.` field is asked for)."""
+    full = item_json(i)
+    wanted = {"id", *(f for f in fields if "." not in f)}
+    if any(f.startswith("data.") for f in fields):
+        wanted.add("data")
+    return {k: v for k, v in full.items() if k in wanted}
+
+
 def item_response(
     item: pb.Item,
     *,

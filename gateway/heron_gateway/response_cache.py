@@ -23,6 +23,7 @@ from heron_common.cache import TieredCache
 from heron_common.cache.codec import CachedResponse
 from heron_common.cache.types import Loaded
 from heron_common.errors import DomainError
+from heron_common.query import QUERY_PARAMETERS, parse_list_query
 from heron_common.security.permissions import Principal
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,6 +80,31 @@ def _context(principal: Principal) -> str:
     return f"user:{principal.user_id}:{digest}"  # drafts of their own: answers differ per user
 
 
+def _is_listing(path: str) -> bool:
+    return path == "/api/content" or (
+        path.startswith("/api/collections/") and path.endswith("/content")
+    )
+
+
+def _page_key(path: str, query_string: bytes) -> str:
+    """The page's path and query as its cache key. Every parameter counts, repeated ones too;
+    on a listing, the query language's parameters count as their canonical form, so two
+    spellings of one query share one entry."""
+    # Blank values are kept: `?status=` is not `/api/content` and must reach validation.
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    if _is_listing(path):
+        try:
+            canonical = parse_list_query(pairs).to_bytes().decode()
+        except DomainError:  # the route answers 400, never cached
+            canonical = None
+        if canonical is not None:
+            rest = [
+                p for p in pairs if p[0] not in QUERY_PARAMETERS and not p[0].startswith("filter[")
+            ]
+            return f"{path}?{urlencode(sorted(rest))}#{canonical}"
+    return f"{path}?{urlencode(sorted(pairs))}"
+
+
 def _etag(body: bytes) -> bytes:
     return b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
 
@@ -115,11 +141,7 @@ class ResponseCacheMiddleware:
         if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
             await self.app(scope, receive, _decorate(send, public))
             return
-        # Blank values are kept: `?status=` is not `/api/content` and must reach validation.
-        query = dict(
-            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        )
-        key = f"{_context(principal)}|{path}?{urlencode(sorted(query.items()))}"
+        key = f"{_context(principal)}|{_page_key(path, scope.get('query_string', b''))}"
         hit = pages.peek(key)
         if hit is None:
             ran = False

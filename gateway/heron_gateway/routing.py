@@ -203,7 +203,8 @@ def _unknown_parameters(query: bytes, known: frozenset[str]) -> list[str]:
     if not query:
         return []
     names: dict[str, Any] = {}
+    brackets = "filter" in known  # `filter[field][_op]=v`: the filter parameter's other spelling
     for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if name not in known:
+        if name not in known and not (brackets and name.startswith("filter[")):
             names[name[:64]] = None
     return list(names)[:20]

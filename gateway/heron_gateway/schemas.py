@@ -303,11 +303,41 @@ class ItemOut(BaseModel):
     published_at: int | None = Field(description="Epoch milliseconds; null until published.")
 
 
+class ItemPart(BaseModel):
+    """An item as `fields=` projects it: its id and the fields asked for."""
+
+    model_config = SHAPE
+    id: str
+    title: str | None = None
+    slug: str | None = None
+    status: str | None = None
+    data: dict[str, Any] | None = Field(default=None, description="The `data.` fields asked for.")
+    author_id: str | None = None
+    version: int | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    published_at: int | None = None
+
+
 class ListMeta(BaseModel):
-    count: int = Field(description="Items in this page.")
-    total: int = Field(description="Items matching the query, ignoring limit and offset.")
+    count: int = Field(description="Entries in this page.")
+    total: int = Field(description="Entries matching the query, ignoring limit and offset.")
     limit: int
     offset: int
+    timestamp: str = Field(description="When the response was produced (ISO 8601).")
+
+
+class ItemListMeta(BaseModel):
+    count: int = Field(description="Items in this page.")
+    total: int | None = Field(
+        default=None,
+        description="Items matching the query, ignoring the page: only with `meta=total`.",
+    )
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last one."
+    )
     timestamp: str = Field(description="When the response was produced (ISO 8601).")
     message: str | None = Field(
         default=None, description="Why the page is empty, e.g. an unknown collection."
@@ -333,8 +363,8 @@ class ItemEnvelope(BaseModel):
 
 
 class ItemList(BaseModel):
-    data: list[ItemOut]
-    meta: ListMeta
+    data: list[ItemOut | ItemPart] = Field(description="Whole items, or as `fields=` asks.")
+    meta: ItemListMeta
 
 
 class RevisionOut(BaseModel):

@@ -63,7 +63,7 @@ def test_heron_up_serves_seeded_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None
             output += line
         assert f"Heron is running at {url}" in output, output
 
-        listed = httpx.get(f"{url}/api/collections/blog_posts/content").json()
+        listed = httpx.get(f"{url}/api/collections/blog_posts/content?meta=total").json()
         assert listed["meta"]["total"] >= 3, listed
         # Anonymous readers get published items only; the demo draft is hidden.
         assert {i["status"] for i in listed["data"]} == {"published"}

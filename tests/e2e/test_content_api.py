@@ -45,7 +45,7 @@ def collection(stack: Stack) -> str:
 
 
 def test_demo_collection_is_seeded(stack: Stack) -> None:
-    reply = stack.client.get("/api/collections/blog_posts/content")
+    reply = stack.client.get("/api/collections/blog_posts/content?meta=total")
     assert reply.status_code == 200
     body = reply.json()
     assert body["meta"]["total"] >= 3
@@ -105,16 +105,22 @@ def test_list_limit_offset(stack: Stack, collection: str) -> None:
         ids.append(reply.json()["data"]["id"])
     newest_first = list(reversed(ids))
 
-    page = c.get(f"/api/collections/{collection}/content", params={"limit": 2, "offset": 1}).json()
+    page = c.get(
+        f"/api/collections/{collection}/content", params={"limit": 2, "offset": 1, "meta": "total"}
+    ).json()
     assert [i["id"] for i in page["data"]] == newest_first[1:3]
-    assert page["meta"] | {"timestamp": None} == {
+    assert page["meta"] | {"timestamp": None, "next_cursor": None} == {
         "count": 2,
         "total": 5,
         "limit": 2,
         "offset": 1,
+        "next_cursor": None,
         "timestamp": None,
     }
-    past_end = c.get(f"/api/collections/{collection}/content", params={"offset": 10}).json()
+    assert page["meta"]["next_cursor"]  # more follow
+    past_end = c.get(
+        f"/api/collections/{collection}/content", params={"offset": 10, "meta": "total"}
+    ).json()
     assert past_end["data"] == []
     assert past_end["meta"]["total"] == 5
 
@@ -177,7 +183,7 @@ def test_duplicate_slug_is_409_and_derived_slugs_do_not_collide(
 
 def test_bad_input_is_400_and_changes_nothing(stack: Stack, collection: str) -> None:
     c = stack.client
-    before = c.get(f"/api/collections/{collection}/content").json()["meta"]["total"]
+    before = c.get(f"/api/collections/{collection}/content?meta=total").json()["meta"]["total"]
     cases = [
         ({"collectionId": collection, "title": "t", "data": {}}, "data.body"),
         ({"collectionId": collection, "title": "t", "data": {"body": 1}}, "data.body"),
@@ -224,7 +230,7 @@ def test_bad_input_is_400_and_changes_nothing(stack: Stack, collection: str) -> 
         "schema.properties.a.type"
     )
     assert_error(c.post("/api/collections", json={"name": "Bad Name"}), 400, "invalid_argument")
-    after = c.get(f"/api/collections/{collection}/content").json()["meta"]["total"]
+    after = c.get(f"/api/collections/{collection}/content?meta=total").json()["meta"]["total"]
     assert after == before
 
 
@@ -253,7 +259,7 @@ def test_idempotency_key_makes_create_safe_to_repeat(stack: Stack, collection: s
     again = c.post("/api/content", json=body, headers=key)
     assert first.status_code == again.status_code == 201
     assert again.json()["data"]["id"] == first.json()["data"]["id"]
-    listed = c.get(f"/api/collections/{collection}/content").json()
+    listed = c.get(f"/api/collections/{collection}/content?meta=total").json()
     assert listed["meta"]["total"] == 1
 
 

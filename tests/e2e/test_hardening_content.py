@@ -44,7 +44,7 @@ def test_idempotency_keys_belong_to_their_caller(stack: Stack, notes: dict[str, 
     other = a.client.post("/api/content", json={**item, "title": "Another request"}, headers=key)
     assert other.status_code == 409
     listed = stack.client.get(
-        "/api/content", params={"collection": notes["name"], "status": "draft"}
+        "/api/content", params={"collection": notes["name"], "status": "draft", "meta": "total"}
     )
     assert listed.json()["meta"]["total"] == 2
 

@@ -20,7 +20,11 @@ def collection(stack: Stack) -> str:
 
 
 def total(stack: Stack, collection: str) -> int:
-    return int(stack.client.get(f"/api/collections/{collection}/content").json()["meta"]["total"])
+    return int(
+        stack.client.get(f"/api/collections/{collection}/content?meta=total").json()["meta"][
+            "total"
+        ]
+    )
 
 
 def post_raw(stack: Stack, path: str, body: str) -> httpx.Response:

@@ -35,7 +35,7 @@ def test_an_author_asks_for_review_and_an_editor_publishes(stack: Stack) -> None
     assert_error(stack.anon.get(url), 404, "not_found")
     actions = [r["status"] for r in stack.client.get(f"{url}/revisions").json()["data"]]
     assert actions == ["archived", "published", "draft", "published", "review", "draft"]
-    listed = stack.anon.get(f"/api/collections/{name}/content").json()
+    listed = stack.anon.get(f"/api/collections/{name}/content?meta=total").json()
     assert listed["data"] == [] and listed["meta"]["total"] == 0
 
 

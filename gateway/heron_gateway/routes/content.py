@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from cms.common.v1.common_pb2 import Idempotency, PageRequest
 from cms.content.v1 import content_pb2 as pb
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
 from heron_common.jsondoc import check_json_document
 from heron_common.limits import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
+from heron_common.query import MAX_PARAMETER_LENGTH, OPERATORS, SONIC_OPERATORS, parse_list_query
 from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
 from heron_gateway.preconditions import IfMatch, expected_version, guarded
-from heron_gateway.render import item_json, item_response, json_response, now_iso, page_response
+from heron_gateway.render import (
+    item_json,
+    item_response,
+    json_response,
+    now_iso,
+    page_response,
+    projected_item_json,
+)
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
     Deleted,
@@ -57,7 +65,65 @@ IdempotencyKey = Annotated[
 ]
 
 
+FilterParam = Annotated[
+    str | None,
+    Query(
+        alias="filter",
+        max_length=MAX_PARAMETER_LENGTH,
+        description='A filter as JSON, e.g. `{"data.price":{"_gte":10}}`; the same as brackets '
+        "(`filter[data.price][_gte]=10`). Operators: "
+        + ", ".join(sorted(OPERATORS))
+        + "; `_and`, `_or`, `_not` nest them. Fields: the item's own (id, title, slug, status, "
+        "author_id, created_at, updated_at, published_at, version) and `data.<field>` paths, "
+        "through a reference to the fields of the item it points to (`data.author.name`).",
+    ),
+]
+WhereParam = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_PARAMETER_LENGTH,
+        description='SonicJS\'s filter: `{"and":[{"field":"data.price",'
+        '"operator":"greater_than_equal","value":10}],"or":[...]}` with its operators ('
+        + ", ".join(SONIC_OPERATORS)
+        + ").",
+    ),
+]
+SortParam = Annotated[
+    str | None,
+    Query(
+        max_length=1000,
+        description="Comma-separated fields, `-` for descending (`-published_at,title`), or "
+        'SonicJS\'s `[{"field":"created_at","order":"desc"}]`. Default `-created_at`; the id '
+        "always breaks ties.",
+    ),
+]
+FieldsParam = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="Only these fields in each item, e.g. `title,slug,data.price` (the id always).",
+    ),
+]
+MetaParam = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="`total`: count every match into `meta.total` (a second query; without "
+        "it there is no total, and `meta.next_cursor` tells whether more follow).",
+    ),
+]
+CursorParam = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="`meta.next_cursor` of the previous page: the next page of the same "
+        "filter and sort, stable while items come and go (instead of `offset`).",
+    ),
+]
+
+
 async def _list(
+    request: Request,
     principal: Principal,
     upstreams: Upstreams,
     settings: GatewaySettings,
@@ -65,23 +131,31 @@ async def _list(
     limit: int,
     offset: int,
     status: str | None,
+    cursor: str | None,
 ) -> Response:
+    query = parse_list_query(request.query_params.multi_items())
     reply, tags = await call_with_tags(
         upstreams.content.ListItems,
         pb.ListItemsRequest(
             collection=collection,
-            page=PageRequest(limit=limit, offset=offset),
+            page=PageRequest(limit=limit, offset=offset, cursor=cursor or ""),
             status=status or "",
+            query_json=query.to_bytes(),
         ),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    data = [item_json(i) for i in reply.items]
-    meta = {
-        "count": len(data),
-        "total": reply.page.total,
+    if query.fields:
+        data = [projected_item_json(i, query.fields) for i in reply.items]
+    else:
+        data = [item_json(i) for i in reply.items]
+    meta: dict[str, Any] = {"count": len(data)}
+    if reply.page.HasField("total"):
+        meta["total"] = reply.page.total
+    meta |= {
         "limit": limit,
         "offset": offset,
+        "next_cursor": reply.page.next_cursor or None,
         "timestamp": now_iso(),
     }
     return page_response({"data": data, "meta": meta}, tags)
@@ -89,6 +163,7 @@ async def _list(
 
 @router.get("/api/content", response_model=ItemList, summary="List items")
 async def list_items(
+    request: Request,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanRead,
@@ -96,33 +171,53 @@ async def list_items(
     limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
     status: Status = None,
+    filter_: FilterParam = None,
+    where: WhereParam = None,
+    sort: SortParam = None,
+    fields: FieldsParam = None,
+    meta: MetaParam = None,
+    cursor: CursorParam = None,
 ) -> Response:
-    """Items of every collection, or of one with `?collection=`, newest first. An unknown
-    collection is an empty page whose `meta.message` says so, as in SonicJS (the
-    per-collection route answers 404)."""
+    """Items of every collection, or of one with `?collection=`, newest first, filtered and
+    sorted by the query language (on the item's own fields; a collection's `data` fields
+    through `/api/collections/{name}/content` or `?collection=`). An unknown collection is an
+    empty page whose `meta.message` says so, as in SonicJS (the per-collection route answers
+    404)."""
     try:
-        return await _list(principal, upstreams, settings, collection or "", limit, offset, status)
+        return await _list(
+            request,
+            principal,
+            upstreams,
+            settings,
+            collection or "",
+            limit,
+            offset,
+            status,
+            cursor,
+        )
     except NotFound as exc:
         if not collection:
             raise
         not_found = exc
-    meta = {
+    empty_meta = {
         "count": 0,
         "total": 0,
         "limit": limit,
         "offset": offset,
+        "next_cursor": None,
         "timestamp": now_iso(),
         "message": f"Collection '{collection[:80]}' not found",
     }
     # Cached under the tags the content service named for its "not found" (the caller's text
     # never goes into a header); without them, not cached at all.
-    return page_response({"data": [], "meta": meta}, list(not_found.cache_tags) or None)
+    return page_response({"data": [], "meta": empty_meta}, list(not_found.cache_tags) or None)
 
 
 @router.get(
     "/api/collections/{name}/content", response_model=ItemList, summary="List a collection's items"
 )
 async def list_collection_items(
+    request: Request,
     name: str,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
@@ -130,9 +225,16 @@ async def list_collection_items(
     limit: Limit = DEFAULT_PAGE_SIZE,
     offset: Offset = 0,
     status: Status = None,
+    filter_: FilterParam = None,
+    where: WhereParam = None,
+    sort: SortParam = None,
+    fields: FieldsParam = None,
+    meta: MetaParam = None,
+    cursor: CursorParam = None,
 ) -> Response:
-    """Items of one collection, newest first."""
-    return await _list(principal, upstreams, settings, name, limit, offset, status)
+    """Items of one collection, newest first, or as the query language filters and sorts
+    them (see the README's "Queries")."""
+    return await _list(request, principal, upstreams, settings, name, limit, offset, status, cursor)
 
 
 @router.get("/api/content/{item_id}", response_model=ItemEnvelope, summary="Get an item")

@@ -59,6 +59,16 @@ def list_scope(principal: Principal | None, status: str) -> tuple[str, str | Non
     return status, principal.user_id
 
 
+def reader_scope(principal: Principal | None) -> tuple[bool, str | None]:
+    """(sees every item, the author whose unpublished items it sees besides the published
+    ones): what a query may reach, the items its references lead to included."""
+    if principal is None or (principal.may_all("content.read") and not principal.anonymous):
+        return True, None
+    if principal.anonymous or not sees_drafts(principal):
+        return False, None
+    return False, principal.user_id
+
+
 def check_create(principal: Principal | None, status: str) -> None:
     if principal is None or principal.may("content.publish"):
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -63,8 +63,19 @@ class ItemRef:
     author_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A listing's page as the service caches it: its items, the total (if counted), the
+    cursor of the next page ("" at the end) and the cache tags it depends on."""
+
+    rows: list[Item]
+    total: int | None
+    next_cursor: str
+    tags: list[str]
+
+
 # What the cache may store and rebuild (heron_common.cache.codec.MsgpackCodec).
-RECORDS = (Collection, Item)  # revisions are not cached
+RECORDS = (Collection, Item, Listed)  # revisions are not cached
 
 
 R = TypeVar("R", Collection, Item)
@@ -236,41 +247,83 @@ async def get_item_by_idempotency_key(conn: AsyncConnection, key: str) -> Item |
     return _item(row) if row is not None else None
 
 
-async def list_items(
-    conn: AsyncConnection,
-    *,
-    collection_id: str | None,
-    status: str | None,
-    limit: int,
-    offset: int,
-    drafts_of: str | None = None,
-) -> tuple[list[Item], int]:
-    """A page of items, newest first, with the total count of matching items.
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a listing asks of the store: which items, in which order, which page."""
 
-    Two statements rather than `count(*) over ()`: the window would make the database read and
-    sort every matching row for each page, where the page alone walks the index.
+    collection_id: str | None
+    status: str | None
+    drafts_of: str | None
+    """Published items, plus this author's (None: no such restriction)."""
+    condition: Any
+    """The compiled filter, or None."""
+    keys: Sequence[Any]
+    """heron_content.query.SortKey per sort key, the id last."""
+    order_by: Sequence[Any]
+    after: Any
+    """The cursor's condition, or None."""
+    limit: int
+    offset: int
+    count_total: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Item]
+    total: int | None
+    """Every match, with `count_total` (a short first page counts itself)."""
+    last_keys: list[Any] | None
+    """The last row's sort values, when more rows follow."""
+
+
+async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
+    """A page of items in the listing's order, one row more than asked to know if more follow.
+
+    The total is a second statement, only when asked for: `count(*) over ()` would make the
+    database read and sort every matching row for each page, where the page alone walks an
+    index.
     """
     conditions = []
-    if collection_id is not None:
-        conditions.append(items.c.collection_id == collection_id)
-    if status:
-        conditions.append(items.c.status == status)
-    if drafts_of is not None:
-        # Published items, plus the ones this author wrote.
-        conditions.append(or_(items.c.status == "published", items.c.author_id == drafts_of))
+    if listing.collection_id is not None:
+        conditions.append(items.c.collection_id == listing.collection_id)
+    if listing.status:
+        conditions.append(items.c.status == listing.status)
+    if listing.drafts_of is not None:
+        conditions.append(
+            or_(items.c.status == "published", items.c.author_id == listing.drafts_of)
+        )
+    if listing.condition is not None:
+        conditions.append(listing.condition)
+    page_conditions = [*conditions, listing.after] if listing.after is not None else conditions
+    sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
     query = (
-        select(*_ITEM_COLUMNS)
+        select(*_ITEM_COLUMNS, *sort_columns)
         .select_from(_ITEMS_WITH_COLLECTION)
-        .where(*conditions)
-        .order_by(items.c.created_at.desc(), items.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+        .where(*page_conditions)
+        .order_by(*listing.order_by)
+        .limit(listing.limit + 1)
+        .offset(listing.offset)
     )
-    rows = [_item(r) for r in (await conn.execute(query)).mappings()]
-    if offset == 0 and len(rows) < limit:
-        return rows, len(rows)
-    count = select(func.count()).select_from(items).where(*conditions)
-    return rows, int((await conn.execute(count)).scalar_one())
+    fetched = (await conn.execute(query)).mappings().all()
+    names = _ITEM_FIELDS
+    rows = [Item(**{name: r[name] for name in names}) for r in fetched[: listing.limit]]
+    more = len(fetched) > listing.limit
+    last = (
+        [fetched[listing.limit - 1][f"sort_{n}"] for n in range(len(listing.keys))]
+        if more
+        else None
+    )
+    total: int | None = None
+    if listing.count_total:
+        if listing.offset == 0 and listing.after is None and not more:
+            total = len(rows)
+        else:
+            count = select(func.count()).select_from(items).where(*conditions)
+            total = int((await conn.execute(count)).scalar_one())
+    return Page(rows, total, last)
+
+
+_ITEM_FIELDS = tuple(Item.__dataclass_fields__)
 
 
 async def item_refs(conn: AsyncConnection, ids: set[str]) -> dict[str, ItemRef]:

@@ -16,6 +16,7 @@ from heron_common.limits import (
     MAX_PAGE_SIZE,
     MAX_REVISIONS_PAGE_SIZE,
 )
+from heron_common.query import ListQuery
 from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
@@ -172,16 +173,19 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def ListItems(
         self, request: pb.ListItemsRequest, context: Context
     ) -> pb.ListItemsResponse:
-        rows, total, tags = await self.service.items.list(
+        listed = await self.service.items.list(
             current_principal(),
             collection=request.collection,
             page=page_bounds(request.page, MAX_PAGE_SIZE),
             status=request.status,
+            query=ListQuery.from_bytes(request.query_json),
+            cursor=request.page.cursor,
         )
-        context.set_trailing_metadata(tags_metadata(tags))
-        return pb.ListItemsResponse(
-            items=[item_message(r) for r in rows], page=common_pb2.PageInfo(total=total)
-        )
+        context.set_trailing_metadata(tags_metadata(listed.tags))
+        info = common_pb2.PageInfo(next_cursor=listed.next_cursor)
+        if listed.total is not None:
+            info.total = listed.total
+        return pb.ListItemsResponse(items=[item_message(r) for r in listed.rows], page=info)
 
     async def UpdateItem(self, request: pb.UpdateItemRequest, context: Context) -> pb.Item:
         data_set = request.HasField("data_json")

@@ -41,6 +41,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _orjson_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -73,6 +77,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
+            # SQLite's lower() folds ASCII only; PostgreSQL's every script: the same here.
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         @event.listens_for(engine.sync_engine, "handle_error")
         def _cancelled_is_not_a_disconnect(context: ExceptionContext) -> None:

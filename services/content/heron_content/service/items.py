@@ -15,6 +15,7 @@ from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENGTH
+from heron_common.query import ListQuery
 from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
-from heron_content.repository import Collection, Item, Revision
+from heron_content.models import items as items_table
+from heron_content.query import (
+    Compiler,
+    Scope,
+    check_fields,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    project,
+)
+from heron_content.repository import Collection, Item, Listed, Revision
 from heron_content.schema import Checked, unique_fields, validate_data
 from heron_content.service.collections import Collections
 from heron_content.service.common import (
@@ -46,6 +57,15 @@ logger = logging.getLogger("heron.content")
 
 STATUSES = ITEM_STATUSES
 FIRST_PAGE = Page(DEFAULT_PAGE_SIZE)
+
+
+NO_QUERY = ListQuery()
+
+
+def _projected(row: Item, fields: Sequence[str]) -> Item:
+    return repo.changed(
+        row, {"data": orjson.dumps(project(orjson.loads(row.data), fields)).decode()}
+    )
 
 
 def _check_title(title: str) -> str:
@@ -232,34 +252,67 @@ class Items(UseCases):
         collection: str = "",
         page: Page = FIRST_PAGE,
         status: str = "",
-    ) -> tuple[list[Item], int, list[str]]:
-        """A page of items, the total, and the cache tags the page depends on."""
+        query: ListQuery = NO_QUERY,
+        cursor: str = "",
+    ) -> Listed:
+        """A page of items as `query` filters, sorts and projects them (heron_content.query),
+        and the cache tags it depends on."""
         if status:
             _check_status(status)
         status, drafts_of = policy.list_scope(principal, status)
-        limit, offset = page.limit, page.offset
         if collection and not is_collection_key(collection):
             raise collection_not_found(collection)
+        if cursor and page.offset:
+            raise invalid("cursor", "a cursor replaces offset: send one or the other")
+        collections = await self.collections.list()
+        coll = next((c for c in collections if collection in (c.id, c.name)), None)
+        if collection and coll is None:
+            raise collection_not_found(collection)
+        dialect = self.db.engine.dialect.name
+        compiler = Compiler(
+            items_table,
+            dialect,
+            coll.schema if coll else None,
+            {c.name: c.schema for c in collections},
+            Scope(*policy.reader_scope(principal)),
+        )
+        condition = compiler.where(query.filter)
+        keys = compiler.order(query.sort)
+        check_fields(query.fields, coll.schema if coll else None, compiler.schemas)
+        query_id = fingerprint(coll.id if coll else "", status, query.filter, list(query.sort))
+        after = None
+        if cursor:
+            after = compiler.after(keys, decode_cursor(cursor, query_id, keys, dialect))
+        listing = repo.Listing(
+            collection_id=coll.id if coll else None,
+            status=status or None,
+            drafts_of=drafts_of,
+            condition=condition,
+            keys=keys,
+            order_by=compiler.order_by(keys),
+            after=after,
+            limit=page.limit,
+            offset=page.offset,
+            count_total=query.total,
+        )
+        tags = listing_tags(coll)
 
-        async def load() -> dict[str, Any]:
+        async def load() -> Listed:
             async with self.db.read() as conn:
-                coll = await collection_in(conn, collection) if collection else None
-                rows, total = await repo.list_items(
-                    conn,
-                    collection_id=coll.id if coll else None,
-                    status=status or None,
-                    limit=limit,
-                    offset=offset,
-                    drafts_of=drafts_of,
-                )
-            return {"rows": rows, "total": total, "tags": listing_tags(coll)}
+                found = await repo.list_items(conn, listing)
+            rows = found.rows
+            if query.fields:
+                rows = [_projected(row, query.fields) for row in rows]
+            next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
+            return Listed(rows, found.total, next_cursor, tags)
 
         # Everything that shapes the page is in the key, the reader's draft scope included.
-        key = f"items:{collection}|{status}|{drafts_of}|{limit}|{offset}"
-        found = await self.cache.read(
-            key, load, lambda found: found["tags"], [], collection_not_found(collection)
+        shape = hashlib.sha256(query.to_bytes() + b"|" + cursor.encode()).hexdigest()[:24]
+        key = f"items:{collection}|{status}|{drafts_of}|{page.limit}|{page.offset}|{shape}"
+        listed: Listed = await self.cache.read(
+            key, load, lambda found: found.tags, [], collection_not_found(collection)
         )
-        return found["rows"], found["total"], found["tags"]
+        return listed
 
     async def update(
         self,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ms/common/v1/common.proto\x12\rcms.common.v1\";\n\x0bPageRequest\x12\x12\n\x05limit\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x02 \x01(\x05\x42\x08\n\x06_limit\"\x19\n\x08PageInfo\x12\r\n\x05total\x18\x01 \x01(\x03\"\x1a\n\x0bIdempotency\x12\x0b\n\x03key\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ms/common/v1/common.proto\x12\rcms.common.v1\"K\n\x0bPageRequest\x12\x12\n\x05limit\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\tB\x08\n\x06_limit\"=\n\x08PageInfo\x12\x12\n\x05total\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\tB\x08\n\x06_total\"\x1a\n\x0bIdempotency\x12\x0b\n\x03key\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cms.common.v1.common_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PAGEREQUEST']._serialized_start=45
-  _globals['_PAGEREQUEST']._serialized_end=104
-  _globals['_PAGEINFO']._serialized_start=106
-  _globals['_PAGEINFO']._serialized_end=131
-  _globals['_IDEMPOTENCY']._serialized_start=133
-  _globals['_IDEMPOTENCY']._serialized_end=159
+  _globals['_PAGEREQUEST']._serialized_end=120
+  _globals['_PAGEINFO']._serialized_start=122
+  _globals['_PAGEINFO']._serialized_end=183
+  _globals['_IDEMPOTENCY']._serialized_start=185
+  _globals['_IDEMPOTENCY']._serialized_end=211
 # @@protoc_insertion_point(module_scope)

@@ -360,10 +360,15 @@ class ListItemsRequest(_message.Message):
     COLLECTION_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    QUERY_JSON_FIELD_NUMBER: _builtins.int
     collection: _builtins.str
     """A collection id or name; empty lists items of every collection."""
     status: _builtins.str
     """Only items with this status; empty means every status."""
+    query_json: _builtins.bytes
+    """The query language's canonical JSON (heron_common.query.ListQuery): filter, sort,
+    fields, search, include and whether to count the total. Empty: newest first, uncounted.
+    """
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
     def __init__(
@@ -372,10 +377,11 @@ class ListItemsRequest(_message.Message):
         collection: _builtins.str = ...,
         page: _common_pb2.PageRequest | None = ...,
         status: _builtins.str = ...,
+        query_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "page", b"page", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "page", b"page", "query_json", b"query_json", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
