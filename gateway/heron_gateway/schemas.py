@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    StrictBool,
     TypeAdapter,
     WithJsonSchema,
 )
@@ -256,6 +257,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# For a route that takes `If-Match`.
+PRECONDITION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: {"model": ErrorBody, "description": "If-Match names a version the item is not at"}
+}
+
+
 # For a route whose success is not JSON (a page, metrics text): its errors still are (a `model`
 # would be documented under the route's own media type).
 JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -431,7 +438,7 @@ class CollectionUpdate(BaseModel):
     )
     description: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
-    confirm: bool = Field(
+    confirm: StrictBool = Field(
         default=False,
         description="Apply a schema change that removes or converts data items hold (without "
         "it such a change is a 409 saying how many items and which fields). Items are fitted "
@@ -761,7 +768,7 @@ class AdminCollectionUpdate(BaseModel):
         ),
     ] = None
     schema_: FieldSchemaDocument | None = Field(default=None, alias="schema")
-    confirm: bool = Field(
+    confirm: StrictBool = Field(
         default=False, description="Apply a schema change that removes or converts item data."
     )
 

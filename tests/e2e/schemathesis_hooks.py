@@ -69,6 +69,24 @@ for _fragment in (
     "no collection",
 ):
     _allow(_COLLECTION_WRITES, "schema", _fragment)
+# The query language: a filter, sort or projection names the collection's fields (stored
+# state), and the JSON inside `filter`/`where`/`sort` is a language no OpenAPI schema states; a
+# cursor is valid only for the query that gave it. Every such 400 names the parameter first.
+_LISTS = ("GET /api/content", "GET /api/collections/{name}/content")
+for _parameter in ("filter", "where", "sort", "fields", "meta", "cursor"):
+    _allow(_LISTS, _parameter, "")
+# If-Match names a version of the item, which lives in the database: a 412 says it is not the
+# item's (schema-valid tags of no item, or a stale one).
+_IF_MATCH_WRITES = (
+    "PUT /api/content/{item_id}",
+    "PATCH /api/content/{item_id}",
+    "DELETE /api/content/{item_id}",
+    "POST /api/content/{item_id}/publish",
+    "POST /api/content/{item_id}/unpublish",
+    "POST /api/content/{item_id}/archive",
+    "POST /api/content/{item_id}/revisions/{version}/restore",
+)
+_allow(_IF_MATCH_WRITES, "If-Match", "")
 # The current password is the account's own.
 _allow(("POST /auth/password",), "current_password", "not correct")
 # A list of the most common passwords is policy, not a schema.
@@ -92,7 +110,7 @@ def _details(response: Any) -> list[dict[str, str]]:
 def explained_by_state(operation: str, status: int, details: list[dict[str, str]]) -> bool:
     allowed = STATE_DEPENDENT.get(operation, [])
     return (
-        status == 400
+        status in (400, 412)
         and bool(details)
         and all(
             any(

@@ -27,6 +27,7 @@ from heron_gateway.render import (
 )
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
+    PRECONDITION_RESPONSES,
     Deleted,
     ItemCreate,
     ItemEnvelope,
@@ -328,7 +329,12 @@ async def _send_update(
     return item_response(reply)
 
 
-@router.put("/api/content/{item_id}", response_model=ItemEnvelope, summary="Update an item")
+@router.put(
+    "/api/content/{item_id}",
+    response_model=ItemEnvelope,
+    summary="Update an item",
+    responses=PRECONDITION_RESPONSES,
+)
 async def replace_item(
     item_id: str,
     body: ItemUpdate,
@@ -341,7 +347,12 @@ async def replace_item(
     return await _update(principal, item_id, body, upstreams, settings, True, if_match)
 
 
-@router.patch("/api/content/{item_id}", response_model=ItemEnvelope, summary="Patch an item")
+@router.patch(
+    "/api/content/{item_id}",
+    response_model=ItemEnvelope,
+    summary="Patch an item",
+    responses=PRECONDITION_RESPONSES,
+)
 async def patch_item(
     item_id: str,
     body: ItemUpdate,
@@ -368,7 +379,12 @@ async def _set_status(
     return await _send_update(principal, request, upstreams, settings, if_match, version)
 
 
-@router.post("/api/content/{item_id}/publish", response_model=ItemEnvelope, summary="Publish")
+@router.post(
+    "/api/content/{item_id}/publish",
+    response_model=ItemEnvelope,
+    summary="Publish",
+    responses=PRECONDITION_RESPONSES,
+)
 async def publish_item(
     item_id: str,
     upstreams: UpstreamsDep,
@@ -381,7 +397,12 @@ async def publish_item(
     return await _set_status(principal, item_id, "published", body, upstreams, settings, if_match)
 
 
-@router.post("/api/content/{item_id}/unpublish", response_model=ItemEnvelope, summary="Unpublish")
+@router.post(
+    "/api/content/{item_id}/unpublish",
+    response_model=ItemEnvelope,
+    summary="Unpublish",
+    responses=PRECONDITION_RESPONSES,
+)
 async def unpublish_item(
     item_id: str,
     upstreams: UpstreamsDep,
@@ -394,7 +415,12 @@ async def unpublish_item(
     return await _set_status(principal, item_id, "draft", body, upstreams, settings, if_match)
 
 
-@router.post("/api/content/{item_id}/archive", response_model=ItemEnvelope, summary="Archive")
+@router.post(
+    "/api/content/{item_id}/archive",
+    response_model=ItemEnvelope,
+    summary="Archive",
+    responses=PRECONDITION_RESPONSES,
+)
 async def archive_item(
     item_id: str,
     upstreams: UpstreamsDep,
@@ -407,7 +433,12 @@ async def archive_item(
     return await _set_status(principal, item_id, "archived", body, upstreams, settings, if_match)
 
 
-@router.delete("/api/content/{item_id}", response_model=Deleted, summary="Delete an item")
+@router.delete(
+    "/api/content/{item_id}",
+    response_model=Deleted,
+    summary="Delete an item",
+    responses=PRECONDITION_RESPONSES,
+)
 async def delete_item(
     item_id: str,
     upstreams: UpstreamsDep,

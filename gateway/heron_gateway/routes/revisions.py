@@ -16,6 +16,7 @@ from heron_gateway.preconditions import IfMatch, expected_version, guarded
 from heron_gateway.render import item_response, json_response, now_iso, revision_json
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
+    PRECONDITION_RESPONSES,
     ItemEnvelope,
     RevisionEnvelope,
     RevisionList,
@@ -87,6 +88,7 @@ async def get_revision(
 @router.post(
     "/api/content/{item_id}/revisions/{version}/restore",
     response_model=ItemEnvelope,
+    responses=PRECONDITION_RESPONSES,
     summary="Restore an item to one of its revisions",
 )
 async def restore_revision(

@@ -440,7 +440,8 @@ class Compiler:
                 return expr.in_(values)
             if op == "_nin":
                 return expr.not_in(values)
-            between = expr.between(values[0], values[1])
+            # not BETWEEN: PostgreSQL refuses a COLLATE clause on its bounds
+            between = and_(expr >= values[0], expr <= values[1])
             return between if op == "_between" else not_(between)
         bound = typed(kind, value, at, self.dialect)
         comparisons: dict[str, Callable[[], ColumnElement[bool]]] = {
@@ -641,6 +642,8 @@ class Compiler:
     def after(self, keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
         """Rows after the one whose sort values are `values`."""
         branches = []
+        # Bound as parameters of their own type (SQLAlchemy takes a bare True for `IS true`).
+        values = [None if v is None else literal(v) for v in values]
         for n, key in enumerate(keys):
             value, expr = values[n], key.expr
             before = [
