@@ -5,12 +5,16 @@ plain-Python evaluator is tests/e2e/test_query_differential.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -442,3 +446,71 @@ def test_a_cursor_walk_is_exact_while_items_come_and_go(stack: Stack, sort: str)
     assert len(churned) > 3  # the walk really ran beside the writes
     assert len(seen) == len(set(seen))  # nothing twice
     assert kept <= set(seen)  # every item that stayed, once
+
+
+def _index_names(stack: Stack) -> set[str]:
+    """The field indexes in the content service's database, read from its catalogue."""
+    content = stack.backends["content"]
+    url = content.env.get("HERON_CONTENT_DATABASE_URL", "")
+    if not url:
+        path = Path(content.env["HERON_DATA_DIR"]) / "content.db"
+        with sqlite3.connect(path) as db:
+            rows = db.execute(
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'index' AND name LIKE 'ix_items_field_%'"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    async def read() -> set[str]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_items_field_%'"
+            )
+        finally:
+            await conn.close()
+        return {r[0] for r in rows}
+
+    return asyncio.run(read())
+
+
+def test_indexed_fields_get_database_indexes(stack: Stack) -> None:
+    name = unique("indexed")
+    before = _index_names(stack)
+    schema = {
+        "properties": {
+            "price": {"type": "number", "indexed": True},
+            "sku": {"type": "string", "indexed": True},
+            "note": {"type": "text"},
+        }
+    }
+    assert stack.client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+    made = _index_names(stack) - before
+    assert len(made) == 2
+    for n in range(5):
+        created = stack.client.post(
+            "/api/content",
+            json={"collection": name, "title": f"i{n}", "data": {"price": n, "sku": f"s{n}"}},
+        )
+        assert created.status_code == 201
+    listed = stack.client.get(
+        f"/api/collections/{name}/content",
+        params={"filter": '{"data.price": {"_gte": 3}}', "sort": "-data.price"},
+    )
+    assert _titles(listed) == ["i4", "i3"]
+    refused = stack.client.post(
+        "/api/collections",
+        json={
+            "name": unique("bad"),
+            "schema": {"properties": {"t": {"type": "json", "indexed": True}}},
+        },
+    )
+    assert_error(refused, 400, "invalid_argument")
+    schema["properties"]["sku"].pop("indexed")
+    assert stack.client.patch(f"/api/collections/{name}", json={"schema": schema}).is_success
+    assert len(_index_names(stack) - before) == 1  # unmarked: dropped
+    for _ in range(5):
+        item = stack.client.get(f"/api/collections/{name}/content").json()["data"][0]
+        assert stack.client.delete(f"/api/content/{item['id']}").status_code == 200
+    assert stack.client.delete(f"/api/collections/{name}").status_code == 200
+    assert _index_names(stack) - before == set()  # the collection's indexes go with it

@@ -257,9 +257,14 @@ def _field(
                 problems.append(
                     ErrorDetail(f"{path}.{key}", "only a collection's own fields have this")
                 )
-    if checked.get("indexed"):
+    if checked.get("indexed") and (
+        field_type in ("array", "multiselect", "json", "object")
+        or (field_type in MULTIPLE_TYPES and checked.get("multiple"))
+    ):
         problems.append(
-            ErrorDetail(f"{path}.indexed", "not supported yet (it comes with filtered queries)")
+            ErrorDetail(
+                f"{path}.indexed", f"not supported for {field_type} fields with many values"
+            )
         )
     if field_type in ("array", "multiselect", "json", "object") and checked.get("unique"):
         problems.append(ErrorDetail(f"{path}.unique", f"not supported for {field_type} fields"))

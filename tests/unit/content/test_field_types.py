@@ -230,7 +230,7 @@ def test_references_are_returned_for_one_lookup() -> None:
             "schema.properties.f.minimum",
         ),
         ({"type": "json", "unique": True}, "schema.properties.f.unique"),
-        ({"type": "string", "indexed": True}, "schema.properties.f.indexed"),
+        ({"type": "multiselect", "options": ["a"], "indexed": True}, "schema.properties.f.indexed"),
     ],
 )
 def test_schemas_that_cannot_hold_are_refused_with_the_path(

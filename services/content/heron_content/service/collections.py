@@ -21,6 +21,7 @@ from heron_content.caching import (
     item_key,
     listing_tags,
 )
+from heron_content.indexes import sync_indexes
 from heron_content.repository import Collection, Revision
 from heron_content.schema import (
     Conformed,
@@ -79,6 +80,7 @@ class Collections(UseCases):
                     raise repo.NameTaken()
                 await _check_targets(work.conn, row.schema, name)
                 await repo.insert_collection(work.conn, row)
+                await sync_indexes(work.conn, row.id, None, row.schema)
                 work.record("collection.created", row.id, collection_tags(row))
         except repo.NameTaken:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
@@ -147,6 +149,7 @@ class Collections(UseCases):
                 await _check_targets(work.conn, values["schema"], row.name)
                 refitted = await self._fit_items(work.conn, row, values["schema"], confirm, writer)
                 await _index_unique_fields(work.conn, row, values["schema"])
+                await sync_indexes(work.conn, row.id, row.schema, values["schema"])
             if values:
                 values["version"] = row.version + 1
                 values["updated_at"] = now_ms()
@@ -246,6 +249,7 @@ class Collections(UseCases):
                 if count:
                     raise _not_empty(row.name, count)
                 await repo.delete_collection(work.conn, row.id)
+                await sync_indexes(work.conn, row.id, row.schema, None)
                 work.record(
                     "collection.deleted", row.id, [*collection_tags(row), *listing_tags(row)]
                 )
