@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import CachedResponse
 from heron_common.cache.types import Loaded
+from heron_common.context import fresh_var
 from heron_common.errors import DomainError
 from heron_common.query import QUERY_PARAMETERS, parse_list_query
 from heron_common.security.permissions import Principal
@@ -139,6 +140,8 @@ class ResponseCacheMiddleware:
         public = principal.anonymous
         request_control = (header(scope, b"cache-control") or b"").lower()
         if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
+            if b"no-cache" in request_control or b"no-store" in request_control:
+                fresh_var.set(True)  # the services' caches are skipped too
             await self.app(scope, receive, _decorate(send, public))
             return
         key = f"{_context(principal)}|{_page_key(path, scope.get('query_string', b''))}"

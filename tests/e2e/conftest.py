@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from heron_common.registry import SERVICES
@@ -257,3 +260,25 @@ def own_stack(tmp_path: Path) -> Iterator[Stack]:
     running = start_stack(tmp_path, seed=False)
     yield running
     running.stop()
+
+
+def content_sql(stack: Stack, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the content service's database, behind the service's back
+    (`?` placeholders, on SQLite and PostgreSQL alike); its rows."""
+    content = stack.backends["content"]
+    url = content.env.get("HERON_CONTENT_DATABASE_URL", "")
+    if not url:
+        with sqlite3.connect(Path(content.env["HERON_DATA_DIR"]) / "content.db") as db:
+            return [tuple(r) for r in db.execute(statement, args).fetchall()]
+    numbered = statement
+    for n in range(1, len(args) + 1):
+        numbered = numbered.replace("?", f"${n}", 1)
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return [tuple(r) for r in await conn.fetch(numbered, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from tests.conftest import free_port
-from tests.e2e.conftest import Service, Stack, start_stack
+from tests.e2e.conftest import Service, Stack, content_sql, start_stack
+from tests.e2e.test_content_api import unique
 
 SCHEMA = {"properties": {"body": {"type": "text"}}}
 
@@ -481,3 +482,22 @@ def test_pages_are_kept_under_the_services_tags_which_never_reach_the_client(
     ).status_code in (201, 409)
     made = stack.anon.get("/api/content?collection=no_such_collection_yet")
     assert "message" not in made.json()["meta"]
+
+
+def test_no_cache_skips_every_tier_down_to_the_database(stack: Stack) -> None:
+    """A change made behind the services' back shows only to a `no-cache` read: the cached
+    answers of both tiers still hold the old value, the fresh one comes from the database."""
+    name = unique("fresh")
+    schema = {"properties": {"body": {"type": "text"}}}
+    assert stack.client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+    item = stack.client.post(
+        "/api/content",
+        json={"collection": name, "title": "Before", "status": "published", "data": {}},
+    ).json()["data"]
+    url = f"/api/content/{item['id']}"
+    assert stack.anon.get(url).json()["data"]["title"] == "Before"  # both tiers filled
+    content_sql(stack, "UPDATE items SET title = ? WHERE id = ?", "Behind", item["id"])
+    assert stack.anon.get(url).json()["data"]["title"] == "Before"  # served from a cache
+    fresh = stack.anon.get(url, headers={"cache-control": "no-cache"})
+    assert fresh.headers["x-cache-status"] == "BYPASS"
+    assert fresh.json()["data"]["title"] == "Behind"

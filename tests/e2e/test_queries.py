@@ -5,20 +5,16 @@ plain-Python evaluator is tests/e2e/test_query_differential.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, content_sql
 from tests.e2e.test_content_api import assert_error, unique
 
 NO_CACHE = {"cache-control": "no-cache"}
@@ -450,28 +446,11 @@ def test_a_cursor_walk_is_exact_while_items_come_and_go(stack: Stack, sort: str)
 
 def _index_names(stack: Stack) -> set[str]:
     """The field indexes in the content service's database, read from its catalogue."""
-    content = stack.backends["content"]
-    url = content.env.get("HERON_CONTENT_DATABASE_URL", "")
-    if not url:
-        path = Path(content.env["HERON_DATA_DIR"]) / "content.db"
-        with sqlite3.connect(path) as db:
-            rows = db.execute(
-                "SELECT name FROM sqlite_master "
-                "WHERE type = 'index' AND name LIKE 'ix_items_field_%'"
-            ).fetchall()
-        return {r[0] for r in rows}
-
-    async def read() -> set[str]:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-        try:
-            rows = await conn.fetch(
-                "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_items_field_%'"
-            )
-        finally:
-            await conn.close()
-        return {r[0] for r in rows}
-
-    return asyncio.run(read())
+    if stack.backends["content"].env.get("HERON_CONTENT_DATABASE_URL"):
+        query = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_items_field_%'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE name LIKE 'ix_items_field_%'"
+    return {row[0] for row in content_sql(stack, query)}
 
 
 def test_indexed_fields_get_database_indexes(stack: Stack) -> None:

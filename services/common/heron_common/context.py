@@ -9,6 +9,11 @@ from contextvars import ContextVar
 request_id_var: ContextVar[str] = ContextVar("heron_request_id", default="")
 
 REQUEST_ID_METADATA_KEY = "x-request-id"
+
+# The caller asked for a fresh answer (`Cache-Control: no-cache`): every cache tier on the way
+# is skipped, the services' own included, so the answer comes from the database.
+fresh_var: ContextVar[bool] = ContextVar("heron_fresh", default=False)
+FRESH_METADATA_KEY = "x-heron-fresh"
 MAX_REQUEST_ID_LENGTH = 128
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from heron_common.cache import TieredCache
 from heron_common.cache.types import NOT_FOUND, Loaded, NotFoundMarker
+from heron_common.context import fresh_var
 from heron_common.errors import NotFound
 from heron_common.events import Event
 
@@ -65,8 +66,9 @@ class ContentCache:
         not_found: NotFound,
     ) -> Any:
         """The value under `key`, loaded by `load` on a miss; None from `load` means not found,
-        cached briefly under the `missing` tags, and raised as `not_found`."""
-        if self.rows is None:
+        cached briefly under the `missing` tags, and raised as `not_found`. A caller that asked
+        for a fresh answer (heron_common.context.fresh_var) gets `load`'s, cache untouched."""
+        if self.rows is None or fresh_var.get():
             value = await load()
             if value is None:
                 raise not_found

@@ -9,7 +9,12 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from heron_common.cache.tags import tags_from
-from heron_common.context import REQUEST_ID_METADATA_KEY, request_id_var
+from heron_common.context import (
+    FRESH_METADATA_KEY,
+    REQUEST_ID_METADATA_KEY,
+    fresh_var,
+    request_id_var,
+)
 from heron_common.errors import from_rpc_error
 
 Response = TypeVar("Response", covariant=True)
@@ -78,6 +83,15 @@ class UnaryCallMethod(Protocol[Response]):
     ) -> _Call[Response]: ...
 
 
+_FRESH = ((FRESH_METADATA_KEY, "1"),)
+
+
+def _metadata(metadata: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: the request id, whether it asks for a fresh answer, and more."""
+    fresh = _FRESH if fresh_var.get() else ()
+    return ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *fresh, *metadata)
+
+
 async def call_with_tags(
     method: UnaryCallMethod[Response],
     request: Any,
@@ -86,7 +100,7 @@ async def call_with_tags(
     metadata: Iterable[tuple[str, str]] = (),
 ) -> tuple[Response, list[str] | None]:
     """`call`, and the cache tags the service says its answer depends on (its trailers)."""
-    md = ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *metadata)
+    md = _metadata(metadata)
     try:
         rpc = method(request, timeout=timeout, metadata=md)
         response = await rpc
@@ -106,7 +120,7 @@ async def call(
 
     The deadline is mandatory: no call may wait on a hung service forever.
     """
-    md = ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *metadata)
+    md = _metadata(metadata)
     try:
         return await method(request, timeout=timeout, metadata=md)
     except grpc.aio.AioRpcError as exc:

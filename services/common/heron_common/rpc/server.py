@@ -13,7 +13,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from heron_common.context import REQUEST_ID_METADATA_KEY, clean_request_id, request_id_var
+from heron_common.context import (
+    FRESH_METADATA_KEY,
+    REQUEST_ID_METADATA_KEY,
+    clean_request_id,
+    fresh_var,
+    request_id_var,
+)
 from heron_common.errors import ERROR_TRAILER_KEY, DomainError
 from heron_common.security.authz import MethodPolicy, principal_var
 
@@ -60,11 +66,14 @@ def _wrap_unary(
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         metadata = context.invocation_metadata() or ()
         request_id = ""
+        fresh = False
         for key, value in metadata:
             if key == REQUEST_ID_METADATA_KEY:
                 request_id = str(value)
-                break
+            elif key == FRESH_METADATA_KEY:
+                fresh = True
         token = request_id_var.set(clean_request_id(request_id))
+        fresh_token = fresh_var.set(fresh)
         try:
             if policy is not None:
                 principal_var.set(await policy.authorize(method, metadata))
@@ -80,6 +89,7 @@ def _wrap_unary(
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             request_id_var.reset(token)
+            fresh_var.reset(fresh_token)
 
     return grpc.unary_unary_rpc_method_handler(
         unary,
