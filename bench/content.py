@@ -9,8 +9,8 @@ COLLECTION = "bench_posts"
 COLLECTION_SCHEMA: dict[str, Any] = {
     "properties": {
         "body": {"type": "richtext"},
-        "tags": {"type": "array"},
-        "views": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "views": {"type": "integer", "indexed": True},  # what the filtered list sorts on
     }
 }
 

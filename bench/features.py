@@ -6,6 +6,8 @@ lands, check that its probe here matches how it was built:
 - media:   the OpenAPI document has a path under `/api/media`.
 - filters: the collection-list endpoint takes a `sort` or `filter` query parameter.
 - keyset:  the collection-list endpoint takes a `cursor` (or `after`) query parameter.
+- include: the collection-list endpoint takes an `include` query parameter.
+- search:  the collection-list endpoint takes a `search` query parameter.
 - cache:   a repeated item read answers with an `X-Cache-Status: HIT` header.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 
 import httpx
 
-FEATURES = ("cache", "filters", "keyset", "auth", "media")
+FEATURES = ("cache", "filters", "keyset", "include", "search", "auth", "media")
 LIST_PATH = "/api/collections/{name}/content"
 
 
@@ -36,6 +38,8 @@ def detect(base_url: str, item_path: str) -> dict[str, bool]:
         "cache": cached,
         "filters": bool(params & {"sort", "filter"}),
         "keyset": bool(params & {"cursor", "after"}),
+        "include": "include" in params,
+        "search": "search" in params,
         "auth": "/auth/login" in paths,
         "media": any(p.startswith("/api/media") for p in paths),
     }

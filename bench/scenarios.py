@@ -7,11 +7,14 @@ run's `Context` returning what to request) and, if needed, how `Context` gets wh
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlencode
 
+import httpx
 import orjson
 
 from bench.content import item_payload
@@ -127,6 +130,68 @@ def _uncached_item_plan(ctx: Context) -> Plan:
     )
 
 
+FRESH = {"Cache-Control": "no-cache"}  # every cache tier skipped: the database answers
+LIST = "/api/collections/{collection}/content"
+DEEP_PAGE = 200  # the deep cursor page: page 200 of 50
+
+
+def _depth(ctx: Context, wanted: int) -> int:
+    """An offset `wanted` items deep, or as deep as the seeded items go."""
+    return max(0, min(wanted, len(ctx.item_ids) - 50))
+
+
+def _first_page_plan(ctx: Context) -> Plan:
+    return LoadPlan(f"{LIST.format(collection=ctx.collection)}?limit=50", headers=FRESH)
+
+
+def _filtered_plan(ctx: Context) -> Plan:
+    """Two conditions on data fields (`views`, indexed, and `tags`), sorted on the indexed one;
+    each request its own threshold, so no answer repeats."""
+    rng = random.Random(7)
+    lines = []
+    for _ in range(5000):
+        where = {
+            "data.views": {"_gte": rng.randint(0, 45_000)},
+            "data.tags": {"_contains": "birds"},
+        }
+        query = urlencode({"limit": 50, "sort": "-data.views", "filter": orjson.dumps(where)})
+        lines.append(f"{LIST.format(collection=ctx.collection)}?{query}\n")
+    paths = ctx.item_paths_file.with_name("filtered-paths.txt")
+    paths.write_text("".join(lines))
+    first = lines[0].strip()
+    return LoadPlan(first, paths_file=paths, headers=FRESH)
+
+
+def _deep_cursor_plan(ctx: Context) -> Plan:
+    """Page 200 of 50 by cursor: the cursor is found by walking there in pages of 1,000."""
+    depth = _depth(ctx, (DEEP_PAGE - 1) * 50)
+    base = LIST.format(collection=ctx.collection)
+    cursor = ""
+    with httpx.Client(base_url=ctx.base_url, timeout=60, headers=FRESH) as client:
+        walked = 0
+        while walked < depth:
+            step = min(1000, depth - walked)
+            params: dict[str, Any] = {"limit": step}
+            if cursor:
+                params["cursor"] = cursor
+            reply = client.get(base, params=params)
+            reply.raise_for_status()
+            cursor = reply.json()["meta"]["next_cursor"] or ""
+            walked += step
+    path = f"{base}?limit=50" + (f"&cursor={cursor}" if cursor else "")
+    return LoadPlan(path, headers=FRESH)
+
+
+def _offset_plan(wanted: int) -> Callable[[Context], Plan]:
+    def plan(ctx: Context) -> Plan:
+        offset = _depth(ctx, wanted)
+        return LoadPlan(
+            f"{LIST.format(collection=ctx.collection)}?limit=50&offset={offset}", headers=FRESH
+        )
+
+    return plan
+
+
 def _create_plan(ctx: Context) -> Plan:
     def body(n: int) -> bytes:
         payload = item_payload(n, seed=2)
@@ -173,22 +238,59 @@ SCENARIOS: tuple[Scenario, ...] = (
         _uncached_item_plan,
         targets=(at_least(0.6, "echo hop"),),
     ),
-    # Plans below are written when their feature lands (the API's exact shape is not known).
     Scenario(
-        "filtered-list",
-        "filtered + sorted list",
+        "first-page",
+        "first page of the list, from the database (limit=50, no-cache)",
         "load",
         "echo",
-        None,
+        _first_page_plan,
+    ),
+    Scenario(
+        "filtered-list",
+        "filtered + sorted list (2 data conditions, 1 indexed; no-cache)",
+        "load",
+        "echo",
+        _filtered_plan,
         requires=frozenset({"filters"}),
     ),
     Scenario(
         "deep-keyset",
-        "deep keyset page",
+        "deep cursor page (page 200 of 50; no-cache)",
+        "load",
+        "echo",
+        _deep_cursor_plan,
+        requires=frozenset({"keyset"}),
+    ),
+    Scenario(
+        "deep-offset",
+        "the same depth by offset (offset 9,950; no-cache)",
+        "load",
+        "echo",
+        _offset_plan((DEEP_PAGE - 1) * 50),
+    ),
+    Scenario(
+        "offset-50k",
+        "offset 50,000 (limit=50; no-cache)",
+        "load",
+        "echo",
+        _offset_plan(50_000),
+    ),
+    # Plans below are written when their feature lands (the API's exact shape is not known).
+    Scenario(
+        "include-list",
+        "list of 50 with 2 reference fields included",
         "load",
         "echo",
         None,
-        requires=frozenset({"keyset"}),
+        requires=frozenset({"include"}),
+    ),
+    Scenario(
+        "search",
+        "full-text search",
+        "load",
+        "echo",
+        None,
+        requires=frozenset({"search"}),
     ),
     Scenario(
         "auth-read",
