@@ -493,3 +493,11 @@ def test_indexed_fields_get_database_indexes(stack: Stack) -> None:
         assert stack.client.delete(f"/api/content/{item['id']}").status_code == 200
     assert stack.client.delete(f"/api/collections/{name}").status_code == 200
     assert _index_names(stack) - before == set()  # the collection's indexes go with it
+
+
+def test_a_relation_through_drafts_is_never_cached_for_the_wrong_reader(
+    stack: Stack, catalog: Catalog
+) -> None:
+    params = {"filter": '{"data.author.name": {"_eq": "Hidden"}}', "status": "published"}
+    assert _titles(stack.client.get(catalog.url, params=params)) == ["Gamma"]  # editor, cached
+    assert _titles(stack.anon.get(catalog.url, params=params)) == []

@@ -269,12 +269,13 @@ class Items(UseCases):
         if collection and coll is None:
             raise collection_not_found(collection)
         dialect = self.db.engine.dialect.name
+        scope = Scope(*policy.reader_scope(principal))
         compiler = Compiler(
             items_table,
             dialect,
             coll.schema if coll else None,
             {c.name: c.schema for c in collections},
-            Scope(*policy.reader_scope(principal)),
+            scope,
         )
         condition = compiler.where(query.filter)
         keys = compiler.order(query.sort)
@@ -306,9 +307,12 @@ class Items(UseCases):
             next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
             return Listed(rows, found.total, next_cursor, tags)
 
-        # Everything that shapes the page is in the key, the reader's draft scope included.
+        # Everything that shapes the page is in the key: the reader's draft scope, and what a
+        # filter through a reference may reach (an editor's status=published page is not an
+        # anonymous reader's when a relation leads to drafts).
         shape = hashlib.sha256(query.to_bytes() + b"|" + cursor.encode()).hexdigest()[:24]
-        key = f"items:{collection}|{status}|{drafts_of}|{page.limit}|{page.offset}|{shape}"
+        reach = f"{scope.every}:{scope.author}"
+        key = f"items:{collection}|{status}|{drafts_of}|{reach}|{page.limit}|{page.offset}|{shape}"
         listed: Listed = await self.cache.read(
             key, load, lambda found: found.tags, [], collection_not_found(collection)
         )
