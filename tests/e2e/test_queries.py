@@ -501,3 +501,28 @@ def test_a_relation_through_drafts_is_never_cached_for_the_wrong_reader(
     params = {"filter": '{"data.author.name": {"_eq": "Hidden"}}', "status": "published"}
     assert _titles(stack.client.get(catalog.url, params=params)) == ["Gamma"]  # editor, cached
     assert _titles(stack.anon.get(catalog.url, params=params)) == []
+
+
+def test_include_expands_references_as_the_reader_may_see_them(
+    stack: Stack, catalog: Catalog
+) -> None:
+    params = {"include": "data.author,data.coauthors", "sort": "title"}
+    editor = {i["title"]: i for i in stack.client.get(catalog.url, params=params).json()["data"]}
+    assert editor["Alpha"]["data"]["author"]["title"] == "Ada"
+    assert editor["Alpha"]["data"]["author"]["data"] == {"name": "Ada", "country": "uk"}
+    assert editor["Gamma"]["data"]["author"]["title"] == "Hidden"  # editors see drafts
+    assert [a["title"] for a in editor["Epsilon"]["data"]["coauthors"]] == ["Ada", "Grace"]
+    anon = {i["title"]: i for i in stack.anon.get(catalog.url, params=params).json()["data"]}
+    assert anon["Gamma"]["data"]["author"] == catalog.author_ids["Hidden"]  # only its id
+    assert anon["Alpha"]["data"]["author"]["title"] == "Ada"
+    # An included item's change reaches the cached page.
+    ada = catalog.author_ids["Ada"]
+    assert stack.client.patch(f"/api/content/{ada}", json={"title": "Ada L."}).status_code == 200
+    again = stack.anon.get(catalog.url, params=params).json()["data"]
+    assert next(i for i in again if i["title"] == "Alpha")["data"]["author"]["title"] == "Ada L."
+    assert stack.client.patch(f"/api/content/{ada}", json={"title": "Ada"}).status_code == 200
+    for bad in ("data.kind", "data.nope", "data.author.data.x.y.z", "title"):
+        reply = stack.client.get(catalog.url, params={"include": bad})
+        assert assert_error(reply, 400, "invalid_argument")["details"][0]["field"].startswith(
+            "include"
+        )

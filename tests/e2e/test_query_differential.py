@@ -567,6 +567,8 @@ def test_no_surface_reveals_a_draft_to_anonymous_readers(stack: Stack, world: Wo
         [("sort", "-data.n"), ("fields", "title,status")],
         [("fields", "status,data.n")],
         [("filter", json.dumps({"data.who": {"_in": sorted(draft_people)}}))],
+        [("include", "data.who,data.crew")],
+        [("include", "data.who"), ("filter", json.dumps({"data.who.level": {"_gte": 0}}))],
     ]
     for params in probes:
         for extra in ([], [("meta", "total")]):
@@ -578,5 +580,7 @@ def test_no_surface_reveals_a_draft_to_anonymous_readers(stack: Stack, world: Wo
             ids = {i["id"] for i in body["data"]}
             assert not ids & drafts, params
             assert {i.get("status", "published") for i in body["data"]} <= {"published"}
+            text = json.dumps(body)
+            assert not any(f'"id": "{d}"' in text for d in draft_people), params  # never included
             if extra:
                 assert body["meta"]["total"] <= len(published), params

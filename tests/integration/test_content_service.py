@@ -8,7 +8,7 @@ import logging
 import grpc
 import orjson
 import pytest
-from cms.common.v1.common_pb2 import Idempotency
+from cms.common.v1.common_pb2 import Idempotency, PageRequest
 from cms.content.v1 import content_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -26,6 +26,7 @@ from heron_common.logging import JsonFormatter
 from heron_common.rpc.client import call
 from heron_common.service import migrate
 from heron_content.server import SPEC
+from sqlalchemy import event
 
 from tests.integration.conftest import ContentBackend
 
@@ -203,3 +204,73 @@ async def test_unreachable_database_is_unavailable(unused_tcp_port: int) -> None
                 pass
     finally:
         await database.dispose()
+
+
+async def test_include_reads_one_query_per_level_whatever_the_page_size(
+    backend: ContentBackend,
+) -> None:
+    """A page with two included reference fields costs one statement more than without them,
+    and a second level one more: never one per item."""
+    org_schema = {"properties": {"label": {"type": "string"}}}
+    await call(
+        backend.stub.CreateCollection,
+        pb.CreateCollectionRequest(name="orgs", schema_json=orjson.dumps(org_schema)),
+        timeout=5,
+    )
+    person = {"properties": {"org": {"type": "reference", "collection": "orgs"}}}
+    await call(
+        backend.stub.CreateCollection,
+        pb.CreateCollectionRequest(name="people", schema_json=orjson.dumps(person)),
+        timeout=5,
+    )
+    posts = {
+        "properties": {
+            "author": {"type": "reference", "collection": "people"},
+            "crew": {"type": "reference", "collection": "people", "multiple": True},
+        }
+    }
+    await call(
+        backend.stub.CreateCollection,
+        pb.CreateCollectionRequest(name="notes", schema_json=orjson.dumps(posts)),
+        timeout=5,
+    )
+
+    async def create(collection: str, title: str, data: dict[str, object]) -> str:
+        request = pb.CreateItemRequest(
+            collection=collection, title=title, data_json=orjson.dumps(data), status="published"
+        )
+        return str((await call(backend.stub.CreateItem, request, timeout=5)).id)
+
+    org = await create("orgs", "Org", {"label": "x"})
+    people = [await create("people", f"P{n}", {"org": org}) for n in range(4)]
+    for n in range(60):
+        await create("notes", f"N{n}", {"author": people[n % 4], "crew": people[: n % 3]})
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    async def cost(include: list[str], limit: int) -> tuple[int, pb.ListItemsResponse]:
+        query = orjson.dumps({"include": include}) if include else b""
+        request = pb.ListItemsRequest(
+            collection="notes", page=PageRequest(limit=limit), query_json=query
+        )
+        statements.clear()
+        reply = await call(backend.stub.ListItems, request, timeout=5)
+        return len(statements), reply
+
+    event.listen(backend.database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        plain, _ = await cost([], 50)
+        for limit in (5, 50):
+            one_level, reply = await cost(["data.author", "data.crew"], limit)
+            assert one_level == plain + 1, statements
+            first = orjson.loads(reply.items[0].data_json)
+            assert first["author"]["title"].startswith("P")
+            assert all(isinstance(c, dict) for c in first["crew"])
+        two_levels, reply = await cost(["data.author.org", "data.crew"], 50)
+        assert two_levels == plain + 2, statements
+        data = orjson.loads(reply.items[0].data_json)
+        assert data["author"]["data"]["org"]["data"] == {"label": "x"}
+    finally:
+        event.remove(backend.database.engine.sync_engine, "before_cursor_execute", count)

@@ -113,6 +113,15 @@ MetaParam = Annotated[
         "it there is no total, and `meta.next_cursor` tells whether more follow).",
     ),
 ]
+IncludeParam = Annotated[
+    str | None,
+    Query(
+        max_length=1000,
+        description="Reference fields to expand into the items they point to, e.g. "
+        "`data.author,data.tags`; `data.author.org` goes one level further (at most 3). An "
+        "item you may not see stays its id. One query per level, whatever the page size.",
+    ),
+]
 CursorParam = Annotated[
     str | None,
     Query(
@@ -177,6 +186,7 @@ async def list_items(
     sort: SortParam = None,
     fields: FieldsParam = None,
     meta: MetaParam = None,
+    include: IncludeParam = None,
     cursor: CursorParam = None,
 ) -> Response:
     """Items of every collection, or of one with `?collection=`, newest first, filtered and
@@ -231,6 +241,7 @@ async def list_collection_items(
     sort: SortParam = None,
     fields: FieldsParam = None,
     meta: MetaParam = None,
+    include: IncludeParam = None,
     cursor: CursorParam = None,
 ) -> Response:
     """Items of one collection, newest first, or as the query language filters and sorts

@@ -232,6 +232,20 @@ async def get_item(conn: AsyncConnection, id_: str) -> Item | None:
     return _item(row) if row is not None else None
 
 
+async def items_by_ids(conn: AsyncConnection, ids: set[str]) -> dict[str, Item]:
+    """The items among `ids` that exist, by id: one query (per thousand ids)."""
+    wanted = sorted(ids)
+    found: dict[str, Item] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        query = (
+            select(*_ITEM_COLUMNS)
+            .select_from(_ITEMS_WITH_COLLECTION)
+            .where(items.c.id.in_(wanted[start : start + _IDS_PER_QUERY]))
+        )
+        found.update((r["id"], _item(r)) for r in (await conn.execute(query)).mappings())
+    return found
+
+
 async def collection_items(conn: AsyncConnection, collection_id: str) -> list[Item]:
     """Every item of a collection, for a schema change to fit to it."""
     query = (

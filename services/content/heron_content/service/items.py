@@ -20,7 +20,7 @@ from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_content import policy
+from heron_content import includes, policy
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
 from heron_content.models import items as items_table
@@ -280,6 +280,7 @@ class Items(UseCases):
         condition = compiler.where(query.filter)
         keys = compiler.order(query.sort)
         check_fields(query.fields, coll.schema if coll else None, compiler.schemas)
+        include = includes.plan(query.include, coll.schema if coll else None, compiler.schemas)
         query_id = fingerprint(coll.id if coll else "", status, query.filter, list(query.sort))
         after = None
         if cursor:
@@ -301,11 +302,11 @@ class Items(UseCases):
         async def load() -> Listed:
             async with self.db.read() as conn:
                 found = await repo.list_items(conn, listing)
-            rows = found.rows
+                rows, included = await includes.expand(conn, principal, found.rows, include)
             if query.fields:
                 rows = [_projected(row, query.fields) for row in rows]
             next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
-            return Listed(rows, found.total, next_cursor, tags)
+            return Listed(rows, found.total, next_cursor, [*tags, *included])
 
         # Everything that shapes the page is in the key: the reader's draft scope, and what a
         # filter through a reference may reach (an editor's status=published page is not an
