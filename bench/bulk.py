@@ -13,12 +13,17 @@ from typing import Any
 
 from heron_common.db import create_engine
 from heron_content.models import items
+from heron_content.schema import normalize_schema
+from heron_content.search import search_text
 from heron_content.slugs import slugify
 
-from bench.content import item_payload
+from bench.content import COLLECTION_SCHEMA, item_payload
 from bench.progress import Progress
 
 BATCH = 1000
+
+
+_SCHEMA = normalize_schema(COLLECTION_SCHEMA)
 
 
 def _row(n: int, collection_id: str, created_at: int, author_id: str) -> dict[str, Any]:
@@ -36,6 +41,7 @@ def _row(n: int, collection_id: str, created_at: int, author_id: str) -> dict[st
         "updated_at": created_at,
         "published_at": created_at,
         "idempotency_key": None,
+        "search_text": search_text(_SCHEMA, payload["title"], payload["data"]),  # as a write would
     }
 
 

@@ -21,6 +21,8 @@ _WORDS = (
     "observer notebook season record survey count habitat shore lake pond stream bank "
     "guide field camera lens distance weather wind cloud rain sun journey return home"
 ).split()
+# Words a search looks for: common (heron), middling and rarer ones of the seeded text.
+SEARCH_WORDS = ["heron", "marsh", "egret", "estuary", "notebook", "patient", "dagger", "tide"]
 _TAGS = (
     "birds", "nature", "wetlands", "photography", "field-notes", "migration", "conservation",
     "guides", "news", "science", "travel", "seasons",

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from bench.content import item_payload
+from bench.content import SEARCH_WORDS, item_payload
 
 Kind = Literal["load", "sequential"]
 FloorKind = Literal["asgi", "echo"]
@@ -192,6 +192,19 @@ def _offset_plan(wanted: int) -> Callable[[Context], Plan]:
     return plan
 
 
+def _search_plan(ctx: Context) -> Plan:
+    """A full-text search for one or two words of the seeded text, best matches first."""
+    rng = random.Random(11)
+    lines = []
+    for _ in range(2000):
+        words = " ".join(rng.sample(SEARCH_WORDS, rng.randint(1, 2)))
+        query = urlencode({"limit": 50, "search": words})
+        lines.append(f"{LIST.format(collection=ctx.collection)}?{query}\n")
+    paths = ctx.item_paths_file.with_name("search-paths.txt")
+    paths.write_text("".join(lines))
+    return LoadPlan(lines[0].strip(), paths_file=paths, headers=FRESH)
+
+
 def _create_plan(ctx: Context) -> Plan:
     def body(n: int) -> bytes:
         payload = item_payload(n, seed=2)
@@ -286,10 +299,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "search",
-        "full-text search",
+        "full-text search (1-2 words, ranked; no-cache)",
         "load",
         "echo",
-        None,
+        _search_plan,
         requires=frozenset({"search"}),
     ),
     Scenario(

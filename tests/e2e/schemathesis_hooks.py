@@ -73,7 +73,7 @@ for _fragment in (
 # state), and the JSON inside `filter`/`where`/`sort` is a language no OpenAPI schema states; a
 # cursor is valid only for the query that gave it. Every such 400 names the parameter first.
 _LISTS = ("GET /api/content", "GET /api/collections/{name}/content")
-for _parameter in ("filter", "where", "sort", "fields", "meta", "cursor"):
+for _parameter in ("filter", "where", "sort", "fields", "meta", "cursor", "include", "search"):
     _allow(_LISTS, _parameter, "")
 # If-Match names a version of the item, which lives in the database: a 412 says it is not the
 # item's (schema-valid tags of no item, or a stale one).

@@ -526,3 +526,65 @@ def test_include_expands_references_as_the_reader_may_see_them(
         assert assert_error(reply, 400, "invalid_argument")["details"][0]["field"].startswith(
             "include"
         )
+
+
+def test_search_finds_words_in_titles_and_text_fields(stack: Stack, catalog: Catalog) -> None:
+    def found(anon: bool = False, **params: Any) -> list[str]:
+        return _query(stack, catalog, anon, **params)
+
+    assert sorted(found(search="hello")) == ["Alpha", "Beta"]
+    assert found(search="HELLO world") == ["Alpha"]  # every word, any case
+    assert found(search="hello", filter='{"data.kind": {"_eq": "essay"}}') == ["Beta"]
+    assert found(search="hello", sort="-title") == ["Beta", "Alpha"]
+    assert found(search="epsilon") == ["Epsilon"]  # the title counts
+    assert found(search="draft") == ["Delta"]
+    assert found(anon=True, search="draft") == []  # a draft never, for anonymous readers
+    assert found(anon=True, search="draft", meta="total") == []
+    reply = stack.client.get(catalog.url, params={"search": "!!!"})
+    assert assert_error(reply, 400, "invalid_argument")["details"][0]["field"] == "search"
+    # Ranked, and walkable by cursor like any order.
+    ranked = found(search="hello", limit=100)
+    walked: list[str] = []
+    params: dict[str, Any] = {"search": "hello", "limit": 1}
+    while True:
+        body = stack.client.get(catalog.url, params=params).json()
+        walked += [i["title"] for i in body["data"]]
+        if not body["meta"]["next_cursor"]:
+            break
+        params["cursor"] = body["meta"]["next_cursor"]
+    assert walked == ranked
+
+
+def test_search_follows_every_write(stack: Stack) -> None:
+    name = unique("searchable")
+    schema = {
+        "properties": {
+            "body": {"type": "richtext"},
+            "seo": {"type": "object", "properties": {"summary": {"type": "string"}}},
+            "count": {"type": "integer"},
+        }
+    }
+    assert stack.client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+    url = f"/api/collections/{name}/content"
+    item = stack.client.post(
+        "/api/content",
+        json={
+            "collection": name,
+            "title": "Morning",
+            "data": {"body": "<p>A heron <strong>wading</strong></p>", "seo": {"summary": "marsh"}},
+        },
+    ).json()["data"]
+
+    def hits(words: str) -> list[str]:
+        return _titles(stack.client.get(url, params={"search": words}, headers=NO_CACHE))
+
+    assert hits("wading") == hits("marsh") == hits("morning") == ["Morning"]
+    assert hits("strong") == []  # markup is not text
+    patched = stack.client.patch(
+        f"/api/content/{item['id']}", json={"title": "Evening", "data": {"body": "<p>egret</p>"}}
+    )
+    assert patched.status_code == 200
+    assert hits("egret") == hits("evening") == ["Evening"]
+    assert hits("wading") == hits("morning") == []
+    assert stack.client.delete(f"/api/content/{item['id']}").status_code == 200
+    assert hits("egret") == []

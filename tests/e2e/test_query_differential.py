@@ -568,6 +568,8 @@ def test_no_surface_reveals_a_draft_to_anonymous_readers(stack: Stack, world: Wo
         [("fields", "status,data.n")],
         [("filter", json.dumps({"data.who": {"_in": sorted(draft_people)}}))],
         [("include", "data.who,data.crew")],
+        *([("search", word)] for word in ("alice", "bob", "carl", "x", "0", "1")),
+        [("search", "bob"), ("sort", "status")],
         [("include", "data.who"), ("filter", json.dumps({"data.who.level": {"_gte": 0}}))],
     ]
     for params in probes:

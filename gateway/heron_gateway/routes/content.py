@@ -122,6 +122,14 @@ IncludeParam = Annotated[
         "item you may not see stays its id. One query per level, whatever the page size.",
     ),
 ]
+SearchParam = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Words to find in the title and text fields (every one of them, any case); "
+        "best matches first unless `sort` is given.",
+    ),
+]
 CursorParam = Annotated[
     str | None,
     Query(
@@ -187,6 +195,7 @@ async def list_items(
     fields: FieldsParam = None,
     meta: MetaParam = None,
     include: IncludeParam = None,
+    search: SearchParam = None,
     cursor: CursorParam = None,
 ) -> Response:
     """Items of every collection, or of one with `?collection=`, newest first, filtered and
@@ -242,6 +251,7 @@ async def list_collection_items(
     fields: FieldsParam = None,
     meta: MetaParam = None,
     include: IncludeParam = None,
+    search: SearchParam = None,
     cursor: CursorParam = None,
 ) -> Response:
     """Items of one collection, newest first, or as the query language filters and sorts

@@ -60,6 +60,8 @@ items = Table(
     Column("idempotency_key", String(128), nullable=True, unique=True),
     # sha256 of the create request the key was first used with; a reuse must match it.
     Column("idempotency_fingerprint", String(64), nullable=True),
+    # The title and text fields' values, for full-text search (heron_content.search).
+    Column("search_text", Text, nullable=False, default="", server_default=""),
     UniqueConstraint("collection_id", "slug", name="uq_items_collection_slug"),
     Index("ix_items_collection_created", "collection_id", "created_at", "id"),
     Index("ix_items_created", "created_at", "id"),

@@ -608,10 +608,13 @@ class Compiler:
         return or_(published, table.c.author_id == self.scope.author)
 
     # order
-    def order(self, sort: Sequence[str]) -> list[SortKey]:
-        """The sort keys, the id last."""
+    def order(self, sort: Sequence[str], rank: ColumnElement[Any] | None = None) -> list[SortKey]:
+        """The sort keys, the id last; without a sort, best `rank` first if one is given (a
+        search's), else newest first."""
         keys = []
-        for key in sort or DEFAULT_SORT:
+        if rank is not None and not sort:
+            keys.append(SortKey(Field("rank", "number", column="rank"), True, rank))
+        for key in sort or ([] if keys else DEFAULT_SORT):
             path = key.removeprefix("-")
             at = f"sort.{path}"
             resolved = resolve(path, self.schema, self.schemas, hops=0, where=at)

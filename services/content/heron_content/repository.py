@@ -138,7 +138,7 @@ def _item_conflict(exc: IntegrityError) -> RepositoryConflict | IntegrityError:
 # Item data leaves the database as JSON text and travels on as bytes: services never parse it
 # on reads.
 _ITEM_COLUMNS = (
-    *(c for c in items.c if c.name != "data"),
+    *(c for c in items.c if c.name not in ("data", "search_text")),
     cast(items.c.data, Text).label("data"),
     collections.c.name.label("collection_name"),
 )
@@ -437,14 +437,19 @@ async def item_data(conn: AsyncConnection, collection_id: str) -> list[tuple[str
 
 
 async def rewrite_items(conn: AsyncConnection, rows: list[dict[str, Any]], updated_at: int) -> None:
-    """Set the data of several items (`{"item_id", "data", "version"}` each: a document and
-    the version it is written as), in one batched statement."""
+    """Set the data of several items (`{"item_id", "data", "version", "search_text"}` each: a
+    document, the version it is written as and its search text), in one batched statement."""
     if not rows:
         return
     query = (
         items.update()
         .where(items.c.id == bindparam("item_id"))
-        .values(data=bindparam("data"), version=bindparam("version"), updated_at=updated_at)
+        .values(
+            data=bindparam("data"),
+            version=bindparam("version"),
+            search_text=bindparam("search_text"),
+            updated_at=updated_at,
+        )
     )
     await conn.execute(query, rows)
 

@@ -32,6 +32,7 @@ from heron_content.schema import (
     unique_fields,
     unique_values,
 )
+from heron_content.search import search_text
 from heron_content.service.common import (
     COLLECTION_NAME,
     UseCases,
@@ -223,7 +224,14 @@ class Collections(UseCases):
                 current[item_id],
                 {"data": orjson.dumps(fit.data).decode(), "version": current[item_id].version + 1},
             )
-            rows.append({"item_id": item_id, "data": fit.data, "version": item.version})
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "data": fit.data,
+                    "version": item.version,
+                    "search_text": search_text(schema, item.title, fit.data),
+                }
+            )
             revision = Revision(
                 item_id=item_id,
                 version=item.version,

@@ -18,9 +18,10 @@ from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENG
 from heron_common.query import ListQuery
 from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
+from sqlalchemy import and_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_content import includes, policy
+from heron_content import includes, policy, search
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
 from heron_content.models import items as items_table
@@ -35,6 +36,7 @@ from heron_content.query import (
 )
 from heron_content.repository import Collection, Item, Listed, Revision
 from heron_content.schema import Checked, unique_fields, validate_data
+from heron_content.search import search_text
 from heron_content.service.collections import Collections
 from heron_content.service.common import (
     UseCases,
@@ -219,7 +221,9 @@ class Items(UseCases):
                 idempotency_fingerprint=fingerprint,
                 collection_name=coll.name,
             )
-            await repo.insert_item(conn, _columns(item, data))
+            await repo.insert_item(
+                conn, {**_columns(item, data), "search_text": search_text(coll.schema, title, data)}
+            )
             await repo.claim_unique_values(conn, coll.id, item.id, checked.unique)
             writer = principal.user_id if principal is not None else author_id
             await repo.insert_revision(
@@ -278,10 +282,17 @@ class Items(UseCases):
             scope,
         )
         condition = compiler.where(query.filter)
-        keys = compiler.order(query.sort)
+        rank = None
+        if query.search:
+            matched = search.condition(dialect, items_table, query.search)
+            condition = matched if condition is None else and_(condition, matched)
+            rank = search.rank(dialect, items_table, query.search) if not query.sort else None
+        keys = compiler.order(query.sort, rank=rank)
         check_fields(query.fields, coll.schema if coll else None, compiler.schemas)
         include = includes.plan(query.include, coll.schema if coll else None, compiler.schemas)
-        query_id = fingerprint(coll.id if coll else "", status, query.filter, list(query.sort))
+        query_id = fingerprint(
+            coll.id if coll else "", status, query.filter, list(query.sort), query.search
+        )
         after = None
         if cursor:
             after = compiler.after(keys, decode_cursor(cursor, query_id, keys, dialect))
@@ -389,6 +400,7 @@ class Items(UseCases):
                 policy.check_change(principal, current, "content.update", values.get("status"))
                 _check_version(current, expected_version)
                 merged = None
+                coll: Collection | None = None
                 if data_set:
                     # The stored data is parsed once, for the merge and the no-op check alike.
                     stored = orjson.loads(current.data)
@@ -406,7 +418,12 @@ class Items(UseCases):
                     return current  # nothing to write: the version stays as it is
                 values["version"] = current.version + 1
                 values["updated_at"] = now_ms()
-                columns = {**values, "data": merged} if "data" in values else values
+                columns = {**values, "data": merged} if "data" in values else dict(values)
+                if "title" in values or "data" in values:
+                    coll = coll or await collection_in(conn, current.collection_id, "share")
+                    text_of = merged if merged is not None else orjson.loads(current.data)
+                    title = values.get("title", current.title)
+                    columns["search_text"] = search_text(coll.schema, title, text_of)
                 written = await repo.update_item(conn, item_id, columns, current.version)
                 if not written:
                     if not last_attempt:
