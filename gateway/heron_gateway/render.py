@@ -48,6 +48,13 @@ def item_json(i: pb.Item) -> dict[str, Any]:
         "created_at": i.created_at,
         "updated_at": i.updated_at,
         "published_at": i.published_at if i.HasField("published_at") else None,
+        "scheduled_publish_at": (
+            i.scheduled_publish_at if i.HasField("scheduled_publish_at") else None
+        ),
+        "scheduled_unpublish_at": (
+            i.scheduled_unpublish_at if i.HasField("scheduled_unpublish_at") else None
+        ),
+        "schedule_error": i.schedule_error or None,
     }
 
 

@@ -15,6 +15,7 @@ public answers.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -79,6 +80,20 @@ def _context(principal: Principal) -> str:
     if principal.may_all("content.read"):
         return f"perm:{digest}"
     return f"user:{principal.user_id}:{digest}"  # drafts of their own: answers differ per user
+
+
+_UNTIL = "until:"
+
+
+def _until(tags: list[str], default_ttl: float) -> tuple[list[str], float | None]:
+    """The tags without a service's `until:<epoch ms>` (the moment the answer may change on
+    its own, a scheduled publish), and the TTL that moment leaves (None: the default)."""
+    moments = [int(t[len(_UNTIL) :]) for t in tags if t.startswith(_UNTIL) and t[6:].isdigit()]
+    rest = [t for t in tags if not t.startswith(_UNTIL)]
+    if not moments:
+        return rest, None
+    seconds = (min(moments) - time.time() * 1000) / 1000
+    return rest, seconds if seconds < default_ttl else None
 
 
 def _is_listing(path: str) -> bool:
@@ -167,10 +182,13 @@ class ResponseCacheMiddleware:
                     or any(k == b"set-cookie" for k, _ in headers)
                 ):
                     raise _NotCacheable(messages)
+                tags, ttl = _until(tags, pages.options.ttl)
+                if ttl is not None and ttl <= 0:
+                    raise _NotCacheable(messages)
                 body = b"".join(m.get("body", b"") for m in messages[1:])
                 if not any(k == b"etag" for k, _ in headers):  # a route's own tag stays
                     headers.append((b"etag", _etag(body)))
-                return Loaded(CachedResponse(200, tuple(headers), body), tags=tags)
+                return Loaded(CachedResponse(200, tuple(headers), body), tags=tags, ttl=ttl)
 
             try:
                 hit = await pages.get_or_load(key, render)

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StrictBool,
+    StrictInt,
     TypeAdapter,
     WithJsonSchema,
 )
@@ -308,6 +309,16 @@ class ItemOut(BaseModel):
     created_at: int = Field(description="Epoch milliseconds.")
     updated_at: int = Field(description="Epoch milliseconds.")
     published_at: int | None = Field(description="Epoch milliseconds; null until published.")
+    scheduled_publish_at: int | None = Field(
+        description="When the scheduler publishes it (epoch ms); null: not scheduled. Shown to "
+        "callers who may see its drafts."
+    )
+    scheduled_unpublish_at: int | None = Field(
+        description="When the scheduler takes it back to draft (epoch ms); null: not scheduled."
+    )
+    schedule_error: str | None = Field(
+        description="Why the last scheduled change did not happen; null when it did."
+    )
 
 
 class ItemPart(BaseModel):
@@ -324,6 +335,9 @@ class ItemPart(BaseModel):
     created_at: int | None = None
     updated_at: int | None = None
     published_at: int | None = None
+    scheduled_publish_at: int | None = None
+    scheduled_unpublish_at: int | None = None
+    schedule_error: str | None = None
 
 
 class ListMeta(BaseModel):
@@ -378,8 +392,9 @@ class RevisionOut(BaseModel):
     model_config = SHAPE
     version: int = Field(description="The item's version this revision recorded.")
     itemId: str
-    action: Literal["created", "updated", "restored", "migrated"] = Field(
-        description="`migrated`: fitted to a confirmed schema change."
+    action: Literal["created", "updated", "restored", "scheduled", "migrated"] = Field(
+        description="`scheduled`: its schedule set or cancelled; `migrated`: fitted to a "
+        "confirmed schema change."
     )
     status: str = Field(description="The item's status at this version.")
     title: str
@@ -396,6 +411,23 @@ class RevisionEnvelope(BaseModel):
 class RevisionList(BaseModel):
     data: list[RevisionOut]
     meta: ListMeta
+
+
+Moment = Annotated[
+    Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | Annotated[str, Field(max_length=64)],
+    Field(description="Epoch milliseconds, or an ISO 8601 datetime (UTC when it has no offset)."),
+]
+
+
+class ScheduleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publish_at: Moment | None = Field(default=None, description="When to publish; in the future.")
+    unpublish_at: Moment | None = Field(
+        default=None, description="When to take it back to draft; in the future, after publish_at."
+    )
+    version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
+        default=None, description="Only act if the item is still at this version (else 409)."
+    )
 
 
 class VersionGuard(BaseModel):

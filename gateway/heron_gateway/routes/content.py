@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import orjson
@@ -34,6 +35,7 @@ from heron_gateway.schemas import (
     ItemList,
     ItemStatus,
     ItemUpdate,
+    ScheduleBody,
     VersionGuard,
 )
 from heron_gateway.security import Access
@@ -452,6 +454,89 @@ async def archive_item(
 ) -> Response:
     """Archive the item: no longer public, kept with its history (needs `content.publish`)."""
     return await _set_status(principal, item_id, "archived", body, upstreams, settings, if_match)
+
+
+def _moment(value: int | str, field: str) -> int:
+    """Epoch milliseconds from either spelling of a moment."""
+    if isinstance(value, int):
+        return value
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field}: not an ISO 8601 datetime",
+            [ErrorDetail(field, "expected e.g. 2030-01-31T09:00:00Z or epoch milliseconds")],
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@router.post(
+    "/api/content/{item_id}/schedule",
+    response_model=ItemEnvelope,
+    summary="Schedule publishing and unpublishing",
+    responses=PRECONDITION_RESPONSES,
+)
+async def schedule_item(
+    item_id: str,
+    body: ScheduleBody,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
+    if_match: IfMatch = None,
+) -> Response:
+    """Have the item published at `publish_at` and/or taken back to draft at `unpublish_at`
+    (both in the future; needs `content.publish`). The schedule shows on the item
+    (`scheduled_publish_at`, `scheduled_unpublish_at`, and `schedule_error` if a change could
+    not be made); the change happens within about a second of its time, exactly once."""
+    request = pb.ScheduleItemRequest(id=item_id)
+    if body.publish_at is not None:
+        request.publish_at = _moment(body.publish_at, "publish_at")
+    if body.unpublish_at is not None:
+        request.unpublish_at = _moment(body.unpublish_at, "unpublish_at")
+    return await _send_schedule(principal, request, upstreams, settings, if_match, body.version)
+
+
+@router.delete(
+    "/api/content/{item_id}/schedule",
+    response_model=ItemEnvelope,
+    summary="Cancel scheduled publishing",
+    responses=PRECONDITION_RESPONSES,
+)
+async def unschedule_item(
+    item_id: str,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpdate,
+    if_match: IfMatch = None,
+) -> Response:
+    """Clear the item's scheduled publishing and unpublishing."""
+    request = pb.ScheduleItemRequest(id=item_id, cancel=True)
+    return await _send_schedule(principal, request, upstreams, settings, if_match, None)
+
+
+async def _send_schedule(
+    principal: Principal,
+    request: pb.ScheduleItemRequest,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    if_match: str | None,
+    version: int | None,
+) -> Response:
+    expected, by_if_match = expected_version(request.id, if_match, version)
+    if expected is not None:
+        request.expected_version = expected
+    reply = await guarded(
+        call(
+            upstreams.content.ScheduleItem,
+            request,
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        ),
+        by_if_match,
+    )
+    return item_response(reply)
 
 
 @router.delete(

@@ -50,12 +50,35 @@ def item_tags(row: Item) -> list[str]:
     ]
 
 
+UNTIL_TAG = "until:"
+"""A tag of a different kind: `until:<epoch ms>` says the answer may change at that moment
+without a write (a scheduled change), so a cache keeps it no longer (heron_gateway)."""
+
+
+class Upcoming:
+    """The earliest scheduled change still to be made, as far as this process knows: read
+    answers carry it as an `until:` tag, so no cache outlives it, even where no invalidation
+    can reach (a gateway without Redis)."""
+
+    def __init__(self) -> None:
+        self.moment: int | None = None
+
+    def note(self, moment: int | None) -> None:
+        """A schedule was set for `moment`."""
+        if moment is not None and (self.moment is None or moment < self.moment):
+            self.moment = moment
+
+    def tags(self) -> list[str]:
+        return [f"{UNTIL_TAG}{self.moment}"] if self.moment is not None else []
+
+
 class ContentCache:
     def __init__(
         self, rows: TieredCache[Any] | None = None, pages: TieredCache[Any] | None = None
     ) -> None:
         self.rows = rows
         self.pages = pages
+        self.upcoming = Upcoming()
 
     async def read(
         self,

@@ -149,4 +149,8 @@ def included(item: Item) -> dict[str, Any]:
         "created_at": item.created_at,
         "updated_at": item.updated_at,
         "published_at": item.published_at,
+        # An included item's schedule is its editors' business.
+        "scheduled_publish_at": None,
+        "scheduled_unpublish_at": None,
+        "schedule_error": None,
     }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -62,9 +63,30 @@ items = Table(
     Column("idempotency_fingerprint", String(64), nullable=True),
     # The title and text fields' values, for full-text search (heron_content.search).
     Column("search_text", Text, nullable=False, default="", server_default=""),
+    # Scheduled publishing (heron_content.scheduler): when the item goes public or back to
+    # draft by itself, who scheduled it under which role, and how the last try went.
+    Column("publish_at", BigInteger, nullable=True),
+    Column("unpublish_at", BigInteger, nullable=True),
+    Column("scheduled_by", String(64), nullable=False, default="", server_default=""),
+    Column("scheduled_role", String(64), nullable=False, default="", server_default=""),
+    Column("schedule_error", Text, nullable=False, default="", server_default=""),
+    Column("schedule_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("schedule_retry_at", BigInteger, nullable=True),
     UniqueConstraint("collection_id", "slug", name="uq_items_collection_slug"),
     Index("ix_items_collection_created", "collection_id", "created_at", "id"),
     Index("ix_items_created", "created_at", "id"),
+    Index(
+        "ix_items_publish_at",
+        "publish_at",
+        postgresql_where=text("publish_at IS NOT NULL"),
+        sqlite_where=text("publish_at IS NOT NULL"),
+    ),
+    Index(
+        "ix_items_unpublish_at",
+        "unpublish_at",
+        postgresql_where=text("unpublish_at IS NOT NULL"),
+        sqlite_where=text("unpublish_at IS NOT NULL"),
+    ),
 )
 
 # One row per value of a field marked `unique` (its SHA-256 over canonical JSON): the primary

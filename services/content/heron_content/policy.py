@@ -106,5 +106,23 @@ def check_change(
         )
 
 
+def check_schedule(principal: Principal | None, item: Item) -> None:
+    """Scheduling an item's publishing is publishing it: an editor's decision."""
+    if principal is None:
+        return
+    if not principal.may_on("content.update", item.author_id) or not principal.may_on(
+        "content.publish", item.author_id
+    ):
+        raise _denied(
+            principal, "scheduling publishing needs `content.update` and `content.publish`."
+        )
+
+
+def may_still_publish(item: Item, role_permissions: frozenset[str]) -> bool:
+    """Whether the role that scheduled the item's change may, as things are now, make it."""
+    scheduler = Principal(item.scheduled_by, item.scheduled_role, role_permissions)
+    return bool(item.scheduled_by) and scheduler.may_on("content.publish", item.author_id)
+
+
 def _denied(principal: Principal, message: str) -> DomainError:
     return deny(principal, message)

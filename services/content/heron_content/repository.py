@@ -51,6 +51,15 @@ class Item:
     idempotency_key: str | None
     idempotency_fingerprint: str | None
     collection_name: str
+    publish_at: int | None = None
+    """When the scheduler publishes the item (epoch ms); None: not scheduled."""
+    unpublish_at: int | None = None
+    scheduled_by: str = ""
+    scheduled_role: str = ""
+    schedule_error: str = ""
+    """Why the last scheduled change failed ("" when it did not)."""
+    schedule_attempts: int = 0
+    schedule_retry_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +386,39 @@ async def update_item(
     except IntegrityError as exc:
         raise _item_conflict(exc) from None
     return result.rowcount
+
+
+async def due_items(conn: AsyncConnection, now: int, limit: int, max_attempts: int) -> list[Item]:
+    """Items with a scheduled change due by `now` (and not waiting to retry), locked for this
+    transaction; rows another transaction holds are skipped, so two schedulers never take the
+    same item (SQLite, one writer at a time, needs no lock)."""
+    query = (
+        select(*_ITEM_COLUMNS)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(
+            or_(items.c.publish_at <= now, items.c.unpublish_at <= now),
+            or_(items.c.schedule_retry_at.is_(None), items.c.schedule_retry_at <= now),
+            items.c.schedule_attempts < max_attempts,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=items)
+    )
+    return [_item(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def next_due(conn: AsyncConnection, max_attempts: int) -> int | None:
+    """The earliest moment a scheduled change (or its retry) is due, if any is pending."""
+    query = select(
+        func.min(items.c.publish_at),
+        func.min(items.c.unpublish_at),
+        func.min(items.c.schedule_retry_at),
+    ).where(
+        or_(items.c.publish_at.is_not(None), items.c.unpublish_at.is_not(None)),
+        items.c.schedule_attempts < max_attempts,
+    )
+    row = (await conn.execute(query)).one()
+    moments = [m for m in row if m is not None]
+    return min(moments) if moments else None
 
 
 async def delete_item(conn: AsyncConnection, id_: str, expected_version: int | None = None) -> int:

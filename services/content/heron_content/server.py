@@ -17,6 +17,7 @@ from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_content.caching import ContentCache
 from heron_content.repository import RECORDS
+from heron_content.scheduler import Scheduler
 from heron_content.seed import seed_demo
 from heron_content.service import ContentService
 from heron_content.servicer import POLICY, ContentServicer
@@ -57,7 +58,15 @@ async def build(
     def register(server: Any) -> None:
         content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)
 
-    return Built(register=register, authenticator=remote_authenticator(settings, stack))
+    authenticator = remote_authenticator(settings, stack)
+    # Scheduled changes run with the permissions their role has then (the auth service's).
+    scheduler = Scheduler(
+        service,
+        lambda: authenticator.role_permissions,
+        interval=settings.scheduler_interval_seconds,
+        batch=settings.scheduler_batch,
+    )
+    return Built(register=register, authenticator=authenticator, background=[scheduler.run])
 
 
 SPEC = ServiceSpec(

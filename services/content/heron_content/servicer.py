@@ -21,6 +21,7 @@ from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
+from heron_content.policy import sees_unpublished
 from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService
 
@@ -39,6 +40,7 @@ POLICY: dict[str, str] = {
     "ListItems": "content.read",
     "UpdateItem": "content.update",
     "DeleteItem": "content.delete",
+    "ScheduleItem": "content.update",
     "ListRevisions": "content.read",
     "GetRevision": "content.read",
     "RestoreRevision": "content.update",
@@ -72,7 +74,8 @@ def collection_message(row: Collection) -> pb.Collection:
 
 
 def item_message(row: Item) -> pb.Item:
-    return pb.Item(
+    """The item for its caller: its schedule only for callers who may see its drafts."""
+    message = pb.Item(
         id=row.id,
         collection_id=row.collection_id,
         collection_name=row.collection_name,
@@ -86,6 +89,15 @@ def item_message(row: Item) -> pb.Item:
         updated_at=row.updated_at,
         published_at=row.published_at,
     )
+    if (
+        row.publish_at is not None or row.unpublish_at is not None or row.schedule_error
+    ) and sees_unpublished(current_principal(), row.author_id):
+        if row.publish_at is not None:
+            message.scheduled_publish_at = row.publish_at
+        if row.unpublish_at is not None:
+            message.scheduled_unpublish_at = row.unpublish_at
+        message.schedule_error = row.schedule_error
+    return message
 
 
 def revision_message(row: Revision) -> pb.Revision:
@@ -167,7 +179,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
 
     async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
         row = await self.service.items.get(current_principal(), request.id)
-        context.set_trailing_metadata(tags_metadata([item_key(row.id)]))
+        upcoming = self.service.cache.upcoming.tags()
+        context.set_trailing_metadata(tags_metadata([item_key(row.id), *upcoming]))
         return item_message(row)
 
     async def ListItems(
@@ -181,7 +194,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             query=ListQuery.from_bytes(request.query_json),
             cursor=request.page.cursor,
         )
-        context.set_trailing_metadata(tags_metadata(listed.tags))
+        upcoming = self.service.cache.upcoming.tags()
+        context.set_trailing_metadata(tags_metadata([*listed.tags, *upcoming]))
         info = common_pb2.PageInfo(next_cursor=listed.next_cursor)
         if listed.total is not None:
             info.total = listed.total
@@ -198,6 +212,19 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             data_set=data_set,
             status=request.status if request.HasField("status") else None,
             replace_data=request.replace_data,
+            expected_version=(
+                request.expected_version if request.HasField("expected_version") else None
+            ),
+        )
+        return item_message(row)
+
+    async def ScheduleItem(self, request: pb.ScheduleItemRequest, context: Context) -> pb.Item:
+        row = await self.service.items.schedule(
+            current_principal(),
+            request.id,
+            publish_at=request.publish_at if request.HasField("publish_at") else None,
+            unpublish_at=request.unpublish_at if request.HasField("unpublish_at") else None,
+            cancel=request.cancel,
             expected_version=(
                 request.expected_version if request.HasField("expected_version") else None
             ),

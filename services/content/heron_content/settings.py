@@ -17,3 +17,12 @@ class ContentSettings(ServiceSettings):
     revisions_per_item: int = Field(
         default=50, ge=1, le=10_000, description="Revisions kept per item (the oldest go)."
     )
+    scheduler_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often the scheduler looks for due scheduled publishing.",
+    )
+    scheduler_batch: int = Field(
+        default=50, ge=1, le=1000, description="Scheduled changes the scheduler takes at once."
+    )

@@ -492,6 +492,67 @@ class Items(UseCases):
             action="restored",
         )
 
+    async def schedule(
+        self,
+        principal: Principal | None,
+        item_id: str,
+        *,
+        publish_at: int | None = None,
+        unpublish_at: int | None = None,
+        cancel: bool = False,
+        expected_version: int | None = None,
+    ) -> Item:
+        """Have the scheduler publish and/or unpublish the item at the given times (epoch ms,
+        in the future), or, with `cancel`, no longer. Either is an editor's decision
+        (`content.publish`), and a change of the item: a new version, a `scheduled` revision.
+        The scheduler acts with the permissions the scheduler's role has when it runs."""
+        if cancel and (publish_at is not None or unpublish_at is not None):
+            raise invalid("schedule", "cancel, or give times: not both")
+        if not cancel and publish_at is None and unpublish_at is None:
+            raise invalid("publish_at", "give publish_at, unpublish_at or both")
+        now = now_ms()
+        for name, moment in (("publish_at", publish_at), ("unpublish_at", unpublish_at)):
+            if moment is not None and moment <= now:
+                raise invalid(name, "must be in the future")
+        if publish_at is not None and unpublish_at is not None and unpublish_at <= publish_at:
+            raise invalid("unpublish_at", "must be after publish_at")
+        if not is_id(item_id):
+            raise item_not_found(item_id)
+        async with self._unit_of_work() as work:
+            current = await repo.get_item(work.conn, item_id)
+            if current is None or not policy.can_see(principal, current):
+                raise item_not_found(item_id)
+            policy.check_schedule(principal, current)
+            _check_version(current, expected_version)
+            values: dict[str, Any] = {
+                "publish_at": None if cancel else publish_at,
+                "unpublish_at": None if cancel else unpublish_at,
+                "scheduled_by": "" if cancel or principal is None else principal.user_id,
+                "scheduled_role": "" if cancel or principal is None else principal.role,
+                "schedule_error": "",
+                "schedule_attempts": 0,
+                "schedule_retry_at": None,
+            }
+            if all(getattr(current, f) == v for f, v in values.items()):
+                return current
+            values["version"] = current.version + 1
+            values["updated_at"] = now
+            if not await repo.update_item(work.conn, item_id, values, current.version):
+                raise _changed_concurrently()
+            written = repo.changed(current, values)
+            writer = principal.user_id if principal is not None else current.author_id
+            await repo.insert_revision(
+                work.conn,
+                _revision(written, "scheduled", writer),
+                orjson.loads(current.data),
+                self.revisions_kept,
+            )
+            work.record("item.updated", item_id, item_tags(current))
+        self.cache.upcoming.note(publish_at)
+        self.cache.upcoming.note(unpublish_at)
+        logger.info("item scheduled", extra={"item_id": item_id, "cancel": cancel})
+        return written
+
     async def delete(
         self, principal: Principal | None, item_id: str, *, expected_version: int | None = None
     ) -> None:

@@ -254,6 +254,9 @@ class Item(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    SCHEDULED_PUBLISH_AT_FIELD_NUMBER: _builtins.int
+    SCHEDULED_UNPUBLISH_AT_FIELD_NUMBER: _builtins.int
+    SCHEDULE_ERROR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     collection_id: _builtins.str
     collection_name: _builtins.str
@@ -268,6 +271,13 @@ class Item(_message.Message):
     updated_at: _builtins.int
     published_at: _builtins.int
     """Absent until the item is first published."""
+    scheduled_publish_at: _builtins.int
+    """When the scheduler publishes / unpublishes the item; absent: nothing scheduled. Shown
+    only to callers who may see the item's drafts.
+    """
+    scheduled_unpublish_at: _builtins.int
+    schedule_error: _builtins.str
+    """Why the last scheduled change did not happen; empty when it did (or none was due)."""
     def __init__(
         self,
         *,
@@ -283,14 +293,26 @@ class Item(_message.Message):
         created_at: _builtins.int = ...,
         updated_at: _builtins.int = ...,
         published_at: _builtins.int | None = ...,
+        scheduled_publish_at: _builtins.int | None = ...,
+        scheduled_unpublish_at: _builtins.int | None = ...,
+        schedule_error: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "published_at", b"published_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "_scheduled_publish_at", b"_scheduled_publish_at", "_scheduled_unpublish_at", b"_scheduled_unpublish_at", "published_at", b"published_at", "scheduled_publish_at", b"scheduled_publish_at", "scheduled_unpublish_at", b"scheduled_unpublish_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "author_id", b"author_id", "collection_id", b"collection_id", "collection_name", b"collection_name", "created_at", b"created_at", "data_json", b"data_json", "id", b"id", "published_at", b"published_at", "slug", b"slug", "status", b"status", "title", b"title", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_published_at", b"_published_at", "_scheduled_publish_at", b"_scheduled_publish_at", "_scheduled_unpublish_at", b"_scheduled_unpublish_at", "author_id", b"author_id", "collection_id", b"collection_id", "collection_name", b"collection_name", "created_at", b"created_at", "data_json", b"data_json", "id", b"id", "published_at", b"published_at", "schedule_error", b"schedule_error", "scheduled_publish_at", b"scheduled_publish_at", "scheduled_unpublish_at", b"scheduled_unpublish_at", "slug", b"slug", "status", b"status", "title", b"title", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__published_at: _TypeAlias = _typing.Literal["published_at"]  # noqa: Y015
     _WhichOneofArgType__published_at: _TypeAlias = _typing.Literal["_published_at", b"_published_at"]  # noqa: Y015
+    _WhichOneofReturnType__scheduled_publish_at: _TypeAlias = _typing.Literal["scheduled_publish_at"]  # noqa: Y015
+    _WhichOneofArgType__scheduled_publish_at: _TypeAlias = _typing.Literal["_scheduled_publish_at", b"_scheduled_publish_at"]  # noqa: Y015
+    _WhichOneofReturnType__scheduled_unpublish_at: _TypeAlias = _typing.Literal["scheduled_unpublish_at"]  # noqa: Y015
+    _WhichOneofArgType__scheduled_unpublish_at: _TypeAlias = _typing.Literal["_scheduled_unpublish_at", b"_scheduled_unpublish_at"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__published_at) -> _WhichOneofReturnType__published_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scheduled_publish_at) -> _WhichOneofReturnType__scheduled_publish_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scheduled_unpublish_at) -> _WhichOneofReturnType__scheduled_unpublish_at | None: ...
 
 Global___Item: _TypeAlias = Item  # noqa: Y015
 
@@ -510,6 +532,51 @@ class DeleteItemResponse(_message.Message):
 Global___DeleteItemResponse: _TypeAlias = DeleteItemResponse  # noqa: Y015
 
 @_typing.final
+class ScheduleItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PUBLISH_AT_FIELD_NUMBER: _builtins.int
+    UNPUBLISH_AT_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    publish_at: _builtins.int
+    """Epoch milliseconds, in the future; at least one of them unless `cancel`."""
+    unpublish_at: _builtins.int
+    cancel: _builtins.bool
+    """Clear the item's schedule."""
+    expected_version: _builtins.int
+    """When set, fails with ABORTED unless the item is at this version."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        publish_at: _builtins.int | None = ...,
+        unpublish_at: _builtins.int | None = ...,
+        cancel: _builtins.bool = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "_publish_at", b"_publish_at", "_unpublish_at", b"_unpublish_at", "expected_version", b"expected_version", "publish_at", b"publish_at", "unpublish_at", b"unpublish_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "_publish_at", b"_publish_at", "_unpublish_at", b"_unpublish_at", "cancel", b"cancel", "expected_version", b"expected_version", "id", b"id", "publish_at", b"publish_at", "unpublish_at", b"unpublish_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    _WhichOneofReturnType__publish_at: _TypeAlias = _typing.Literal["publish_at"]  # noqa: Y015
+    _WhichOneofArgType__publish_at: _TypeAlias = _typing.Literal["_publish_at", b"_publish_at"]  # noqa: Y015
+    _WhichOneofReturnType__unpublish_at: _TypeAlias = _typing.Literal["unpublish_at"]  # noqa: Y015
+    _WhichOneofArgType__unpublish_at: _TypeAlias = _typing.Literal["_unpublish_at", b"_unpublish_at"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__publish_at) -> _WhichOneofReturnType__publish_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unpublish_at) -> _WhichOneofReturnType__unpublish_at | None: ...
+
+Global___ScheduleItemRequest: _TypeAlias = ScheduleItemRequest  # noqa: Y015
+
+@_typing.final
 class Revision(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -526,7 +593,9 @@ class Revision(_message.Message):
     version: _builtins.int
     """The item's version this revision recorded."""
     action: _builtins.str
-    """created | updated | restored | migrated (fitted to a schema change)"""
+    """created | updated | restored | scheduled (its schedule set or cancelled) | migrated
+    (fitted to a schema change)
+    """
     status: _builtins.str
     title: _builtins.str
     slug: _builtins.str

@@ -84,6 +84,11 @@ class ContentServiceStub:
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.SerializeToString,
                 response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.FromString,
                 _registered_method=True)
+        self.ScheduleItem = channel.unary_unary(
+                '/cms.content.v1.ContentService/ScheduleItem',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.ScheduleItemRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
+                _registered_method=True)
         self.ListRevisions = channel.unary_unary(
                 '/cms.content.v1.ContentService/ListRevisions',
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.ListRevisionsRequest.SerializeToString,
@@ -164,6 +169,13 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScheduleItem(self, request, context):
+        """Have the scheduler publish and/or unpublish the item later, or cancel that.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListRevisions(self, request, context):
         """An item's history: one revision per change, newest first.
         """
@@ -236,6 +248,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.DeleteItem,
                     request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.FromString,
                     response_serializer=cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.SerializeToString,
+            ),
+            'ScheduleItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleItem,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.ScheduleItemRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.Item.SerializeToString,
             ),
             'ListRevisions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRevisions,
@@ -523,6 +540,33 @@ class ContentService:
             '/cms.content.v1.ContentService/DeleteItem',
             cms_dot_content_dot_v1_dot_content__pb2.DeleteItemRequest.SerializeToString,
             cms_dot_content_dot_v1_dot_content__pb2.DeleteItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/ScheduleItem',
+            cms_dot_content_dot_v1_dot_content__pb2.ScheduleItemRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
             options,
             channel_credentials,
             insecure,

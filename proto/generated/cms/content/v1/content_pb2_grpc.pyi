@@ -47,6 +47,8 @@ class ContentServiceStub:
     ListItems: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]
     UpdateItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]
     DeleteItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.DeleteItemRequest, _content_pb2.DeleteItemResponse]
+    ScheduleItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.ScheduleItemRequest, _content_pb2.Item]
+    """Have the scheduler publish and/or unpublish the item later, or cancel that."""
     ListRevisions: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListRevisionsRequest, _content_pb2.ListRevisionsResponse]
     """An item's history: one revision per change, newest first."""
     GetRevision: _grpc.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]
@@ -66,6 +68,8 @@ class ContentServiceAsyncStub(ContentServiceStub):
     ListItems: _aio.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]  # type: ignore[assignment]
     UpdateItem: _aio.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]  # type: ignore[assignment]
     DeleteItem: _aio.UnaryUnaryMultiCallable[_content_pb2.DeleteItemRequest, _content_pb2.DeleteItemResponse]  # type: ignore[assignment]
+    ScheduleItem: _aio.UnaryUnaryMultiCallable[_content_pb2.ScheduleItemRequest, _content_pb2.Item]  # type: ignore[assignment]
+    """Have the scheduler publish and/or unpublish the item later, or cancel that."""
     ListRevisions: _aio.UnaryUnaryMultiCallable[_content_pb2.ListRevisionsRequest, _content_pb2.ListRevisionsResponse]  # type: ignore[assignment]
     """An item's history: one revision per change, newest first."""
     GetRevision: _aio.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]  # type: ignore[assignment]
@@ -142,6 +146,14 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _content_pb2.DeleteItemRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_content_pb2.DeleteItemResponse, _abc.Awaitable[_content_pb2.DeleteItemResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ScheduleItem(
+        self,
+        request: _content_pb2.ScheduleItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.Item, _abc.Awaitable[_content_pb2.Item]]:
+        """Have the scheduler publish and/or unpublish the item later, or cancel that."""
 
     @_abc_1.abstractmethod
     def ListRevisions(
