@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, TypeAlias
 
 from heron_common.limits import MAX_COLLECTION_NAME_LENGTH, MAX_SLUG_LENGTH, MAX_TITLE_LENGTH
@@ -414,7 +415,7 @@ class RevisionList(BaseModel):
 
 
 Moment = Annotated[
-    Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | Annotated[str, Field(max_length=64)],
+    Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | dt.datetime,
     Field(description="Epoch milliseconds, or an ISO 8601 datetime (UTC when it has no offset)."),
 ]
 

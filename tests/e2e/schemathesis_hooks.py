@@ -85,8 +85,13 @@ _IF_MATCH_WRITES = (
     "POST /api/content/{item_id}/unpublish",
     "POST /api/content/{item_id}/archive",
     "POST /api/content/{item_id}/revisions/{version}/restore",
+    "POST /api/content/{item_id}/schedule",
+    "DELETE /api/content/{item_id}/schedule",
 )
 _allow(_IF_MATCH_WRITES, "If-Match", "")
+# "In the future" depends on the clock (and "after publish_at" relates two parts of the body).
+_allow(("POST /api/content/{item_id}/schedule",), "publish_at", "must be in the future")
+_allow(("POST /api/content/{item_id}/schedule",), "unpublish_at", "must be")
 # The current password is the account's own.
 _allow(("POST /auth/password",), "current_password", "not correct")
 # A list of the most common passwords is policy, not a schema.

@@ -95,7 +95,9 @@ def test_schedules_are_checked_and_cancellable(scheduled: Stack) -> None:
     assert_error(backwards, 400, "invalid_argument")
     assert_error(stack.client.post(f"{url}/schedule", json={}), 400, "invalid_argument")
     bad = stack.client.post(f"{url}/schedule", json={"publish_at": "next tuesday"})
-    assert assert_error(bad, 400, "invalid_argument")["details"][0]["field"] == "publish_at"
+    assert assert_error(bad, 400, "invalid_argument")["details"][0]["field"].startswith(
+        "publish_at"
+    )
     iso = stack.client.post(f"{url}/schedule", json={"publish_at": "2999-01-31T09:00:00+01:00"})
     assert iso.json()["data"]["scheduled_publish_at"] == 32474764800000  # 08:00 UTC
     author = stack.user("author")

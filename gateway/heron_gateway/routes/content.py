@@ -456,19 +456,11 @@ async def archive_item(
     return await _set_status(principal, item_id, "archived", body, upstreams, settings, if_match)
 
 
-def _moment(value: int | str, field: str) -> int:
-    """Epoch milliseconds from either spelling of a moment."""
+def _moment(value: int | dt.datetime) -> int:
+    """Epoch milliseconds from either spelling of a moment (no offset: UTC)."""
     if isinstance(value, int):
         return value
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field}: not an ISO 8601 datetime",
-            [ErrorDetail(field, "expected e.g. 2030-01-31T09:00:00Z or epoch milliseconds")],
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -492,9 +484,9 @@ async def schedule_item(
     not be made); the change happens within about a second of its time, exactly once."""
     request = pb.ScheduleItemRequest(id=item_id)
     if body.publish_at is not None:
-        request.publish_at = _moment(body.publish_at, "publish_at")
+        request.publish_at = _moment(body.publish_at)
     if body.unpublish_at is not None:
-        request.unpublish_at = _moment(body.unpublish_at, "unpublish_at")
+        request.unpublish_at = _moment(body.unpublish_at)
     return await _send_schedule(principal, request, upstreams, settings, if_match, body.version)
 
 

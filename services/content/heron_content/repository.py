@@ -236,8 +236,14 @@ async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
         raise _item_conflict(exc) from None
 
 
-async def get_item(conn: AsyncConnection, id_: str) -> Item | None:
-    row = (await conn.execute(_ITEM_BY_ID, {"id": id_})).mappings().first()
+_ITEM_BY_ID_FOR_UPDATE = _ITEM_BY_ID.with_for_update(of=items)
+
+
+async def get_item(conn: AsyncConnection, id_: str, *, for_update: bool = False) -> Item | None:
+    """An item by id; `for_update`: locked until the transaction ends, so concurrent writers
+    of one item take turns instead of retrying (SQLite: one writer at a time anyway)."""
+    query = _ITEM_BY_ID_FOR_UPDATE if for_update else _ITEM_BY_ID
+    row = (await conn.execute(query, {"id": id_})).mappings().first()
     return _item(row) if row is not None else None
 
 

@@ -394,7 +394,7 @@ class Items(UseCases):
         try:
             async with self._unit_of_work() as work:
                 conn = work.conn
-                current = await repo.get_item(conn, item_id)
+                current = await repo.get_item(conn, item_id, for_update=True)
                 if current is None or not policy.can_see(principal, current):
                     raise item_not_found(item_id)
                 policy.check_change(principal, current, "content.update", values.get("status"))
@@ -519,7 +519,7 @@ class Items(UseCases):
         if not is_id(item_id):
             raise item_not_found(item_id)
         async with self._unit_of_work() as work:
-            current = await repo.get_item(work.conn, item_id)
+            current = await repo.get_item(work.conn, item_id, for_update=True)
             if current is None or not policy.can_see(principal, current):
                 raise item_not_found(item_id)
             policy.check_schedule(principal, current)
@@ -559,7 +559,7 @@ class Items(UseCases):
         if not is_id(item_id):
             raise item_not_found(item_id)
         async with self._unit_of_work() as work:
-            current = await repo.get_item(work.conn, item_id)
+            current = await repo.get_item(work.conn, item_id, for_update=True)
             if current is None or not policy.can_see(principal, current):
                 raise item_not_found(item_id)
             policy.check_change(principal, current, "content.delete")
