@@ -31,6 +31,7 @@ def collection_json(c: pb.Collection) -> dict[str, Any]:
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "version": c.version,
+        "source": c.source or None,
     }
 
 

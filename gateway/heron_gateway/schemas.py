@@ -14,9 +14,9 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StrictBool,
-    StrictInt,
     TypeAdapter,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -294,6 +294,10 @@ class CollectionOut(BaseModel):
     created_at: int = Field(description="Epoch milliseconds.")
     updated_at: int = Field(description="Epoch milliseconds.")
     version: int = Field(description="Bumped by every change of the collection.")
+    source: str | None = Field(
+        description="The file of `HERON_CONTENT_COLLECTIONS_DIR` that defines it (then it is "
+        "read-only through the API); null when the API does."
+    )
 
 
 class ItemOut(BaseModel):
@@ -414,21 +418,67 @@ class RevisionList(BaseModel):
     meta: ListMeta
 
 
+def _text_only(value: Any) -> Any:
+    """A datetime given as text (ISO 8601), never a number (those are epoch milliseconds)."""
+    if not isinstance(value, str | dt.datetime):
+        raise ValueError("expected an ISO 8601 datetime or epoch milliseconds")
+    return value
+
+
+_MOMENT_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_SAFE_INTEGER},
+        {"type": "string", "format": "date-time"},
+    ],
+    "description": "Epoch milliseconds, or an ISO 8601 datetime (UTC when it has no offset).",
+}
+# Never null: leaving the field out is how to say "not this one".
 Moment = Annotated[
-    Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | dt.datetime,
-    Field(description="Epoch milliseconds, or an ISO 8601 datetime (UTC when it has no offset)."),
+    Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), Integral]
+    | Annotated[dt.datetime, BeforeValidator(_text_only)],
+    WithJsonSchema(_MOMENT_SCHEMA),
 ]
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """An optional field documented as it is taken: absent or a value, never null."""
+    schema.pop("default", None)
+    choices = schema.pop("anyOf", [])
+    schema.update(next(c for c in choices if c.get("type") != "null"))
+
+
+_NOT_NULL = _not_null
+
+
+def _one_of_set(*names: str) -> dict[str, Any]:
+    """JSON Schema for "at least one of these"."""
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
 class ScheduleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    publish_at: Moment | None = Field(default=None, description="When to publish; in the future.")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_one_of_set("publish_at", "unpublish_at")
+    )
+    publish_at: Moment | None = Field(
+        default=None,
+        description="When to publish; in the future.",
+        json_schema_extra=_NOT_NULL,
+    )
     unpublish_at: Moment | None = Field(
-        default=None, description="When to take it back to draft; in the future, after publish_at."
+        json_schema_extra=_NOT_NULL,
+        default=None,
+        description="When to take it back to draft; in the future, after publish_at.",
     )
     version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
         default=None, description="Only act if the item is still at this version (else 409)."
     )
+
+    @field_validator("publish_at", "unpublish_at", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out rather than null")
+        return value
 
 
 class VersionGuard(BaseModel):

@@ -482,6 +482,11 @@ async def schedule_item(
     (both in the future; needs `content.publish`). The schedule shows on the item
     (`scheduled_publish_at`, `scheduled_unpublish_at`, and `schedule_error` if a change could
     not be made); the change happens within about a second of its time, exactly once."""
+    if body.publish_at is None and body.unpublish_at is None:  # before any precondition
+        raise InvalidArgument(
+            "give publish_at, unpublish_at or both",
+            [ErrorDetail("publish_at", "give publish_at, unpublish_at or both")],
+        )
     request = pb.ScheduleItemRequest(id=item_id)
     if body.publish_at is not None:
         request.publish_at = _moment(body.publish_at)

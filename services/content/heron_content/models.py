@@ -37,6 +37,8 @@ collections = Table(
     Column("updated_at", BigInteger, nullable=False),
     # Bumped by every change of the collection.
     Column("version", Integer, nullable=False, default=1, server_default="1"),
+    # The file of HERON_CONTENT_COLLECTIONS_DIR that defines it ("": the API does).
+    Column("source", String(300), nullable=False, default="", server_default=""),
 )
 
 items = Table(

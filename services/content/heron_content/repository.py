@@ -32,6 +32,8 @@ class Collection:
     updated_at: int
     version: int = 1
     """Bumped by every change of the collection."""
+    source: str = ""
+    """The file that defines it (collections as code); "" when the API does."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from heron_common.redis.client import create_redis
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_content.caching import ContentCache
+from heron_content.collections_as_code import sync_collections
 from heron_content.repository import RECORDS
 from heron_content.scheduler import Scheduler
 from heron_content.seed import seed_demo
@@ -54,6 +55,9 @@ async def build(
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:
         await seed_demo(service)
+    if settings.collections_dir is not None:
+        applied = await sync_collections(service, settings.collections_dir)
+        logger.info("collection files applied", extra={"files": applied})
 
     def register(server: Any) -> None:
         content_pb2_grpc.add_ContentServiceServicer_to_server(ContentServicer(service), server)

@@ -70,6 +70,7 @@ def collection_message(row: Collection) -> pb.Collection:
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
+        source=row.source,
     )
 
 

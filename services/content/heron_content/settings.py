@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from heron_common.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +24,10 @@ class ContentSettings(ServiceSettings):
         gt=0,
         le=60,
         description="How often the scheduler looks for due scheduled publishing.",
+    )
+    collections_dir: Path | None = Field(
+        default=None,
+        description="A directory of collection definitions (JSON or YAML), applied at start.",
     )
     scheduler_batch: int = Field(
         default=50, ge=1, le=1000, description="Scheduled changes the scheduler takes at once."

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument, NotFound
+from heron_common.errors import (
+    AlreadyExists,
+    Conflict,
+    ErrorDetail,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from heron_common.ids import new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,6 +61,7 @@ class Collections(UseCases):
         description: str,
         schema: Any,
         managed: bool = False,
+        source: str = "",
     ) -> Collection:
         if not COLLECTION_NAME.fullmatch(name):
             raise invalid(
@@ -71,9 +79,10 @@ class Collections(UseCases):
             display_name=display_name.strip() or name,
             description=description,
             schema=normalize_schema(schema),
-            managed=managed,
+            managed=managed or bool(source),
             created_at=now,
             updated_at=now,
+            source=source,
         )
         try:
             async with self._unit_of_work() as work:
@@ -125,6 +134,7 @@ class Collections(UseCases):
         schema_set: bool = False,
         confirm: bool = False,
         writer: str = "",
+        source: str | None = None,
     ) -> Collection:
         """Change a collection. A schema change that would remove or convert data some items
         hold is refused (409, with how many items and which fields) unless `confirm`; with it,
@@ -145,6 +155,11 @@ class Collections(UseCases):
         refitted: Sequence[str] = ()
         async with self._unit_of_work() as work:
             row = await collection_in(work.conn, key, "update" if "schema" in values else None)
+            if source is None:
+                _check_not_from_file(row)
+            else:  # a sync of the files: the collection is (or no longer is) one of theirs
+                values["source"] = source
+                values["managed"] = bool(source) or (row.managed and not row.source)
             values = {k: v for k, v in values.items() if getattr(row, k) != v}
             if "schema" in values:
                 await _check_targets(work.conn, values["schema"], row.name)
@@ -253,6 +268,7 @@ class Collections(UseCases):
         try:
             async with self._unit_of_work() as work:
                 row = await collection_in(work.conn, key)
+                _check_not_from_file(row)
                 count = await repo.count_items(work.conn, row.id)
                 if count:
                     raise _not_empty(row.name, count)
@@ -357,6 +373,15 @@ async def _refit_unique_values(
             "the change would give two items the same value of a unique field",
             [ErrorDetail(f"schema.properties.{exc.field}", "converted values collide")],
         ) from None
+
+
+def _check_not_from_file(row: Collection) -> None:
+    if row.source:
+        raise PermissionDenied(
+            f"collection {row.name!r} is defined by the file {row.source!r}: change the file "
+            "(it is applied when the content service starts)",
+            [ErrorDetail("collection", f"managed by {row.source}")],
+        )
 
 
 def _not_empty(name: str, count: int) -> Conflict:

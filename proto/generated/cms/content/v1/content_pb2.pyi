@@ -38,6 +38,7 @@ class Collection(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     """Machine name, unique, used in URLs: lowercase letters, digits, underscores."""
@@ -51,6 +52,10 @@ class Collection(_message.Message):
     updated_at: _builtins.int
     version: _builtins.int
     """Bumped by every change of the collection."""
+    source: _builtins.str
+    """The file of HERON_CONTENT_COLLECTIONS_DIR that defines it (read-only through the API);
+    empty when the API does.
+    """
     def __init__(
         self,
         *,
@@ -63,10 +68,11 @@ class Collection(_message.Message):
         created_at: _builtins.int = ...,
         updated_at: _builtins.int = ...,
         version: _builtins.int = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "display_name", b"display_name", "id", b"id", "managed", b"managed", "name", b"name", "schema_json", b"schema_json", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "display_name", b"display_name", "id", b"id", "managed", b"managed", "name", b"name", "schema_json", b"schema_json", "source", b"source", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
