@@ -2,9 +2,9 @@
 
 Each item keeps `search_text`: its title and the values of its text fields (string, text,
 textarea, markdown, and rich text without its markup; nested objects and lists of strings
-included), rebuilt on every write. PostgreSQL searches it through a GIN index on
-`to_tsvector('simple', search_text)`, SQLite through an FTS5 table kept in step by triggers
-(migration 0007). Both take the words of the query, all of which must occur (in any order,
+included), rebuilt on every write. PostgreSQL keeps `to_tsvector('simple', search_text)` as a
+stored generated column with a GIN index (migrations 0007, 0010), SQLite an FTS5 table kept in
+step by triggers (0007). Both take the words of the query, all of which must occur (in any order,
 any case), and rank matches: `ts_rank` on PostgreSQL, BM25 on SQLite. The `simple`
 configuration (no stemming, no stop words) treats every language alike.
 """
@@ -99,7 +99,8 @@ def rank(dialect: str, items: FromClause, query: str) -> ColumnElement[Any]:
 
 
 def _vector(items: FromClause) -> ColumnElement[Any]:
-    return func.to_tsvector(_SIMPLE, items.c.search_text)
+    """The stored `to_tsvector('simple', search_text)` (a generated column, migration 0010)."""
+    return literal_column(f"{items.name}.search_vector")
 
 
 def _tsquery(terms: list[str]) -> ColumnElement[Any]:
