@@ -34,9 +34,9 @@ async def test_the_migrations_build_what_the_models_declare(
     def differences(connection: Connection) -> list[Any]:
         found = compare_metadata(MigrationContext.configure(connection), models.metadata)
         # Besides Alembic's own version table, the models cannot declare the full-text search
-        # structures (an FTS5 virtual table with its shadow tables on SQLite, a GIN index over
-        # a generated tsvector column on PostgreSQL): migrations 0007 and 0010 make them, tests/e2e/test_queries.py
-        # searches through them.
+        # structures (an FTS5 virtual table with its shadow tables on SQLite, a generated
+        # tsvector column and its GIN index on PostgreSQL): migrations 0007 and 0010 make
+        # them, tests/e2e/test_queries.py searches through them.
         return [
             d
             for d in found
