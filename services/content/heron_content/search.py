@@ -99,8 +99,9 @@ def rank(dialect: str, items: FromClause, query: str) -> ColumnElement[Any]:
 
 
 def _vector(items: FromClause) -> ColumnElement[Any]:
-    """The stored `to_tsvector('simple', search_text)` (a generated column, migration 0010)."""
-    return literal_column(f"{items.name}.search_vector")
+    """The stored `to_tsvector('simple', search_text)` (a generated column, migration 0010),
+    of the listing's own `items` (as SQLite's `items.rowid`)."""
+    return literal_column("items.search_vector")
 
 
 def _tsquery(terms: list[str]) -> ColumnElement[Any]:
