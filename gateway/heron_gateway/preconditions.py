@@ -4,11 +4,12 @@ the version that tag names (else 412); `"version": N` in the body asks the same,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header
 from heron_common.errors import Conflict, ErrorDetail, InvalidArgument, PreconditionFailed
+from heron_common.rpc.client import call
 
 T = TypeVar("T")
 
@@ -61,10 +62,23 @@ def expected_version(
     return version, True
 
 
-async def guarded(write: Awaitable[T], by_if_match: bool) -> T:
-    """`write`, with a version mismatch answered 412 when `If-Match` asked for the version."""
+async def conditional_call(
+    method: Callable[..., Awaitable[T]],
+    request: Any,
+    item_id: str,
+    *,
+    if_match: str | None,
+    version: int | None,
+    timeout: float,  # noqa: ASYNC109 - becomes the gRPC deadline
+    metadata: Iterable[tuple[str, str]],
+) -> T:
+    """A write of one item, made only at the version `If-Match` or `version` names (set as the
+    request's `expected_version`); a mismatch is 412 when `If-Match` named it, else 409."""
+    expected, by_if_match = expected_version(item_id, if_match, version)
+    if expected is not None:
+        request.expected_version = expected
     try:
-        return await write
+        return await call(method, request, timeout=timeout, metadata=metadata)
     except Conflict as exc:
         if not by_if_match:
             raise

@@ -17,7 +17,7 @@ from heron_common.rpc.client import call, call_with_tags
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.preconditions import IfMatch, expected_version, guarded
+from heron_gateway.preconditions import IfMatch, conditional_call
 from heron_gateway.render import (
     item_json,
     item_response,
@@ -337,17 +337,14 @@ async def _send_update(
     if_match: str | None,
     version: int | None,
 ) -> Response:
-    expected, by_if_match = expected_version(request.id, if_match, version)
-    if expected is not None:
-        request.expected_version = expected
-    reply = await guarded(
-        call(
-            upstreams.content.UpdateItem,
-            request,
-            timeout=settings.rpc_timeout_seconds,
-            metadata=principal.metadata(),
-        ),
-        by_if_match,
+    reply = await conditional_call(
+        upstreams.content.UpdateItem,
+        request,
+        request.id,
+        if_match=if_match,
+        version=version,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return item_response(reply)
 
@@ -492,7 +489,27 @@ async def schedule_item(
         request.publish_at = _moment(body.publish_at)
     if body.unpublish_at is not None:
         request.unpublish_at = _moment(body.unpublish_at)
-    return await _send_schedule(principal, request, upstreams, settings, if_match, body.version)
+    return await _schedule(principal, request, upstreams, settings, if_match, body.version)
+
+
+async def _schedule(
+    principal: Principal,
+    request: pb.ScheduleItemRequest,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    if_match: str | None,
+    version: int | None,
+) -> Response:
+    reply = await conditional_call(
+        upstreams.content.ScheduleItem,
+        request,
+        request.id,
+        if_match=if_match,
+        version=version,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
+    )
+    return item_response(reply)
 
 
 @router.delete(
@@ -510,30 +527,7 @@ async def unschedule_item(
 ) -> Response:
     """Clear the item's scheduled publishing and unpublishing."""
     request = pb.ScheduleItemRequest(id=item_id, cancel=True)
-    return await _send_schedule(principal, request, upstreams, settings, if_match, None)
-
-
-async def _send_schedule(
-    principal: Principal,
-    request: pb.ScheduleItemRequest,
-    upstreams: Upstreams,
-    settings: GatewaySettings,
-    if_match: str | None,
-    version: int | None,
-) -> Response:
-    expected, by_if_match = expected_version(request.id, if_match, version)
-    if expected is not None:
-        request.expected_version = expected
-    reply = await guarded(
-        call(
-            upstreams.content.ScheduleItem,
-            request,
-            timeout=settings.rpc_timeout_seconds,
-            metadata=principal.metadata(),
-        ),
-        by_if_match,
-    )
-    return item_response(reply)
+    return await _schedule(principal, request, upstreams, settings, if_match, None)
 
 
 @router.delete(
@@ -552,17 +546,13 @@ async def delete_item(
 ) -> Response:
     """Delete the item (its revisions go with it). With `If-Match` (412) or `"version": N`
     (409) only while it is at that version."""
-    request = pb.DeleteItemRequest(id=item_id)
-    expected, by_if_match = expected_version(item_id, if_match, body.version if body else None)
-    if expected is not None:
-        request.expected_version = expected
-    await guarded(
-        call(
-            upstreams.content.DeleteItem,
-            request,
-            timeout=settings.rpc_timeout_seconds,
-            metadata=principal.metadata(),
-        ),
-        by_if_match,
+    await conditional_call(
+        upstreams.content.DeleteItem,
+        pb.DeleteItemRequest(id=item_id),
+        item_id,
+        if_match=if_match,
+        version=body.version if body else None,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return json_response({"success": True})

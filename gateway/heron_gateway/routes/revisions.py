@@ -12,7 +12,7 @@ from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
 from starlette.responses import Response
 
-from heron_gateway.preconditions import IfMatch, expected_version, guarded
+from heron_gateway.preconditions import IfMatch, conditional_call
 from heron_gateway.render import item_response, json_response, now_iso, revision_json
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
@@ -103,17 +103,13 @@ async def restore_revision(
     """Sets the item's title, slug and data to the revision's, checked against the
     collection's schema as it is today; the status stays. The restore is a new revision. With
     `If-Match` (412) or `"version": N` (409) it is refused if the item changed since."""
-    request = pb.RestoreRevisionRequest(item_id=item_id, version=version)
-    expected, by_if_match = expected_version(item_id, if_match, body.version if body else None)
-    if expected is not None:
-        request.expected_version = expected
-    reply = await guarded(
-        call(
-            upstreams.content.RestoreRevision,
-            request,
-            timeout=settings.rpc_timeout_seconds,
-            metadata=principal.metadata(),
-        ),
-        by_if_match,
+    reply = await conditional_call(
+        upstreams.content.RestoreRevision,
+        pb.RestoreRevisionRequest(item_id=item_id, version=version),
+        item_id,
+        if_match=if_match,
+        version=body.version if body else None,
+        timeout=settings.rpc_timeout_seconds,
+        metadata=principal.metadata(),
     )
     return item_response(reply)
