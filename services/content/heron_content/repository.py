@@ -526,6 +526,21 @@ class Revision:
     created_at: int
 
 
+def revision_of(item: Item, action: str, writer: str) -> Revision:
+    """The revision recording `item` as it was just written (at its `updated_at`)."""
+    return Revision(
+        item_id=item.id,
+        version=item.version,
+        action=action,
+        status=item.status,
+        title=item.title,
+        slug=item.slug,
+        data=item.data,
+        author_id=writer,
+        created_at=item.updated_at,
+    )
+
+
 _REVISION_COLUMNS = (
     *(c for c in item_revisions.c if c.name != "data"),
     cast(item_revisions.c.data, Text).label("data"),

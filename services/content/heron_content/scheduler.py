@@ -25,7 +25,7 @@ from heron_common.ids import now_ms
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_tags
-from heron_content.repository import Item, Revision
+from heron_content.repository import Item
 from heron_content.service import ContentService
 
 logger = logging.getLogger("heron.content.scheduler")
@@ -124,19 +124,11 @@ class Scheduler:
             if not await repo.update_item(conn, item.id, values, current.version):
                 raise _Changed()
             current = repo.changed(current, values)
-            revision = Revision(
-                item_id=current.id,
-                version=current.version,
-                action="updated",
-                status=current.status,
-                title=current.title,
-                slug=current.slug,
-                data=current.data,
-                author_id=item.scheduled_by,
-                created_at=now,
-            )
             await repo.insert_revision(
-                conn, revision, orjson.loads(current.data), self.service.items.revisions_kept
+                conn,
+                repo.revision_of(current, "updated", item.scheduled_by),
+                orjson.loads(current.data),
+                self.service.items.revisions_kept,
             )
         logger.info(
             "scheduled change applied",

@@ -29,7 +29,7 @@ from heron_content.caching import (
     listing_tags,
 )
 from heron_content.indexes import sync_indexes
-from heron_content.repository import Collection, Revision
+from heron_content.repository import Collection
 from heron_content.schema import (
     Conformed,
     conform,
@@ -237,7 +237,11 @@ class Collections(UseCases):
         for item_id, fit in changed.items():
             item = repo.changed(
                 current[item_id],
-                {"data": orjson.dumps(fit.data).decode(), "version": current[item_id].version + 1},
+                {
+                    "data": orjson.dumps(fit.data).decode(),
+                    "version": current[item_id].version + 1,
+                    "updated_at": now,
+                },
             )
             rows.append(
                 {
@@ -247,17 +251,7 @@ class Collections(UseCases):
                     "search_text": search_text(schema, item.title, fit.data),
                 }
             )
-            revision = Revision(
-                item_id=item_id,
-                version=item.version,
-                action="migrated",
-                status=item.status,
-                title=item.title,
-                slug=item.slug,
-                data=item.data,
-                author_id=writer or item.author_id,
-                created_at=now,
-            )
+            revision = repo.revision_of(item, "migrated", writer or item.author_id)
             revisions.append((revision, fit.data))
             await _refit_unique_values(conn, row, schema, item_id, stored[item_id], fit.data)
         await repo.rewrite_items(conn, rows, now)

@@ -227,7 +227,7 @@ class Items(UseCases):
             await repo.claim_unique_values(conn, coll.id, item.id, checked.unique)
             writer = principal.user_id if principal is not None else author_id
             await repo.insert_revision(
-                conn, _revision(item, "created", writer), data, self.revisions_kept
+                conn, repo.revision_of(item, "created", writer), data, self.revisions_kept
             )
             work.record("item.created", item.id, item_tags(item))
         # What was written is what a read would return: no second round trip to re-read it.
@@ -434,7 +434,10 @@ class Items(UseCases):
                 # The data as stored now: merged when the request had data (already parsed).
                 document = merged if data_set else orjson.loads(current.data)
                 await repo.insert_revision(
-                    conn, _revision(written_item, action, writer), document, self.revisions_kept
+                    conn,
+                    repo.revision_of(written_item, action, writer),
+                    document,
+                    self.revisions_kept,
                 )
                 work.record("item.updated", item_id, item_tags(current))
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
@@ -543,7 +546,7 @@ class Items(UseCases):
             writer = principal.user_id if principal is not None else current.author_id
             await repo.insert_revision(
                 work.conn,
-                _revision(written, "scheduled", writer),
+                repo.revision_of(written, "scheduled", writer),
                 orjson.loads(current.data),
                 self.revisions_kept,
             )
@@ -621,20 +624,6 @@ async def _move_unique_values(
     await repo.release_unique_values(conn, item_id, moved)
     claims = {n: checked.unique[n] for n in moved if n in checked.unique}
     await repo.claim_unique_values(conn, coll.id, item_id, claims)
-
-
-def _revision(item: Item, action: str, writer: str) -> Revision:
-    return Revision(
-        item_id=item.id,
-        version=item.version,
-        action=action,
-        status=item.status,
-        title=item.title,
-        slug=item.slug,
-        data=item.data,
-        author_id=writer,
-        created_at=item.updated_at,
-    )
 
 
 def _check_version(current: Item, expected: int | None) -> None:
