@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -55,7 +55,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from heron_content.schema import TEXT_TYPES
+from heron_content.schema import TEXT_TYPES, temporal
 
 # The item's own fields a query may name, with their kinds.
 OWN_FIELDS: dict[str, str] = {
@@ -274,19 +274,12 @@ def typed(kind: str, raw: str, where: str, dialect: str) -> Any:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)
-    if kind == "date":
-        try:
-            return date.fromisoformat(raw.strip()).isoformat()
-        except ValueError:
-            raise _invalid(where, "expected a date such as 2024-05-31") from None
-    if kind == "datetime":
-        try:
-            moment = datetime.fromisoformat(raw.strip())
-        except ValueError:
-            raise _invalid(where, "expected an ISO 8601 datetime") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if kind in ("date", "datetime"):  # normalized as stored values are, so they compare
+        problems: list[ErrorDetail] = []
+        normalized = temporal(kind, raw.strip(), where, problems)
+        if problems:
+            raise InvalidArgument(f"{where}: {problems[0].message}", problems)
+        return normalized
     raise _invalid(where, "this field is not compared with values")
 
 

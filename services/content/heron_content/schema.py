@@ -338,7 +338,7 @@ def _date_bounds(checked: dict[str, Any], path: str, problems: list[ErrorDetail]
     for key in ("minimum", "maximum"):
         if key in checked:
             wrong: list[ErrorDetail] = []
-            value = _temporal(checked["type"], checked[key], f"{path}.{key}", wrong)
+            value = temporal(checked["type"], checked[key], f"{path}.{key}", wrong)
             problems.extend(wrong)
             if not wrong:
                 checked[key] = parsed[key] = value
@@ -716,7 +716,7 @@ def _text(
     if field_type == "richtext":
         value = nh3.clean(value)
     elif field_type in ("date", "datetime"):
-        value = _temporal(field_type, value, path, problems)
+        value = temporal(field_type, value, path, problems)
         if "minimum" in definition and value < definition["minimum"]:
             problems.append(ErrorDetail(path, f"must be on or after {definition['minimum']}"))
         if "maximum" in definition and value > definition["maximum"]:
@@ -753,7 +753,7 @@ def _is_web_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _temporal(field_type: str, value: Any, path: str, problems: list[ErrorDetail]) -> str:
+def temporal(field_type: str, value: Any, path: str, problems: list[ErrorDetail]) -> str:
     """A date as YYYY-MM-DD, or a datetime in UTC as YYYY-MM-DDTHH:MM:SS.mmmZ (one without an
     offset is taken as UTC)."""
     if not isinstance(value, str):
