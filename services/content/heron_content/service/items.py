@@ -268,18 +268,54 @@ class Items(UseCases):
             raise collection_not_found(collection)
         if cursor and page.offset:
             raise invalid("cursor", "a cursor replaces offset: send one or the other")
-        collections = await self.collections.list()
-        coll = next((c for c in collections if collection in (c.id, c.name)), None)
-        if collection and coll is None:
-            raise collection_not_found(collection)
-        dialect = self.db.engine.dialect.name
         scope = Scope(*policy.reader_scope(principal))
+
+        async def load() -> Listed:
+            # Compiled on a miss only: a cached page costs its key, nothing more. A query that
+            # does not fit the schema is refused here, and never cached.
+            collections = await self.collections.list()
+            coll = next((c for c in collections if collection in (c.id, c.name)), None)
+            if collection and coll is None:
+                raise collection_not_found(collection)
+            listing, include, query_id = self._listing(
+                query, cursor, page, coll, collections, scope, status, drafts_of
+            )
+            async with self.db.read() as conn:
+                found = await repo.list_items(conn, listing)
+                rows, included = await includes.expand(conn, principal, found.rows, include)
+            if query.fields:
+                rows = [_projected(row, query.fields) for row in rows]
+            next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
+            return Listed(rows, found.total, next_cursor, [*listing_tags(coll), *included])
+
+        # Everything that shapes the page is in the key: the reader's draft scope, and what a
+        # filter through a reference may reach (an editor's status=published page is not an
+        # anonymous reader's when a relation leads to drafts).
+        shape = hashlib.sha256(query.to_bytes() + b"|" + cursor.encode()).hexdigest()[:24]
+        reach = f"{scope.every}:{scope.author}"
+        key = f"items:{collection}|{status}|{drafts_of}|{reach}|{page.limit}|{page.offset}|{shape}"
+        listed: Listed = await self.cache.read(
+            key, load, lambda found: found.tags, [], collection_not_found(collection)
+        )
+        return listed
+
+    def _listing(
+        self,
+        query: ListQuery,
+        cursor: str,
+        page: Page,
+        coll: Collection | None,
+        collections: Sequence[Collection],
+        scope: Scope,
+        status: str,
+        drafts_of: str | None,
+    ) -> tuple[repo.Listing, includes.Node, str]:
+        """The query compiled for the store (checked against the schema: a 400 otherwise), what
+        to include, and the id its cursors carry."""
+        dialect = self.db.engine.dialect.name
+        schema = coll.schema if coll else None
         compiler = Compiler(
-            items_table,
-            dialect,
-            coll.schema if coll else None,
-            {c.name: c.schema for c in collections},
-            scope,
+            items_table, dialect, schema, {c.name: c.schema for c in collections}, scope
         )
         condition = compiler.where(query.filter)
         rank = None
@@ -288,8 +324,8 @@ class Items(UseCases):
             condition = matched if condition is None else and_(condition, matched)
             rank = search.rank(dialect, items_table, query.search) if not query.sort else None
         keys = compiler.order(query.sort, rank=rank)
-        check_fields(query.fields, coll.schema if coll else None, compiler.schemas)
-        include = includes.plan(query.include, coll.schema if coll else None, compiler.schemas)
+        check_fields(query.fields, schema, compiler.schemas)
+        include = includes.plan(query.include, schema, compiler.schemas)
         query_id = fingerprint(
             coll.id if coll else "", status, query.filter, list(query.sort), query.search
         )
@@ -308,27 +344,7 @@ class Items(UseCases):
             offset=page.offset,
             count_total=query.total,
         )
-        tags = listing_tags(coll)
-
-        async def load() -> Listed:
-            async with self.db.read() as conn:
-                found = await repo.list_items(conn, listing)
-                rows, included = await includes.expand(conn, principal, found.rows, include)
-            if query.fields:
-                rows = [_projected(row, query.fields) for row in rows]
-            next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
-            return Listed(rows, found.total, next_cursor, [*tags, *included])
-
-        # Everything that shapes the page is in the key: the reader's draft scope, and what a
-        # filter through a reference may reach (an editor's status=published page is not an
-        # anonymous reader's when a relation leads to drafts).
-        shape = hashlib.sha256(query.to_bytes() + b"|" + cursor.encode()).hexdigest()[:24]
-        reach = f"{scope.every}:{scope.author}"
-        key = f"items:{collection}|{status}|{drafts_of}|{reach}|{page.limit}|{page.offset}|{shape}"
-        listed: Listed = await self.cache.read(
-            key, load, lambda found: found.tags, [], collection_not_found(collection)
-        )
-        return listed
+        return listing, include, query_id
 
     async def update(
         self,
