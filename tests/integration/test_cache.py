@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,9 @@ import msgpack  # type: ignore[import-untyped]
 import pytest
 from heron_common.cache import NOT_FOUND, TieredCache
 from heron_common.cache.codec import RESPONSE, CachedResponse, pack_envelope
+from heron_common.cache.invalidation import Invalidation
 from heron_common.redis.client import create_redis
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 # A closed port: connections are refused at once, as when Redis is down on its own host.
@@ -477,6 +480,59 @@ async def test_a_dead_pooled_connection_costs_no_miss(
         assert reader.stats()["redis"]["errors"] == 0
     finally:
         await client.aclose()
+
+
+async def test_an_invalidation_is_applied_before_a_request_that_arrived_with_it(
+    make_cache: MakeCache, namespace: str, redis_url: str
+) -> None:
+    """Another process's write is acknowledged once its invalidation is published, so a read
+    that follows it can reach this process in the same loop turn as the message. A handler
+    started by that turn (uvicorn and grpc.aio start a task from their read callback) must
+    already find the entry gone, whichever of the two sockets the loop serves first."""
+    reader = await make_cache()
+    await eventually(lambda: reader.bus_healthy, "the bus is subscribed")
+    publisher = SyncRedis.from_url(redis_url)
+    loop = asyncio.get_running_loop()
+    db = Source(k="old")
+    seen: list[object] = []
+    handlers: list[asyncio.Task[None]] = []
+    try:
+        for round_ in range(20):
+            await reader.get_or_load("k", db.loader("k"), tags=["t"])
+            assert reader.peek("k") is not None
+            served: asyncio.Future[None] = loop.create_future()
+            request, client = socket.socketpair()
+            request.setblocking(False)
+
+            def on_request(
+                sock: socket.socket = request, done: asyncio.Future[None] = served
+            ) -> None:
+                sock.recv(1)
+                loop.remove_reader(sock)
+
+                async def handle() -> None:
+                    hit = reader.peek("k")
+                    seen.append(None if hit is None else hit.value)
+                    done.set_result(None)
+
+                handlers.append(loop.create_task(handle()))
+
+            loop.add_reader(request, on_request)
+            # The loop is blocked meanwhile: both arrive before it looks again. The request's
+            # socket is ready first in even rounds, the message's in odd ones.
+            message = Invalidation(keys=frozenset({"k"})).to_message("another-process")
+            if round_ % 2 == 0:
+                client.send(b"x")
+            publisher.publish(f"heron:cache-bus:{namespace}", message)
+            time.sleep(0.01)  # noqa: ASYNC251 (the point: the loop must not look meanwhile)
+            if round_ % 2 == 1:
+                client.send(b"x")
+            await asyncio.wait_for(served, 5)
+            request.close()
+            client.close()
+    finally:
+        publisher.close()
+    assert seen == [None] * 20
 
 
 async def test_garbage_on_the_bus_flushes_memory(

@@ -5,6 +5,15 @@ is treated as "anything may have changed": the owner is told at once (`on_down`)
 again once the subscription is back and confirmed (`on_up`), to flush what it may have missed.
 A connection that dies silently (no RST) is caught by our own pings: no pong within three
 intervals counts as lost.
+
+Read-after-write across processes. A writer's invalidation is published before its write is
+acknowledged, so by the time a reader's request reaches this process the message is already
+in this process's socket. It must be applied before that request looks in memory. A message
+is therefore applied by the connection's protocol the moment its bytes are read, in the same
+event-loop turn, ahead of every task that turn schedules (a request's handler is such a task,
+in uvicorn and in grpc.aio alike). Handing the message to a reader task instead, as redis-py's
+PubSub does, would let a request that arrived in the same turn run first and read the old
+entry.
 """
 
 from __future__ import annotations
@@ -21,12 +30,142 @@ from heron_common.redis.client import REDIS_ERRORS
 
 logger = logging.getLogger("heron.cache")
 
+_PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+def command(*parts: bytes) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    encoded = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        encoded.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(encoded)
+
+
+class ProtocolError(Exception):
+    """The server sent something a subscription never receives (or an error reply)."""
+
+
+class PushParser:
+    """Splits a subscription's byte stream into its frames: the pushes (arrays of bulk strings
+    and integers, RESP2 `*` or RESP3 `>`) and the simple replies (`+PONG` in RESP3).
+
+    `feed` returns every complete frame, keeping a partial one for the next call.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[list[bytes | int] | bytes]:
+        self._buffer += data
+        frames: list[list[bytes | int] | bytes] = []
+        position = 0
+        while True:
+            parsed = self._frame(position)
+            if parsed is None:
+                break
+            frame, position = parsed
+            frames.append(frame)
+        del self._buffer[:position]
+        return frames
+
+    def _line(self, position: int) -> tuple[bytes, int] | None:
+        end = self._buffer.find(b"\r\n", position)
+        if end < 0:
+            return None
+        return bytes(self._buffer[position:end]), end + 2
+
+    def _frame(self, position: int) -> tuple[list[bytes | int] | bytes, int] | None:
+        line = self._line(position)
+        if line is None:
+            return None
+        header, position = line
+        kind, rest = header[:1], header[1:]
+        if kind == b"+":
+            return rest, position
+        if kind == b"-":
+            raise ProtocolError(rest.decode("utf-8", "replace"))
+        if kind not in (b"*", b">"):
+            raise ProtocolError(f"unexpected frame {header[:20]!r}")
+        items: list[bytes | int] = []
+        for _ in range(int(rest)):
+            element = self._element(position)
+            if element is None:
+                return None
+            value, position = element
+            items.append(value)
+        return items, position
+
+    def _element(self, position: int) -> tuple[bytes | int, int] | None:
+        line = self._line(position)
+        if line is None:
+            return None
+        header, position = line
+        kind, rest = header[:1], header[1:]
+        if kind == b":":
+            return int(rest), position
+        if kind in (b"$", b"+"):
+            if kind == b"+":
+                return rest, position
+            size = int(rest)
+            end = position + size
+            if len(self._buffer) < end + 2:
+                return None
+            return bytes(self._buffer[position:end]), end + 2
+        raise ProtocolError(f"unexpected element {header[:20]!r}")
+
+
+class _Subscription(asyncio.Protocol):
+    """The subscribed connection: applies each message as soon as its bytes are read."""
+
+    def __init__(self, on_message: Callable[[bytes], None], clock: Callable[[], float]) -> None:
+        self._on_message = on_message
+        self._clock = clock
+        self._parser = PushParser()
+        self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.last_heard = clock()
+        self.received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = self._clock()
+        try:
+            frames = self._parser.feed(data)
+        except (ProtocolError, ValueError) as exc:
+            self._fail(ProtocolError(str(exc)))
+            return
+        for frame in frames:
+            if not isinstance(frame, list) or not frame:
+                continue  # a RESP3 +PONG: only proof of life
+            kind = frame[0]
+            if kind == b"message" and len(frame) == 3 and isinstance(frame[2], bytes):
+                self.received += 1
+                try:
+                    self._on_message(frame[2])
+                except Exception as exc:  # a bug: recover as from a drop (the memory is flushed)
+                    logger.exception("cache invalidation could not be applied")
+                    self._fail(exc)
+                    return
+            elif kind == b"subscribe" and not self.confirmed.done():
+                self.confirmed.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(redis.ConnectionError("subscription closed"))
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.lost.done():
+            self.lost.set_exception(exc)
+            self.lost.exception()  # retrieved: the listener reports it
+
+
+_LOSSES: tuple[type[BaseException], ...] = (ProtocolError, OSError, *REDIS_ERRORS)
+
 
 class InvalidationBus:
     """Keeps a subscription alive with capped exponential backoff and reports its health.
 
     `on_tick` runs about every `ping_interval` while the subscription is healthy (the owner
-    uses it to retry work that needs Redis).
+    uses it to retry work that needs Redis). `on_message` runs inside the connection's read
+    callback: it must be quick and must not raise.
     """
 
     def __init__(
@@ -50,10 +189,17 @@ class InvalidationBus:
         self._ping_interval = ping_interval
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
+        self._subscription: _Subscription | None = None
         self.healthy = False
         self.connects = 0
         self.losses = 0
-        self.received = 0
+        self._received_before = 0
+
+    @property
+    def received(self) -> int:
+        """Messages heard on this channel since the bus was created."""
+        current = self._subscription
+        return self._received_before + (0 if current is None else current.received)
 
     @property
     def running(self) -> bool:
@@ -80,7 +226,7 @@ class InvalidationBus:
                 await self._subscribe_and_listen()
             except asyncio.CancelledError:
                 raise
-            except REDIS_ERRORS as exc:
+            except _LOSSES as exc:
                 if self.healthy:
                     logger.warning(
                         "cache invalidation bus lost; memory tier flushed until it is back",
@@ -103,37 +249,56 @@ class InvalidationBus:
 
     async def _subscribe_and_listen(self) -> None:
         loop = asyncio.get_running_loop()
-        # A fresh PubSub each time: redis-py would otherwise reconnect and resubscribe behind
-        # our back, and the messages published in the gap would be lost without a flush.
-        pubsub = self._client.pubsub()
+        # A connection of its own, set up (TLS, AUTH, client name) by redis-py as the pool's
+        # would be, then read by our protocol. RESP2: pushes are plain arrays.
+        pool = self._client.connection_pool
+        connection = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
         try:
-            await pubsub.subscribe(self._channel)
-            last_heard = last_tick = loop.time()
-            while not self.healthy:
-                message = await pubsub.get_message(timeout=self._ping_interval)
-                if message is not None and message["type"] == "subscribe":
-                    self.connects += 1
-                    await self._on_up()
-                    self.healthy = True
-                    if self.connects > 1:
-                        logger.info("cache invalidation bus back", extra={"channel": self._channel})
-                elif loop.time() - last_heard > 3 * self._ping_interval:
-                    raise redis.ConnectionError("no subscribe confirmation")
-            while True:
-                message = await pubsub.get_message(timeout=self._ping_interval)
-                now = loop.time()
-                if message is not None:
-                    last_heard = now
-                    if message["type"] == "message":
-                        self.received += 1
-                        self._on_message(message["data"])
-                elif now - last_heard > 3 * self._ping_interval:
-                    raise redis.ConnectionError("no pong from a silent subscription")
-                elif now - last_heard >= self._ping_interval:
-                    await pubsub.ping()
-                if now - last_tick >= self._ping_interval:
-                    last_tick = now
-                    await self._on_tick()
+            await connection.connect()  # type: ignore[no-untyped-call]  # untyped in redis-py
+            writer = connection._writer  # redis-py keeps the stream private; its transport is ours
+            if writer is None:
+                raise redis.ConnectionError("no connection")
+            transport = writer.transport
+            subscription = _Subscription(self._on_message, loop.time)
+            transport.set_protocol(subscription)
+            self._subscription = subscription
+            transport.write(command(b"SUBSCRIBE", self._channel.encode()))
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(subscription.confirmed), 3 * self._ping_interval
+                )
+            except TimeoutError:
+                raise redis.ConnectionError("no subscribe confirmation") from None
+            self.connects += 1
+            await self._on_up()
+            self.healthy = True
+            if self.connects > 1:
+                logger.info("cache invalidation bus back", extra={"channel": self._channel})
+            await self._listen(loop, transport, subscription)
         finally:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+            current, self._subscription = self._subscription, None
+            if current is not None:
+                self._received_before += current.received
+            with contextlib.suppress(*REDIS_ERRORS, OSError):
+                await connection.disconnect(nowait=True)
+
+    async def _listen(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.WriteTransport,  # asyncio's or uvloop's (not a subclass there)
+        subscription: _Subscription,
+    ) -> None:
+        last_tick = loop.time()
+        while True:
+            await asyncio.wait((subscription.lost,), timeout=self._ping_interval)
+            if subscription.lost.done():
+                subscription.lost.result()  # raises why
+            now = loop.time()
+            silent = now - subscription.last_heard
+            if silent > 3 * self._ping_interval:
+                raise redis.ConnectionError("no pong from a silent subscription")
+            if silent >= self._ping_interval:
+                transport.write(_PING)
+            if now - last_tick >= self._ping_interval:
+                last_tick = now
+                await self._on_tick()
