@@ -236,6 +236,11 @@ def start_stack(
     return stack
 
 
+SEARCH_WINDOW = 5
+"""The shared stacks score a ranked search's 5 newest matches, so a test can reach past them."""
+_SHARED_ENV = {"HERON_CONTENT_SEARCH_RANK_WINDOW": str(SEARCH_WINDOW)}
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -245,11 +250,13 @@ def stack(
     if request.param == "postgres":
         server = request.getfixturevalue("postgres_server_url")
         with throwaway_database(server) as content_url, throwaway_database(server) as auth_url:
-            running = start_stack(tmp, content_url, auth_database_url=auth_url)
+            running = start_stack(
+                tmp, content_url, auth_database_url=auth_url, extra_env=_SHARED_ENV
+            )
             yield running
             running.stop()
     else:
-        running = start_stack(tmp)
+        running = start_stack(tmp, extra_env=_SHARED_ENV)
         yield running
         running.stop()
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack, content_sql
+from tests.e2e.conftest import SEARCH_WINDOW, Stack, content_sql
 from tests.e2e.test_content_api import assert_error, unique
 
 NO_CACHE = {"cache-control": "no-cache"}
@@ -553,6 +553,84 @@ def test_search_finds_words_in_titles_and_text_fields(stack: Stack, catalog: Cat
             break
         params["cursor"] = body["meta"]["next_cursor"]
     assert walked == ranked
+
+
+def test_a_ranked_search_scores_its_newest_matches_and_lists_the_rest_after(
+    stack: Stack,
+) -> None:
+    """Only the window's newest matches are scored (a common word in a large collection would
+    otherwise have every item scored for each page); older matches follow, newest first, and a
+    cursor walk keeps to the same window while new matches arrive."""
+    name = unique("ranked")
+    schema = {"properties": {"body": {"type": "text"}}}
+    assert stack.client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+    url = f"/api/collections/{name}/content"
+    # Item n (n = 0 the oldest) says "kestrel" hits[n] times in a body of ten words.
+    hits = [5, 9, 2, 11, 7, 1, 12, 4, 8, 3, 10, 6]
+    ids = []
+    for n, count in enumerate(hits):
+        body = " ".join(["kestrel"] * count + ["filler"] * (12 - count))
+        created = stack.client.post(
+            "/api/content",
+            json={
+                "collection": name,
+                "title": f"Item {n}",
+                "status": "published",
+                "data": {"body": body},
+            },
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["data"]["id"])
+        time.sleep(0.002)  # distinct creation times: "newest" is unambiguous
+    newest = list(range(len(hits)))[-SEARCH_WINDOW:]
+    older = list(range(len(hits)))[:-SEARCH_WINDOW]
+    expected = [
+        ids[n] for n in sorted(newest, key=lambda n: -hits[n]) + sorted(older, reverse=True)
+    ]
+
+    def page(**params: Any) -> dict[str, Any]:
+        reply = stack.client.get(url, params={"search": "kestrel", **params}, headers=NO_CACHE)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    assert [i["id"] for i in page(limit=100)["data"]] == expected
+    by_offset = [i["id"] for o in range(0, 12, 5) for i in page(limit=5, offset=o)["data"]]
+    assert by_offset == expected
+    assert page(meta="total")["meta"]["total"] == len(hits)
+    # A given sort is the order, every match alike.
+    sorted_page = page(limit=100, sort="-created_at")["data"]
+    assert [i["id"] for i in sorted_page] == ids[::-1]
+
+    # A cursor walk, two at a time, while three new best matches arrive: the items that were
+    # there come exactly once and in the order they had (the window is the first page's).
+    walked: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    arrived = False
+    while True:
+        body = page(**params)
+        walked += [i["id"] for i in body["data"]]
+        if not arrived:
+            for n in range(3):
+                assert (
+                    stack.client.post(
+                        "/api/content",
+                        json={
+                            "collection": name,
+                            "title": f"New {n}",
+                            "status": "published",
+                            "data": {"body": "kestrel " * 12},
+                        },
+                    ).status_code
+                    == 201
+                )
+            arrived = True
+        if not body["meta"]["next_cursor"]:
+            break
+        params["cursor"] = body["meta"]["next_cursor"]
+    assert [i for i in walked if i in ids] == expected
+    # A new first page has a new window: the three newest and best lead it.
+    fresh = [i["title"] for i in page(limit=3)["data"]]
+    assert sorted(fresh) == ["New 0", "New 1", "New 2"]
 
 
 def test_search_follows_every_write(stack: Stack) -> None:

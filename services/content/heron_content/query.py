@@ -603,11 +603,11 @@ class Compiler:
     # order
     def order(self, sort: Sequence[str], rank: ColumnElement[Any] | None = None) -> list[SortKey]:
         """The sort keys, the id last; without a sort, best `rank` first if one is given (a
-        search's), else newest first."""
+        search's), then newest first."""
         keys = []
         if rank is not None and not sort:
             keys.append(SortKey(Field("rank", "number", column="rank"), True, rank))
-        for key in sort or ([] if keys else DEFAULT_SORT):
+        for key in sort or DEFAULT_SORT:
             path = key.removeprefix("-")
             at = f"sort.{path}"
             resolved = resolve(path, self.schema, self.schemas, hops=0, where=at)
@@ -693,9 +693,16 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def encode_cursor(query_id: str, values: Sequence[Any]) -> str:
+def encode_cursor(
+    query_id: str, values: Sequence[Any], window: tuple[int, str] | None = None
+) -> str:
+    """A cursor after the row whose sort values are `values`; `window` is a ranked search's
+    (heron_content.search.Window), kept so that every page ranks the same items."""
     keys = [None if v is None else _cursor_text(v) for v in values]
-    raw = orjson.dumps({"q": query_id, "k": keys})
+    doc: dict[str, Any] = {"q": query_id, "k": keys}
+    if window is not None:
+        doc["w"] = list(window)
+    raw = orjson.dumps(doc)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -707,8 +714,11 @@ def _cursor_text(value: Any) -> str:
     return str(value)
 
 
-def decode_cursor(cursor: str, query_id: str, keys: Sequence[SortKey], dialect: str) -> list[Any]:
-    """The sort values a cursor holds, typed; a 400 for one that is not this query's."""
+def decode_cursor(
+    cursor: str, query_id: str, keys: Sequence[SortKey], dialect: str
+) -> tuple[list[Any], tuple[int, str] | None]:
+    """The sort values a cursor holds, typed, and its search window if it has one; a 400 for
+    one that is not this query's."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         doc = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -736,7 +746,17 @@ def decode_cursor(cursor: str, query_id: str, keys: Sequence[SortKey], dialect: 
                 values.append(typed(kind, raw, "cursor", dialect))
             except InvalidArgument:
                 raise _invalid("cursor", "is damaged") from None
-    return values
+    window = doc.get("w")
+    if window is None:
+        return values, None
+    if not (
+        isinstance(window, list)
+        and len(window) == 2
+        and type(window[0]) is int
+        and isinstance(window[1], str)
+    ):
+        raise _invalid("cursor", "is damaged")
+    return values, (window[0], window[1])
 
 
 # -- projection -----------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from heron_common.db.violations import violation
-from sqlalchemy import Text, bindparam, cast, func, or_, select
+from sqlalchemy import Text, bindparam, cast, func, not_, or_, select, union_all
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content.models import collections, item_revisions, item_unique_values, items
+from heron_content.search import EVERYTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +294,12 @@ class Listing:
     limit: int
     offset: int
     count_total: bool
+    window: Any = None
+    """A ranked search's heron_content.search.Window, or None."""
+    past_window: bool = False
+    """The cursor is past every member of the window (`after` then skips its rank key)."""
+    after_rest: Any = None
+    """With a window: the cursor's condition among the matches outside it, or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +309,8 @@ class Page:
     """Every match, with `count_total` (a short first page counts itself)."""
     last_keys: list[Any] | None
     """The last row's sort values, when more rows follow."""
+    window: tuple[int, str] | None = None
+    """The bound of the search window this page used (for its cursor)."""
 
 
 async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
@@ -309,7 +318,9 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
 
     The total is a second statement, only when asked for: `count(*) over ()` would make the
     database read and sort every matching row for each page, where the page alone walks an
-    index.
+    index. A ranked search's page is the window's members, best first, then the matches
+    outside it, newest first (heron_content.search): two bounded selects, the second along
+    the newest-first index, so no match outside the window is ever scored.
     """
     conditions = []
     if listing.collection_id is not None:
@@ -322,17 +333,25 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
         )
     if listing.condition is not None:
         conditions.append(listing.condition)
-    page_conditions = [*conditions, listing.after] if listing.after is not None else conditions
     sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
-    query = (
-        select(*_ITEM_COLUMNS, *sort_columns)
-        .select_from(_ITEMS_WITH_COLLECTION)
-        .where(*page_conditions)
-        .order_by(*listing.order_by)
-        .limit(listing.limit + 1)
-        .offset(listing.offset)
-    )
-    fetched = (await conn.execute(query)).mappings().all()
+    columns = [*_ITEM_COLUMNS, *sort_columns]
+    window, bound, parameters = listing.window, None, {}
+    if window is not None:
+        bound = window.bound or await _window_bound(conn, conditions, window.size)
+        parameters = window.parameters(bound)
+    if window is None or bound == EVERYTHING:
+        page_conditions = [*conditions, listing.after] if listing.after is not None else conditions
+        query = (
+            select(*columns)
+            .select_from(_ITEMS_WITH_COLLECTION)
+            .where(*page_conditions)
+            .order_by(*listing.order_by)
+            .limit(listing.limit + 1)
+            .offset(listing.offset)
+        )
+    else:
+        query = _windowed(listing, conditions, columns)
+    fetched = (await conn.execute(query, parameters)).mappings().all()
     names = _ITEM_FIELDS
     rows = [Item(**{name: r[name] for name in names}) for r in fetched[: listing.limit]]
     more = len(fetched) > listing.limit
@@ -348,7 +367,59 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
         else:
             count = select(func.count()).select_from(items).where(*conditions)
             total = int((await conn.execute(count)).scalar_one())
-    return Page(rows, total, last)
+    return Page(rows, total, last, bound)
+
+
+async def _window_bound(
+    conn: AsyncConnection, conditions: Sequence[Any], size: int
+) -> tuple[int, str]:
+    """The created_at and id of the `size`-th newest match, or EVERYTHING if there are fewer."""
+    query = (
+        select(items.c.created_at, items.c.id)
+        .where(*conditions)
+        .order_by(items.c.created_at.desc(), items.c.id.desc())
+        .offset(size - 1)
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return EVERYTHING if row is None else (int(row[0]), str(row[1]))
+
+
+def _windowed(listing: Listing, conditions: list[Any], columns: list[Any]) -> Any:
+    """The page of a ranked search whose window is smaller than its matches."""
+    window = listing.window
+    enough = listing.offset + listing.limit + 1
+    parts = []
+    if not listing.past_window:
+        member_conditions = [*conditions, window.member]
+        if listing.after is not None:
+            member_conditions.append(listing.after)
+        members = (
+            select(*columns)
+            .select_from(_ITEMS_WITH_COLLECTION)
+            .where(*member_conditions)
+            .order_by(*listing.order_by)
+            .limit(enough)
+        )
+        parts.append(members)
+    rest_conditions = [*conditions, not_(window.member)]
+    if listing.after_rest is not None:
+        rest_conditions.append(listing.after_rest)
+    rest = (
+        select(*columns)
+        .select_from(_ITEMS_WITH_COLLECTION)
+        .where(*rest_conditions)
+        .order_by(*listing.order_by[1:])  # their rank is the same: the index's order
+        .limit(enough)
+    )
+    parts.append(rest)
+    # Each part in a subquery of its own: SQLite allows no ORDER BY inside a compound select.
+    both = union_all(*(select(part.subquery()) for part in parts)).subquery()
+    order = [
+        both.c[f"sort_{n}"].desc() if key.descending else both.c[f"sort_{n}"].asc()
+        for n, key in enumerate(listing.keys)
+    ]
+    return select(both).order_by(*order).limit(listing.limit + 1).offset(listing.offset)
 
 
 _ITEM_FIELDS = tuple(Item.__dataclass_fields__)

@@ -5,19 +5,45 @@ textarea, markdown, and rich text without its markup; nested objects and lists o
 included), rebuilt on every write. PostgreSQL keeps `to_tsvector('simple', search_text)` as a
 stored generated column with a GIN index (migrations 0007, 0010), SQLite an FTS5 table kept in
 step by triggers (0007). Both take the words of the query, all of which must occur (in any order,
-any case), and rank matches: `ts_rank` on PostgreSQL, BM25 on SQLite. The `simple`
-configuration (no stemming, no stop words) treats every language alike.
+any case), and rank matches by what each item says alone: `ts_rank` on PostgreSQL, and on SQLite
+`heron_rank`, each word's count with diminishing returns. (FTS5's BM25 would also weigh the
+whole collection, so every insert would move every score and a cursor would lose its place.)
+The `simple` configuration (no stemming, no stop words) treats every language alike.
+
+Ranking is bounded. A word found in most of 100,000 items would have every one of them scored
+for each page (a quarter of a second on PostgreSQL), so a ranked search scores its `window`
+newest matches (HERON_CONTENT_SEARCH_RANK_WINDOW): those come first, best first, and any older
+matches follow them, newest first. The window's oldest member (its bound) is found by walking
+the newest-first index, and a cursor keeps it, so every page of a walk ranks the same items.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import nh3
+from heron_common.db import sqlite_function
 from heron_common.errors import ErrorDetail, InvalidArgument
-from sqlalchemy import Numeric, bindparam, cast, func, literal_column, select, table
+from sqlalchemy import (
+    BigInteger,
+    Numeric,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Select
 
@@ -86,16 +112,44 @@ def rank(dialect: str, items: FromClause, query: str) -> ColumnElement[Any]:
     terms = words(query)
     if dialect == "postgresql":
         return cast(func.ts_rank(_vector(items), _tsquery(terms)), Numeric)
-    score = (
-        select(-func.bm25(literal_column("items_fts")))
-        .select_from(_FTS)
-        .where(
-            literal_column("items_fts").op("MATCH")(bindparam("fts_rank_query", _fts(terms))),
-            literal_column("items_fts.rowid") == literal_column("items.rowid"),
-        )
-        .scalar_subquery()
+    return func.heron_rank(
+        literal_column("items.search_text"), bindparam("rank_terms", " ".join(terms))
     )
-    return score
+
+
+EVERYTHING = (-1, "")
+"""The bound of a window that holds every match (there are no more of them than its size)."""
+
+UNRANKED = -1
+"""The rank of a match outside the window: below any real rank (both are never negative)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The newest `size` matches of a ranked search, the only ones it scores.
+
+    `member` and `rank` (the score inside the window, UNRANKED outside) read the bound from
+    the parameters `search_window_at` and `search_window_id`: the created_at and id of the
+    window's oldest member. `bound` is a cursor's (None on a first page: the store finds it).
+    """
+
+    size: int
+    member: ColumnElement[bool]
+    rank: ColumnElement[Any]
+    bound: tuple[int, str] | None = None
+
+    def parameters(self, bound: tuple[int, str]) -> dict[str, Any]:
+        return {"search_window_at": bound[0], "search_window_id": bound[1]}
+
+
+def window(dialect: str, items: FromClause, query: str, size: int) -> Window:
+    """A ranked search's window over the listing's `items`."""
+    at = bindparam("search_window_at", type_=BigInteger)
+    last_id = bindparam("search_window_id", type_=String)
+    created_at, item_id = items.c.created_at, items.c.id
+    member = or_(created_at > at, and_(created_at == at, item_id >= last_id))
+    scored = case((member, rank(dialect, items, query)), else_=literal(UNRANKED))
+    return Window(size, member, scored)
 
 
 def _vector(items: FromClause) -> ColumnElement[Any]:
@@ -106,6 +160,23 @@ def _vector(items: FromClause) -> ColumnElement[Any]:
 
 def _tsquery(terms: list[str]) -> ColumnElement[Any]:
     return func.plainto_tsquery(_SIMPLE, bindparam("ts_query", " ".join(terms)))
+
+
+def _fold(text: str) -> str:
+    """Lowercase without accents, as FTS5's tokenizer compares words."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _score(text: str | None, query: str) -> float:
+    """SQLite's `heron_rank(search_text, words)`: each word's count, saturating (k = 1.2)."""
+    if not text:
+        return 0.0
+    counts = Counter(_WORDS.findall(_fold(text)))
+    return sum(n / (n + 1.2) for n in (counts[word] for word in _fold(query).split()))
+
+
+sqlite_function("heron_rank", 2, _score)
 
 
 def _fts(terms: list[str]) -> str:

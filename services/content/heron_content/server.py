@@ -50,7 +50,10 @@ async def build(
         else None
     )
     service = ContentService(
-        database, ContentCache(rows, pages), revisions_kept=settings.revisions_per_item
+        database,
+        ContentCache(rows, pages),
+        revisions_kept=settings.revisions_per_item,
+        search_window=settings.search_rank_window,
     )
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:

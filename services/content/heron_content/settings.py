@@ -29,6 +29,12 @@ class ContentSettings(ServiceSettings):
         default=None,
         description="A directory of collection definitions (JSON or YAML), applied at start.",
     )
+    search_rank_window: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="A ranked search scores this many of its newest matches; older ones follow.",
+    )
     scheduler_batch: int = Field(
         default=50, ge=1, le=1000, description="Scheduled changes the scheduler takes at once."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,16 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+# SQLite's lower() folds ASCII only; PostgreSQL's every script: the same here.
+_SQLITE_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {"lower": (1, _lower)}
+
+
+def sqlite_function(name: str, arity: int, function: Callable[..., Any]) -> None:
+    """Make a deterministic Python function callable from SQL on every SQLite connection
+    opened from now on (a service registers its own when its module is imported)."""
+    _SQLITE_FUNCTIONS[name] = (arity, function)
+
+
 def _orjson_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -77,8 +87,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
-            # SQLite's lower() folds ASCII only; PostgreSQL's every script: the same here.
-            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+            for name, (arity, function) in _SQLITE_FUNCTIONS.items():
+                dbapi_connection.create_function(name, arity, function, deterministic=True)
 
         @event.listens_for(engine.sync_engine, "handle_error")
         def _cancelled_is_not_a_disconnect(context: ExceptionContext) -> None:

@@ -16,11 +16,17 @@ __all__ = ["COLLECTION_NOT_FOUND", "CONTENT_NOT_FOUND", "ContentService"]
 
 class ContentService:
     def __init__(
-        self, db: Database, cache: ContentCache | None = None, revisions_kept: int = 50
+        self,
+        db: Database,
+        cache: ContentCache | None = None,
+        revisions_kept: int = 50,
+        search_window: int = 1000,
     ) -> None:
         self.cache = cache or ContentCache()
         # Every write's events, after its commit: the cache drops what they made stale.
         self.events = EventBus()
         self.events.subscribe(self.cache.on_committed)
         self.collections = Collections(db, self.cache, self.events, revisions_kept)
-        self.items = Items(db, self.cache, self.events, self.collections, revisions_kept)
+        self.items = Items(
+            db, self.cache, self.events, self.collections, revisions_kept, search_window
+        )

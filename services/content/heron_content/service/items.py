@@ -3,6 +3,7 @@ schema, with the draft visibility and change rules of heron_content.policy."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -103,9 +104,12 @@ class Items(UseCases):
         events: EventBus,
         collections: Collections,
         revisions_kept: int = 50,
+        search_window: int = 1000,
     ) -> None:
         super().__init__(db, cache, events, revisions_kept)
         self.collections = collections
+        self.search_window = search_window
+        """How many of a ranked search's newest matches are scored (heron_content.search)."""
 
     async def create(
         self,
@@ -285,7 +289,9 @@ class Items(UseCases):
                 rows, included = await includes.expand(conn, principal, found.rows, include)
             if query.fields:
                 rows = [_projected(row, query.fields) for row in rows]
-            next_cursor = encode_cursor(query_id, found.last_keys) if found.last_keys else ""
+            next_cursor = (
+                encode_cursor(query_id, found.last_keys, found.window) if found.last_keys else ""
+            )
             return Listed(rows, found.total, next_cursor, [*listing_tags(coll), *included])
 
         # Everything that shapes the page is in the key: the reader's draft scope, and what a
@@ -318,20 +324,29 @@ class Items(UseCases):
             items_table, dialect, schema, {c.name: c.schema for c in collections}, scope
         )
         condition = compiler.where(query.filter)
-        rank = None
+        window = None
         if query.search:
             matched = search.condition(dialect, items_table, query.search)
             condition = matched if condition is None else and_(condition, matched)
-            rank = search.rank(dialect, items_table, query.search) if not query.sort else None
-        keys = compiler.order(query.sort, rank=rank)
+            if not query.sort:
+                window = search.window(dialect, items_table, query.search, self.search_window)
+        keys = compiler.order(query.sort, rank=None if window is None else window.rank)
         check_fields(query.fields, schema, compiler.schemas)
         include = includes.plan(query.include, schema, compiler.schemas)
         query_id = fingerprint(
             coll.id if coll else "", status, query.filter, list(query.sort), query.search
         )
-        after = None
+        after = after_rest = None
+        past_window = False
         if cursor:
-            after = compiler.after(keys, decode_cursor(cursor, query_id, keys, dialect))
+            values, bound = decode_cursor(cursor, query_id, keys, dialect)
+            after = compiler.after(keys, values)
+            if window is not None:
+                if bound is None:
+                    raise invalid("cursor", "is damaged")
+                window = dataclasses.replace(window, bound=bound)
+                past_window = values[0] == search.UNRANKED
+                after_rest = compiler.after(keys[1:], values[1:]) if past_window else None
         listing = repo.Listing(
             collection_id=coll.id if coll else None,
             status=status or None,
@@ -343,6 +358,9 @@ class Items(UseCases):
             limit=page.limit,
             offset=page.offset,
             count_total=query.total,
+            window=window,
+            past_window=past_window,
+            after_rest=after_rest,
         )
         return listing, include, query_id
 
