@@ -350,7 +350,7 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
             .offset(listing.offset)
         )
     else:
-        query = _windowed(listing, conditions, columns)
+        query = _windowed(listing, conditions)
     fetched = (await conn.execute(query, parameters)).mappings().all()
     names = _ITEM_FIELDS
     rows = [Item(**{name: r[name] for name in names}) for r in fetched[: listing.limit]]
@@ -385,41 +385,47 @@ async def _window_bound(
     return EVERYTHING if row is None else (int(row[0]), str(row[1]))
 
 
-def _windowed(listing: Listing, conditions: list[Any], columns: list[Any]) -> Any:
-    """The page of a ranked search whose window is smaller than its matches."""
+def _windowed(listing: Listing, conditions: list[Any]) -> Any:
+    """The page of a ranked search whose window is smaller than its matches.
+
+    The two parts pick ids and sort values only; the page's rows are read for the winners
+    alone (a window's thousand rows carried through the sort with their documents cost
+    several times the ranking).
+    """
     window = listing.window
     enough = listing.offset + listing.limit + 1
+    sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
+    picked = [items.c.id.label("page_id"), *sort_columns]
     parts = []
     if not listing.past_window:
         member_conditions = [*conditions, window.member]
         if listing.after is not None:
             member_conditions.append(listing.after)
-        members = (
-            select(*columns)
-            .select_from(_ITEMS_WITH_COLLECTION)
-            .where(*member_conditions)
-            .order_by(*listing.order_by)
-            .limit(enough)
-        )
-        parts.append(members)
+        members = select(*picked).where(*member_conditions).order_by(*listing.order_by)
+        parts.append(members.limit(enough))
     rest_conditions = [*conditions, not_(window.member)]
     if listing.after_rest is not None:
         rest_conditions.append(listing.after_rest)
-    rest = (
-        select(*columns)
-        .select_from(_ITEMS_WITH_COLLECTION)
-        .where(*rest_conditions)
-        .order_by(*listing.order_by[1:])  # their rank is the same: the index's order
-        .limit(enough)
-    )
-    parts.append(rest)
+    # Outside the window every rank is the same: the newest-first index's order.
+    rest = select(*picked).where(*rest_conditions).order_by(*listing.order_by[1:])
+    parts.append(rest.limit(enough))
     # Each part in a subquery of its own: SQLite allows no ORDER BY inside a compound select.
     both = union_all(*(select(part.subquery()) for part in parts)).subquery()
-    order = [
-        both.c[f"sort_{n}"].desc() if key.descending else both.c[f"sort_{n}"].asc()
-        for n, key in enumerate(listing.keys)
-    ]
-    return select(both).order_by(*order).limit(listing.limit + 1).offset(listing.offset)
+
+    def order(table: Any) -> list[Any]:
+        return [
+            table.c[f"sort_{n}"].desc() if key.descending else table.c[f"sort_{n}"].asc()
+            for n, key in enumerate(listing.keys)
+        ]
+
+    page = select(both).order_by(*order(both)).limit(listing.limit + 1).offset(listing.offset)
+    winners = page.subquery()
+    sorts = [winners.c[f"sort_{n}"] for n in range(len(listing.keys))]
+    return (
+        select(*_ITEM_COLUMNS, *sorts)
+        .select_from(winners.join(_ITEMS_WITH_COLLECTION, items.c.id == winners.c.page_id))
+        .order_by(*order(winners))
+    )
 
 
 _ITEM_FIELDS = tuple(Item.__dataclass_fields__)
