@@ -27,7 +27,7 @@ from tests.e2e.conftest import Stack
 from tests.e2e.test_content_api import unique
 
 SEED = 20261201
-QUERIES = 400
+QUERIES = 1000
 NO_CACHE = {"cache-control": "no-cache"}
 
 NAMES = ["alice", "Bob", "Émile", "zoë", "ÅSA", "bob", "Carl", "carla", "50%_off", "a\\b", ""]
