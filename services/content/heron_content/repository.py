@@ -336,7 +336,9 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
     sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
     columns = [*_ITEM_COLUMNS, *sort_columns]
     window, bound, parameters = listing.window, None, {}
+    filtered = conditions
     if window is not None:
+        conditions = [*filtered, window.match]
         bound = window.bound or await _window_bound(conn, conditions, window.size)
         parameters = window.parameters(bound)
     if window is None or bound == EVERYTHING:
@@ -350,7 +352,7 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
             .offset(listing.offset)
         )
     else:
-        query = _windowed(listing, conditions)
+        query = _windowed(listing, filtered)
     fetched = (await conn.execute(query, parameters)).mappings().all()
     names = _ITEM_FIELDS
     rows = [Item(**{name: r[name] for name in names}) for r in fetched[: listing.limit]]
@@ -385,8 +387,9 @@ async def _window_bound(
     return EVERYTHING if row is None else (int(row[0]), str(row[1]))
 
 
-def _windowed(listing: Listing, conditions: list[Any]) -> Any:
-    """The page of a ranked search whose window is smaller than its matches.
+def _windowed(listing: Listing, filtered: list[Any]) -> Any:
+    """The page of a ranked search whose window is smaller than its matches (`filtered`: the
+    listing's conditions but the search's own).
 
     The two parts pick ids and sort values only; the page's rows are read for the winners
     alone (a window's thousand rows carried through the sort with their documents cost
@@ -398,12 +401,12 @@ def _windowed(listing: Listing, conditions: list[Any]) -> Any:
     picked = [items.c.id.label("page_id"), *sort_columns]
     parts = []
     if not listing.past_window:
-        member_conditions = [*conditions, window.member]
+        member_conditions = [*filtered, window.match_in_window, window.member]
         if listing.after is not None:
             member_conditions.append(listing.after)
         members = select(*picked).where(*member_conditions).order_by(*listing.order_by)
         parts.append(members.limit(enough))
-    rest_conditions = [*conditions, not_(window.member)]
+    rest_conditions = [*filtered, window.match, not_(window.member)]
     if listing.after_rest is not None:
         rest_conditions.append(listing.after_rest)
     # Outside the window every rank is the same: the newest-first index's order.

@@ -134,9 +134,18 @@ class Window:
     """
 
     size: int
+    match: ColumnElement[bool]
+    """The search's condition (the listing's filter is apart from it)."""
     member: ColumnElement[bool]
     rank: ColumnElement[Any]
     bound: tuple[int, str] | None = None
+
+    @property
+    def match_in_window(self) -> ColumnElement[bool]:
+        """The match as the window's members are checked: row by row along the newest-first
+        index. PostgreSQL would otherwise AND the full-text index's bitmap of every match
+        (most of the collection, for a common word) with the window's range."""
+        return case((self.match, literal(True)), else_=literal(False))
 
     def parameters(self, bound: tuple[int, str]) -> dict[str, Any]:
         return {"search_window_at": bound[0], "search_window_id": bound[1]}
@@ -149,7 +158,7 @@ def window(dialect: str, items: FromClause, query: str, size: int) -> Window:
     created_at, item_id = items.c.created_at, items.c.id
     member = or_(created_at > at, and_(created_at == at, item_id >= last_id))
     scored = case((member, rank(dialect, items, query)), else_=literal(UNRANKED))
-    return Window(size, member, scored)
+    return Window(size, condition(dialect, items, query), member, scored)
 
 
 def _vector(items: FromClause) -> ColumnElement[Any]:

@@ -325,11 +325,11 @@ class Items(UseCases):
         )
         condition = compiler.where(query.filter)
         window = None
-        if query.search:
+        if query.search and not query.sort:  # ranked: the window holds the match
+            window = search.window(dialect, items_table, query.search, self.search_window)
+        elif query.search:
             matched = search.condition(dialect, items_table, query.search)
             condition = matched if condition is None else and_(condition, matched)
-            if not query.sort:
-                window = search.window(dialect, items_table, query.search, self.search_window)
         keys = compiler.order(query.sort, rank=None if window is None else window.rank)
         check_fields(query.fields, schema, compiler.schemas)
         include = includes.plan(query.include, schema, compiler.schemas)
