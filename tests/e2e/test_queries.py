@@ -515,8 +515,13 @@ def test_include_expands_references_as_the_reader_may_see_them(
     anon = {i["title"]: i for i in stack.anon.get(catalog.url, params=params).json()["data"]}
     assert anon["Gamma"]["data"]["author"] == catalog.author_ids["Hidden"]  # only its id
     assert anon["Alpha"]["data"]["author"]["title"] == "Ada"
-    # An included item's change reaches the cached page.
+    # An included item has the API's item shape, the one its own route answers.
     ada = catalog.author_ids["Ada"]
+    for reader in (stack.anon, stack.client):
+        own = reader.get(f"/api/content/{ada}").json()["data"]
+        page = reader.get(catalog.url, params=params).json()["data"]
+        assert next(i for i in page if i["title"] == "Alpha")["data"]["author"] == own
+    # An included item's change reaches the cached page.
     assert stack.client.patch(f"/api/content/{ada}", json={"title": "Ada L."}).status_code == 200
     again = stack.anon.get(catalog.url, params=params).json()["data"]
     assert next(i for i in again if i["title"] == "Alpha")["data"]["author"]["title"] == "Ada L."
