@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from heron_gateway.errors import error_body, install_error_handlers
+from heron_gateway.hot_path import HotPathMiddleware
 from heron_gateway.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
@@ -107,8 +108,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into
     # GET in front of it, so HEAD is answered from the cache too.
     guarded = RouteGuardMiddleware(api, RouteTable(api.routes))
-    app: ASGIApp = ResponseCacheMiddleware(guarded, api)
-    app = UrlHygieneMiddleware(HeadAsGetMiddleware(app))
+    pages = ResponseCacheMiddleware(guarded, api)
+    app: ASGIApp = UrlHygieneMiddleware(HeadAsGetMiddleware(pages))
     app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app = JsonCORSMiddleware(
@@ -140,6 +141,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             ],
             max_age=600,
         )
-    app = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_prefix=DOCS_PREFIX)
-    app = AccessLogMiddleware(app)
-    return RequestIdMiddleware(app)
+    security = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_prefix=DOCS_PREFIX)
+    app = RequestIdMiddleware(AccessLogMiddleware(security))
+    # Cache hits skip the chain above (each layer's headers are added there in one list).
+    return HotPathMiddleware(app, pages, security.api_headers, cors=bool(settings.cors_origins))

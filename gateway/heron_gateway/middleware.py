@@ -7,6 +7,7 @@ request-id context variable, never on `self`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -115,19 +116,24 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                access_logger.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": redact_path(scope["path"]),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "client": client[0] if client else None,
-                        "principal": _principal_name(state.get(PRINCIPAL_KEY)),
-                    },
-                )
+            log_request(scope, status, started, state.get(PRINCIPAL_KEY))
+
+
+def log_request(scope: Scope, status: int, started: float, principal: Any) -> None:
+    """The access log's line for a request answered with `status` (nothing when INFO is off)."""
+    if access_logger.isEnabledFor(logging.INFO):
+        client = scope.get("client")
+        access_logger.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "path": redact_path(scope["path"]),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "client": client[0] if client else None,
+                "principal": _principal_name(principal),
+            },
+        )
 
 
 # Where the request's verified principal is kept (security.remember_principal) for the route
@@ -264,7 +270,7 @@ class UrlHygieneMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if "//" in path or (path.endswith("/") and path != "/") or path[:6].lower() == "/auth/":
+        if _needs_canonical(path):
             canonical = "/" + "/".join(p for p in path.split("/") if p)
             if canonical[:6].lower() == "/auth/":
                 canonical = canonical.lower()
@@ -281,6 +287,29 @@ class UrlHygieneMiddleware:
             )
             return
         await self.app(scope, receive, send)
+
+
+def _needs_canonical(path: str) -> bool:
+    return "//" in path or (path.endswith("/") and path != "/") or path[:6].lower() == "/auth/"
+
+
+def url_is_clean(path: str, query: bytes) -> bool:
+    """The URL is already canonical and carries no credentials: UrlHygieneMiddleware would
+    pass it through unchanged (remembered for short URLs)."""
+    if len(query) <= 512 and len(path) <= 512:
+        return _remembered_clean(path, query)
+    return _clean(path, query)
+
+
+def _clean(path: str, query: bytes) -> bool:
+    return (
+        not _needs_canonical(path)
+        and not (query and _carries_credentials(query))
+        and redact_path(path) == path
+    )
+
+
+_remembered_clean = functools.lru_cache(maxsize=4096)(_clean)
 
 
 def _carries_credentials(query: bytes) -> bool:

@@ -81,6 +81,46 @@ def test_hits_are_marked_validated_and_public_answers_are_cdn_cacheable(
     assert "private" in mine.headers["cache-control"]
 
 
+def test_a_hit_carries_every_header_the_full_chain_adds(cache_stack: Stack) -> None:
+    """Hits are answered in front of the middleware: the same headers as the answer that
+    filled the cache, the caller's request id, the security headers, for readers signed in
+    or not, for lists and items, and on a 304."""
+    stack = cache_stack
+    name = _collection(stack)
+    item = stack.client.post(
+        "/api/content", json={"collection": name, "title": "T", "status": "published"}
+    ).json()["data"]
+    varying = {"x-cache-status", "x-cache-source", "x-cache-ttl", "x-request-id", "date"}
+    for reader in (stack.anon, stack.client):
+        for url in (f"/api/content/{item['id']}", f"/api/collections/{name}/content"):
+            first = reader.get(url, headers={"x-request-id": "fill-1"})
+            hit = reader.get(url, headers={"x-request-id": "hit-1"})
+            assert (first.headers["x-cache-status"], hit.headers["x-cache-status"]) == (
+                "MISS",
+                "HIT",
+            )
+            assert hit.headers["x-request-id"] == "hit-1"
+            same = [(k, v) for k, v in first.headers.multi_items() if k not in varying]
+            assert [(k, v) for k, v in hit.headers.multi_items() if k not in varying] == same
+            assert (
+                hit.headers["content-security-policy"]
+                == "default-src 'none'; frame-ancestors 'none'"
+            )
+            assert hit.content == first.content
+            made_up = reader.get(url).headers["x-request-id"]  # one is made when none is sent
+            assert len(made_up) == 32 and made_up != reader.get(url).headers["x-request-id"]
+            unchanged = reader.get(
+                url, headers={"if-none-match": hit.headers["etag"], "x-request-id": "again"}
+            )
+            assert unchanged.status_code == 304
+            assert unchanged.headers["x-request-id"] == "again"
+            assert unchanged.headers["x-frame-options"] == "DENY"
+    # What the hygiene layer would change or refuse is still its to answer.
+    assert stack.anon.get(f"/api/content/{item['id']}/").headers["x-cache-status"] == "HIT"
+    refused = stack.anon.get(f"/api/content/{item['id']}", params={"access_token": "x"})
+    assert refused.status_code == 401
+
+
 PURGES = [
     "create item",
     "update item",

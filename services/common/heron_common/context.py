@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str] = ContextVar("heron_request_id", default="")
@@ -18,7 +18,8 @@ MAX_REQUEST_ID_LENGTH = 128
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (the shape of a uuid4's hex, for less work)."""
+    return os.urandom(16).hex()
 
 
 # What a caller's id may look like: it is echoed in a header and written to logs, so no

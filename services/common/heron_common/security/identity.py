@@ -130,6 +130,7 @@ class Authenticator:
         self._cursor = 0
         self._revoked: dict[str, int] = {}
         self._roles: dict[str, frozenset[str]] = {}
+        self._anonymous: tuple[dict[str, frozenset[str]], Principal] | None = None
         self._roles_version = ""
         self._synced_at: float | None = None
         self._first_sync = asyncio.Event()
@@ -219,7 +220,10 @@ class Authenticator:
         known only once the state was fetched (until then, 503 rather than guess)."""
         if not self.ready:
             raise Unavailable("Permissions cannot be checked right now; retry shortly.")
-        return anonymous(self._roles)
+        roles = self._roles
+        if self._anonymous is None or self._anonymous[0] is not roles:
+            self._anonymous = (roles, anonymous(roles))  # one per role state: it is immutable
+        return self._anonymous[1]
 
     def is_revoked(self, session_id: str) -> bool:
         expires = self._revoked.get(session_id)
