@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from heron_gateway.middleware import (
     RawHeaders,
     access_logger,
-    header,
     log_request,
     url_is_clean,
 )
@@ -51,7 +50,6 @@ class HotPathMiddleware:
             and scope["method"] == "GET"
             and scope["path"].startswith(CACHEABLE_PREFIXES)
             and url_is_clean(scope["path"], scope.get("query_string", b""))
-            and not (self.cors and header(scope, b"origin") is not None)
             and await self._answer(scope, send)
         ):
             return
@@ -59,12 +57,23 @@ class HotPathMiddleware:
 
     async def _answer(self, scope: Scope, send: Send) -> bool:
         started = time.perf_counter()
-        raw = header(scope, b"x-request-id")
+        seen: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:  # the headers this path reads, in one pass
+            if name in _READ and name not in seen:
+                seen[name] = value
+        if self.cors and b"origin" in seen:
+            return False
+        raw = seen.get(b"x-request-id")
         request_id = clean_request_id(raw.decode("latin-1") if raw else None)
         token = request_id_var.set(request_id)
         try:
             try:
-                found = await self.pages.cached(scope)
+                found = await self.pages.cached(
+                    scope,
+                    seen.get(b"authorization"),
+                    seen.get(b"cookie"),
+                    seen.get(b"cache-control"),
+                )
             except Exception:  # a bug: the chain answers (and reports) it
                 access_logger.exception("cache lookup failed")
                 return False
@@ -72,8 +81,21 @@ class HotPathMiddleware:
                 return False
             page, hit, principal = found
             trailer = [*self.security_headers, (b"x-request-id", request_id.encode())]
-            status = await send_page(scope, send, page, hit.headers(), principal.anonymous, trailer)
+            status = await send_page(
+                scope,
+                send,
+                page,
+                hit.headers(),
+                principal.anonymous,
+                trailer,
+                match=seen.get(b"if-none-match"),
+            )
             log_request(scope, status, started, principal)
             return True
         finally:
             request_id_var.reset(token)
+
+
+_READ = frozenset(
+    {b"x-request-id", b"origin", b"authorization", b"cookie", b"cache-control", b"if-none-match"}
+)

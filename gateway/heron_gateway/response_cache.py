@@ -28,12 +28,12 @@ from heron_common.context import fresh_var
 from heron_common.errors import DomainError
 from heron_common.query import QUERY_PARAMETERS, parse_list_query
 from heron_common.security.permissions import Principal
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header
 from heron_gateway.render import CACHE_TAGS_HEADER
-from heron_gateway.security import authenticate, remember_principal
+from heron_gateway.security import ACCESS_COOKIE, authenticate, principal_of, remember_principal
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
 # Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
@@ -223,25 +223,37 @@ class ResponseCacheMiddleware:
                     await send(message)
                 return
         assert hit.value is not None
-        await send_page(scope, send, hit.value, hit.headers(), public)
+        match = header(scope, b"if-none-match")
+        await send_page(scope, send, hit.value, hit.headers(), public, match=match)
 
     async def cached(
-        self, scope: Scope
+        self,
+        scope: Scope,
+        authorization: bytes | None,
+        cookie: bytes | None,
+        control: bytes | None,
     ) -> tuple[CachedResponse, CacheResult[Any], Principal] | None:
         """This GET's page if memory holds it, and the caller (whose verification the route
         would reuse); None for anything else (the whole chain then answers). No side effects,
-        for a faster path in front of the chain (heron_gateway.hot_path)."""
+        for a faster path in front of the chain (heron_gateway.hot_path), which passes the
+        request's `Authorization`, `Cookie` and `Cache-Control` headers."""
         upstreams: Any = getattr(self.api.state, "upstreams", None)
         pages: TieredCache[CachedResponse] | None = getattr(upstreams, "pages", None)
         if pages is None or not pages.enabled:
             return None
-        control = header(scope, b"cache-control")
         if control is not None and (
             b"no-cache" in control.lower() or b"no-store" in control.lower()
         ):
             return None
+        access_cookie = None
+        if cookie is not None and authorization is None:
+            access_cookie = cookie_parser(cookie.decode("latin-1")).get(ACCESS_COOKIE)
         try:
-            principal: Principal = await authenticate(Request(scope), upstreams)
+            principal = await principal_of(
+                upstreams,
+                None if authorization is None else authorization.decode("latin-1"),
+                access_cookie,
+            )
         except DomainError:
             return None
         key = f"{_context(principal)}|{_page_key(scope['path'], scope.get('query_string', b''))}"
@@ -281,13 +293,14 @@ async def send_page(
     cache_headers: list[tuple[bytes, bytes]],
     public: bool,
     trailer: list[tuple[bytes, bytes]] | tuple[()] = (),
+    *,
+    match: bytes | None,
 ) -> int:
-    """Answer with a stored page (304 if the caller holds its ETag); `trailer` headers go
-    last. Returns the status sent."""
+    """Answer with a stored page (304 if `match`, the request's If-None-Match, holds its
+    ETag); `trailer` headers go last. Returns the status sent."""
     etag = next((v for k, v in page.headers if k == b"etag"), b"")
     control = PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
     extra = [*cache_headers, (b"cache-control", control), (b"vary", VARY), *trailer]
-    match = header(scope, b"if-none-match")
     if (
         match is not None
         and etag

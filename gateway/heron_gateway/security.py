@@ -62,8 +62,20 @@ def _check_csrf(request: Request, principal: Principal) -> None:
 async def authenticate(request: Request, upstreams: Upstreams, *, csrf: bool = True) -> Principal:
     """The caller's principal; anonymous without credentials, 401 for bad ones. `csrf`: a
     cookie-authenticated write must carry the session's CSRF token."""
-    authenticator = upstreams.authenticator
     authorization = request.headers.get("authorization")
+    cookie = None if authorization is not None else request.cookies.get(ACCESS_COOKIE)
+    principal = await principal_of(upstreams, authorization, cookie)
+    if cookie and csrf and request.method not in SAFE_METHODS:
+        _check_csrf(request, principal)
+    return principal
+
+
+async def principal_of(
+    upstreams: Upstreams, authorization: str | None, access_cookie: str | None
+) -> Principal:
+    """Who the credentials name: the `Authorization` header if sent, else the session cookie,
+    else anonymous; 401 for bad ones (no CSRF check: see `authenticate`)."""
+    authenticator = upstreams.authenticator
     if authorization is not None:
         token = bearer_token(authorization)
         if not token:
@@ -71,12 +83,8 @@ async def authenticate(request: Request, upstreams: Upstreams, *, csrf: bool = T
         if token.startswith(API_TOKEN_PREFIX):
             return await _from_api_token(upstreams, token)
         return await authenticator.verify(token)
-    cookie = request.cookies.get(ACCESS_COOKIE)
-    if cookie:
-        principal = await authenticator.verify(cookie)
-        if csrf and request.method not in SAFE_METHODS:
-            _check_csrf(request, principal)
-        return principal
+    if access_cookie:
+        return await authenticator.verify(access_cookie)
     return authenticator.anonymous()
 
 

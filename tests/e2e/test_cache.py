@@ -119,6 +119,18 @@ def test_a_hit_carries_every_header_the_full_chain_adds(cache_stack: Stack) -> N
     assert stack.anon.get(f"/api/content/{item['id']}/").headers["x-cache-status"] == "HIT"
     refused = stack.anon.get(f"/api/content/{item['id']}", params={"access_token": "x"})
     assert refused.status_code == 401
+    # A browser session's cookie is a caller like a bearer token: its drafts, privately.
+    draft = stack.client.post("/api/content", json={"collection": name, "title": "D"}).json()
+    token = stack.client.headers["authorization"].removeprefix("Bearer ")
+    with httpx.Client(base_url=stack.base_url, cookies={"auth_token": token}) as browser:
+        url = f"/api/content/{draft['data']['id']}"
+        assert browser.get(url).status_code == 200
+        again = browser.get(url)
+        assert again.headers["x-cache-status"] == "HIT"
+        assert "private" in again.headers["cache-control"]
+        assert stack.anon.get(url).status_code == 404
+        browser.cookies.set("auth_token", "not-a-token")
+        assert browser.get(url).status_code == 401
 
 
 PURGES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, Literal, NamedTuple, TypeVar
@@ -50,11 +51,17 @@ class CacheResult(NamedTuple, Generic[V]):
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """`X-Cache-Status`, `X-Cache-Source` and `X-Cache-TTL` as raw ASGI header pairs."""
-        return [
-            (b"x-cache-status", self.status.encode()),
-            (b"x-cache-source", self.source.encode()),
-            (b"x-cache-ttl", str(max(0, int(self.ttl))).encode()),
-        ]
+        return list(_cache_headers(self.status, self.source, max(0, int(self.ttl))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cache_headers(status: str, source: str, ttl: int) -> tuple[tuple[bytes, bytes], ...]:
+    # A few hundred combinations (a TTL is whole seconds): built once each.
+    return (
+        (b"x-cache-status", status.encode()),
+        (b"x-cache-source", source.encode()),
+        (b"x-cache-ttl", str(ttl).encode()),
+    )
 
 
 Loader = Callable[[], Awaitable["V | Loaded[V] | NotFoundMarker"]]
