@@ -231,10 +231,15 @@ async def count_items(conn: AsyncConnection, collection_id: str) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
+_INSERT_ITEM = items.insert()
+
+
 async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
     """Insert an item from its column values (`data` as a JSON document)."""
     try:
-        await conn.execute(items.insert().values(**values))
+        # Parameters, not `.values()`: the compiled INSERT is reused as is, with no
+        # per-call coercion of each value into the statement.
+        await conn.execute(_INSERT_ITEM, dict(values))
     except IntegrityError as exc:
         raise _item_conflict(exc) from None
 
@@ -609,6 +614,9 @@ class Revision:
     created_at: int
 
 
+_REVISION_FIELDS = tuple(f.name for f in dataclasses.fields(Revision))
+
+
 def revision_of(item: Item, action: str, writer: str) -> Revision:
     """The revision recording `item` as it was just written (at its `updated_at`)."""
     return Revision(
@@ -630,11 +638,19 @@ _REVISION_COLUMNS = (
 )
 
 
+_INSERT_REVISION = item_revisions.insert()
+
+
+def _fields(revision: Revision) -> dict[str, Any]:
+    """A revision's columns (its fields are plain values: no deep copy as in `asdict`)."""
+    return {name: getattr(revision, name) for name in _REVISION_FIELDS}
+
+
 async def insert_revision(conn: AsyncConnection, revision: Revision, data: Any, keep: int) -> None:
     """Record a revision (`data` as a document) and drop the item's revisions beyond the
     newest `keep`."""
-    values = {**dataclasses.asdict(revision), "data": data}
-    await conn.execute(item_revisions.insert().values(**values))
+    values = {**_fields(revision), "data": data}
+    await conn.execute(_INSERT_REVISION, values)
     if revision.version > keep:  # versions count from 1: until then there is nothing to drop
         await conn.execute(
             item_revisions.delete().where(
@@ -650,8 +666,8 @@ async def insert_revisions(
     """`insert_revision` for several items at once (each with its data as a document)."""
     if not revisions:
         return
-    rows = [{**dataclasses.asdict(r), "data": data} for r, data in revisions]
-    await conn.execute(item_revisions.insert(), rows)
+    rows = [{**_fields(r), "data": data} for r, data in revisions]
+    await conn.execute(_INSERT_REVISION, rows)
     stale = [
         {"stale_item": r.item_id, "below": r.version - keep}
         for r, _ in revisions
