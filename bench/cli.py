@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="gateway worker processes (default 1)"
     )
     parser.add_argument(
+        "--unpinned",
+        action="store_true",
+        help="let the servers and the load generator share every core (as with several "
+        "gateway workers on a small machine)",
+    )
+    parser.add_argument(
         "--scenarios",
         default=None,
         help="comma-separated scenario keys to run (default: all); see --list",
@@ -112,6 +118,7 @@ def parse_options(argv: list[str] | None = None) -> Options | None:
         warmup=warmup,
         connections=args.connections,
         workers=args.workers,
+        pinned=not args.unpinned,
         scenarios=scenarios,
         quick=args.quick,
         reference=args.reference,

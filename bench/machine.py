@@ -43,8 +43,13 @@ def _taskset(cores: tuple[int, ...]) -> list[str]:
     return ["taskset", "-c", ",".join(map(str, cores))] if cores else []
 
 
-def plan_pinning(workers: int) -> Pinning:
-    """Servers on the first core(s), the load generator on the next one, when there are two+."""
+def plan_pinning(workers: int, pinned: bool = True) -> Pinning:
+    """Servers on the first core(s), the load generator on the next one, when there are two+
+    (and `pinned`: otherwise every process may run on every core)."""
+    if not pinned:
+        return Pinning(
+            (), (), "not pinned (--unpinned): servers and load generator share the cores"
+        )
     cores = tuple(sorted(os.sched_getaffinity(0)))
     if len(cores) < 2:
         return Pinning((), (), f"not pinned: only {len(cores)} core available")

@@ -15,6 +15,7 @@ class Options:
     warmup: int
     connections: int
     workers: int
+    pinned: bool
     scenarios: tuple[str, ...] | None
     quick: bool
     reference: bool

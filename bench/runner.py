@@ -282,7 +282,7 @@ def run(options: Options) -> None:
     """The whole run; results are written and the table printed only if it completes."""
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
-    pinning = plan_pinning(options.workers)
+    pinning = plan_pinning(options.workers, options.pinned)
     ensure_wrk()
     pinning.pin_this_process()
     selected = [s for s in SCENARIOS if options.scenarios is None or s.key in options.scenarios]
