@@ -43,6 +43,7 @@ class RouteInfo:
     query: frozenset[str]
     need: str
     takes_body: bool
+    template: str = ""
 
 
 def _flatten(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
@@ -67,10 +68,24 @@ def _route_info(route: BaseRoute) -> RouteInfo | None:
         query = frozenset(p.alias for d in dependants for p in d.query_params)
         methods = frozenset(route.methods or ())
         need = needs[0] if needs else OPEN
-        return RouteInfo(route.path_regex, methods, query, need, route.body_field is not None)
+        takes_body = route.body_field is not None
+        return RouteInfo(route.path_regex, methods, query, need, takes_body, route.path)
     if isinstance(route, Route) and route.methods:  # the API description's own pages
-        return RouteInfo(route.path_regex, frozenset(route.methods), frozenset(), OPEN, False)
+        methods = frozenset(route.methods)
+        return RouteInfo(route.path_regex, methods, frozenset(), OPEN, False, route.path)
     return None
+
+
+def _lead(template: str) -> tuple[str, ...] | None:
+    """A route template's first two segments, or None if either is a parameter (or none)."""
+    parts = tuple(template.strip("/").split("/")[:2])
+    if not template or any("{" in part for part in parts):
+        return None
+    return parts
+
+
+def _position(entry: tuple[int, RouteInfo]) -> int:
+    return entry[0]
 
 
 class RouteTable:
@@ -78,9 +93,22 @@ class RouteTable:
 
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self.routes = [info for r in _flatten(routes) if (info := _route_info(r)) is not None]
+        # Routes by their leading literal segments (up to two), so a request tries only the
+        # routes that could match it, in the table's order; the rest are tried by everyone.
+        self._by_lead: dict[tuple[str, ...], list[tuple[int, RouteInfo]]] = {}
+        self._anywhere: list[tuple[int, RouteInfo]] = []
+        for n, info in enumerate(self.routes):
+            lead = _lead(info.template)
+            target = self._anywhere if lead is None else self._by_lead.setdefault(lead, [])
+            target.append((n, info))
 
     def matching(self, path: str) -> list[RouteInfo]:
-        return [r for r in self.routes if r.path_regex.match(path)]
+        parts = tuple(path.strip("/").split("/", 2)[:2])
+        candidates = [*self._by_lead.get(parts, ()), *self._anywhere]
+        if len(parts) == 2:
+            candidates += self._by_lead.get(parts[:1], ())
+        candidates.sort(key=_position)
+        return [info for _, info in candidates if info.path_regex.match(path)]
 
     @staticmethod
     def allow(routes: list[RouteInfo]) -> str:
