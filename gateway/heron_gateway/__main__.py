@@ -18,9 +18,18 @@ def app_from_env() -> ASGIApp:
     return create_app(settings)
 
 
+WORKERS_NEED_REDIS = (
+    "HERON_GATEWAY_WORKERS is {workers}, but HERON_REDIS_URL is not set: each worker keeps "
+    "its own page cache and rate limits, and only Redis tells the workers of each other's "
+    "writes. Set HERON_REDIS_URL, or run one worker."
+)
+
+
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_json)
+    if settings.workers > 1 and not settings.redis_url:
+        raise SystemExit(WORKERS_NEED_REDIS.format(workers=settings.workers))
     uvicorn.run(
         "heron_gateway.__main__:app_from_env",
         factory=True,

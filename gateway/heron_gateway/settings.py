@@ -14,7 +14,11 @@ class GatewaySettings(HeronSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Gateway worker processes; more than one needs HERON_REDIS_URL.",
+    )
     content_target: str = Field(
         default="127.0.0.1:50052", description="host:port of the content service (gRPC)."
     )

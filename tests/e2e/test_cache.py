@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -553,3 +554,56 @@ def test_no_cache_skips_every_tier_down_to_the_database(stack: Stack) -> None:
     fresh = stack.anon.get(url, headers={"cache-control": "no-cache"})
     assert fresh.headers["x-cache-status"] == "BYPASS"
     assert fresh.json()["data"]["title"] == "Behind"
+
+
+def test_several_gateway_workers_never_serve_a_stale_page(tmp_path: Path, redis_url: str) -> None:
+    """Each worker is a process with its own page cache; the invalidation bus keeps them all
+    current: a read after a write is the new data whichever worker answers it."""
+    stack = start_stack(
+        tmp_path,
+        seed=False,
+        extra_env={
+            "HERON_REDIS_URL": redis_url,
+            "HERON_REDIS_PREFIX": f"heron-test-{uuid.uuid4().hex[:8]}",
+            "HERON_GATEWAY_WORKERS": "2",
+        },
+    )
+    try:
+        name = _collection(stack)
+        item = stack.client.post(
+            "/api/content", json={"collection": name, "title": "v0", "status": "published"}
+        ).json()["data"]
+        url = f"/api/content/{item['id']}"
+        stale = 0
+        sources: set[str] = set()
+        for round_ in range(300):
+            title = f"v{round_ + 1}"
+            assert stack.client.patch(url, json={"title": title}).status_code == 200
+            # Fresh connections, so the kernel spreads them over the workers.
+            for _ in range(3):
+                with httpx.Client(base_url=stack.base_url) as reader:
+                    reply = reader.get(url)
+                    sources.add(reply.headers["x-cache-status"])
+                    stale += reply.json()["data"]["title"] != title
+        assert stale == 0
+        assert "HIT" in sources  # the pages were cached, not bypassed
+    finally:
+        stack.stop()
+
+
+def test_several_gateway_workers_without_redis_refuse_to_start(tmp_path: Path) -> None:
+    env = {
+        "HERON_DATA_DIR": str(tmp_path),
+        "HERON_GATEWAY_PORT": str(free_port()),
+        "HERON_GATEWAY_WORKERS": "2",
+        "HERON_REDIS_URL": "",
+        "REDIS_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "heron_gateway"],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert b"HERON_REDIS_URL" in done.stderr
