@@ -138,6 +138,9 @@ class Authenticator:
         # Claims of tokens whose signature and claims were checked, by the hash of the whole
         # token. Expiry and revocation are checked again on every use.
         self._verified: BoundedLRU[bytes, dict[str, Any]] = BoundedLRU(verified_cache_size)
+        self._principals: BoundedLRU[bytes, tuple[dict[str, frozenset[str]], Principal]] = (
+            BoundedLRU(verified_cache_size)
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -250,16 +253,21 @@ class Authenticator:
             self._verified.put(digest, claims)
         elif claims["exp"] + self.leeway < time.time():
             self._verified.pop(digest)
+            self._principals.pop(digest)
             raise Unauthenticated("The access token has expired; refresh it or sign in again.")
         self._check_fresh()
         if self.is_revoked(claims["sid"]):
             raise Unauthenticated("This session has ended; sign in again.")
+        roles = self._roles
+        known = self._principals.get(digest)
+        if known is not None and known[0] is roles:  # the same token under the same roles
+            return known[1]
         role = str(claims.get("role", ""))
-        permissions = self._roles.get(role, frozenset())
+        permissions = roles.get(role, frozenset())
         scope = claims.get("scope")
         if isinstance(scope, list):
             permissions = permissions & frozenset(str(p) for p in scope)
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             role=role,
             permissions=permissions,
@@ -269,6 +277,10 @@ class Authenticator:
             expires_at=float(claims["exp"]),
             csrf_hash=str(claims.get("csrf", "")),
         )
+        # Immutable, so kept for the token's next requests: expiry and revocation are still
+        # checked above every time, and a change of the roles makes a new one.
+        self._principals.put(digest, (roles, principal))
+        return principal
 
     async def _decode(self, token: str) -> dict[str, Any]:
         try:
