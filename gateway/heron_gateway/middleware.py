@@ -11,7 +11,8 @@ import functools
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from heron_common.context import clean_request_id, request_id_var
@@ -293,23 +294,36 @@ def _needs_canonical(path: str) -> bool:
     return "//" in path or (path.endswith("/") and path != "/") or path[:6].lower() == "/auth/"
 
 
+_SHORT_URL = 512
+T = TypeVar("T")
+
+
+def remembered_for_short_urls(
+    function: Callable[[str, bytes], T],
+) -> Callable[[str, bytes], T]:
+    """`function(path, query)` remembered for URLs whose path and query are each at most 512
+    bytes (4,096 of them: callers choose URLs, so neither the entries nor their size may grow
+    without bound); longer ones are computed each time."""
+    remembered = functools.lru_cache(maxsize=4096)(function)
+
+    @functools.wraps(function)
+    def call(path: str, query: bytes) -> T:
+        if len(path) <= _SHORT_URL and len(query) <= _SHORT_URL:
+            return remembered(path, query)
+        return function(path, query)
+
+    return call
+
+
+@remembered_for_short_urls
 def url_is_clean(path: str, query: bytes) -> bool:
     """The URL is already canonical and carries no credentials: UrlHygieneMiddleware would
-    pass it through unchanged (remembered for short URLs)."""
-    if len(query) <= 512 and len(path) <= 512:
-        return _remembered_clean(path, query)
-    return _clean(path, query)
-
-
-def _clean(path: str, query: bytes) -> bool:
+    pass it through unchanged."""
     return (
         not _needs_canonical(path)
         and not (query and _carries_credentials(query))
         and redact_path(path) == path
     )
-
-
-_remembered_clean = functools.lru_cache(maxsize=4096)(_clean)
 
 
 def _carries_credentials(query: bytes) -> bool:

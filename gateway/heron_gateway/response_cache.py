@@ -31,7 +31,7 @@ from heron_common.security.permissions import Principal
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heron_gateway.middleware import header
+from heron_gateway.middleware import header, remembered_for_short_urls
 from heron_gateway.render import CACHE_TAGS_HEADER
 from heron_gateway.security import ACCESS_COOKIE, authenticate, principal_of, remember_principal
 
@@ -91,6 +91,19 @@ def _context_of(kind: str, permissions: frozenset[str]) -> str:
     return f"{kind}:{digest}"
 
 
+def asks_fresh(cache_control: bytes | None) -> bool:
+    """The request's `Cache-Control` asks every cache to step aside (`no-cache`, `no-store`)."""
+    if cache_control is None:
+        return False
+    control = cache_control.lower()
+    return b"no-cache" in control or b"no-store" in control
+
+
+def _key(principal: Principal, scope: Scope) -> str:
+    """The page's entry: the caller's context and the normalized request."""
+    return f"{_context(principal)}|{_page_key(scope['path'], scope.get('query_string', b''))}"
+
+
 _UNTIL = "until:"
 
 
@@ -111,21 +124,12 @@ def _is_listing(path: str) -> bool:
     )
 
 
-_MEMO_QUERY_BYTES = 512
-
-
+@remembered_for_short_urls
 def _page_key(path: str, query_string: bytes) -> str:
-    """The page's path and query as its cache key (remembered for short URLs: a hit would
-    otherwise parse its query each time)."""
-    if len(query_string) <= _MEMO_QUERY_BYTES and len(path) <= _MEMO_QUERY_BYTES:
-        return _remembered_page_key(path, query_string)
-    return _compute_page_key(path, query_string)
-
-
-def _compute_page_key(path: str, query_string: bytes) -> str:
-    """Every parameter counts, repeated ones too; on a listing, the query language's
-    parameters count as their canonical form, so two spellings of one query share one
-    entry."""
+    """The page's path and query as its cache key (remembered: a hit would otherwise parse
+    its query each time). Every parameter counts, repeated ones too; on a listing, the query
+    language's parameters count as their canonical form, so two spellings of one query share
+    one entry."""
     # Blank values are kept: `?status=` is not `/api/content` and must reach validation.
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     if _is_listing(path):
@@ -139,9 +143,6 @@ def _compute_page_key(path: str, query_string: bytes) -> str:
             ]
             return f"{path}?{urlencode(sorted(rest))}#{canonical}"
     return f"{path}?{urlencode(sorted(pairs))}"
-
-
-_remembered_page_key = functools.lru_cache(maxsize=4096)(_compute_page_key)
 
 
 def _etag(body: bytes) -> bytes:
@@ -176,13 +177,13 @@ class ResponseCacheMiddleware:
             return
         remember_principal(scope, principal)
         public = principal.anonymous
-        request_control = (header(scope, b"cache-control") or b"").lower()
-        if not pages.enabled or b"no-cache" in request_control or b"no-store" in request_control:
-            if b"no-cache" in request_control or b"no-store" in request_control:
+        fresh = asks_fresh(header(scope, b"cache-control"))
+        if not pages.enabled or fresh:
+            if fresh:
                 fresh_var.set(True)  # the services' caches are skipped too
             await self.app(scope, receive, _decorate(send, public))
             return
-        key = f"{_context(principal)}|{_page_key(path, scope.get('query_string', b''))}"
+        key = _key(principal, scope)
         hit = pages.peek(key)
         if hit is None:
             ran = False
@@ -241,9 +242,7 @@ class ResponseCacheMiddleware:
         pages: TieredCache[CachedResponse] | None = getattr(upstreams, "pages", None)
         if pages is None or not pages.enabled:
             return None
-        if control is not None and (
-            b"no-cache" in control.lower() or b"no-store" in control.lower()
-        ):
+        if asks_fresh(control):
             return None
         access_cookie = None
         if cookie is not None and authorization is None:
@@ -256,8 +255,7 @@ class ResponseCacheMiddleware:
             )
         except DomainError:
             return None
-        key = f"{_context(principal)}|{_page_key(scope['path'], scope.get('query_string', b''))}"
-        hit = pages.peek(key)
+        hit = pages.peek(_key(principal, scope))
         if hit is None or hit.value is None:
             return None
         return hit.value, hit, principal
