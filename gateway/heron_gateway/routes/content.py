@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -326,19 +327,22 @@ async def _update(
     if body.data is not None:
         check_json_document(body.data, "data")
         request.data_json = orjson.dumps(body.data)
-    return await _send_update(principal, request, upstreams, settings, if_match, body.version)
+    return await _item_write(
+        upstreams.content.UpdateItem, principal, request, settings, if_match, body.version
+    )
 
 
-async def _send_update(
+async def _item_write(
+    method: Callable[..., Awaitable[pb.Item]],
     principal: Principal,
-    request: pb.UpdateItemRequest,
-    upstreams: Upstreams,
+    request: pb.UpdateItemRequest | pb.ScheduleItemRequest,
     settings: GatewaySettings,
     if_match: str | None,
     version: int | None,
 ) -> Response:
+    """A conditional write of the item `request.id` that answers with the item."""
     reply = await conditional_call(
-        upstreams.content.UpdateItem,
+        method,
         request,
         request.id,
         if_match=if_match,
@@ -396,7 +400,9 @@ async def _set_status(
 ) -> Response:
     request = pb.UpdateItemRequest(id=item_id, status=status)
     version = body.version if body is not None else None
-    return await _send_update(principal, request, upstreams, settings, if_match, version)
+    return await _item_write(
+        upstreams.content.UpdateItem, principal, request, settings, if_match, version
+    )
 
 
 @router.post(
@@ -489,27 +495,9 @@ async def schedule_item(
         request.publish_at = _moment(body.publish_at)
     if body.unpublish_at is not None:
         request.unpublish_at = _moment(body.unpublish_at)
-    return await _schedule(principal, request, upstreams, settings, if_match, body.version)
-
-
-async def _schedule(
-    principal: Principal,
-    request: pb.ScheduleItemRequest,
-    upstreams: Upstreams,
-    settings: GatewaySettings,
-    if_match: str | None,
-    version: int | None,
-) -> Response:
-    reply = await conditional_call(
-        upstreams.content.ScheduleItem,
-        request,
-        request.id,
-        if_match=if_match,
-        version=version,
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
+    return await _item_write(
+        upstreams.content.ScheduleItem, principal, request, settings, if_match, body.version
     )
-    return item_response(reply)
 
 
 @router.delete(
@@ -527,7 +515,9 @@ async def unschedule_item(
 ) -> Response:
     """Clear the item's scheduled publishing and unpublishing."""
     request = pb.ScheduleItemRequest(id=item_id, cancel=True)
-    return await _schedule(principal, request, upstreams, settings, if_match, None)
+    return await _item_write(
+        upstreams.content.ScheduleItem, principal, request, settings, if_match, None
+    )
 
 
 @router.delete(
