@@ -34,6 +34,10 @@ def test_stream_split_into_pieces(size: int) -> None:
     assert frames == FRAMES
 
 
+def test_a_null_bulk_string_takes_no_payload() -> None:
+    assert PushParser().feed(b"*2\r\n$-1\r\n:3\r\n") == [[b"", 3]]
+
+
 def test_an_error_reply_is_refused() -> None:
     with pytest.raises(ProtocolError, match="NOAUTH"):
         PushParser().feed(b"-NOAUTH Authentication required.\r\n")

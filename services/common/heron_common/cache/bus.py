@@ -68,24 +68,28 @@ class PushParser:
         del self._buffer[:position]
         return frames
 
-    def _line(self, position: int) -> tuple[bytes, int] | None:
+    def _header(self, position: int) -> tuple[bytes, bytes, int] | None:
+        """The type byte and the rest of the line at `position`, and where the next starts."""
         end = self._buffer.find(b"\r\n", position)
         if end < 0:
             return None
-        return bytes(self._buffer[position:end]), end + 2
+        return (
+            bytes(self._buffer[position : position + 1]),
+            bytes(self._buffer[position + 1 : end]),
+            end + 2,
+        )
 
     def _frame(self, position: int) -> tuple[list[bytes | int] | bytes, int] | None:
-        line = self._line(position)
+        line = self._header(position)
         if line is None:
             return None
-        header, position = line
-        kind, rest = header[:1], header[1:]
+        kind, rest, position = line
         if kind == b"+":
             return rest, position
         if kind == b"-":
             raise ProtocolError(rest.decode("utf-8", "replace"))
         if kind not in (b"*", b">"):
-            raise ProtocolError(f"unexpected frame {header[:20]!r}")
+            raise ProtocolError(f"unexpected frame {(kind + rest)[:20]!r}")
         items: list[bytes | int] = []
         for _ in range(int(rest)):
             element = self._element(position)
@@ -96,22 +100,23 @@ class PushParser:
         return items, position
 
     def _element(self, position: int) -> tuple[bytes | int, int] | None:
-        line = self._line(position)
+        line = self._header(position)
         if line is None:
             return None
-        header, position = line
-        kind, rest = header[:1], header[1:]
+        kind, rest, position = line
         if kind == b":":
             return int(rest), position
-        if kind in (b"$", b"+"):
-            if kind == b"+":
-                return rest, position
-            size = int(rest)
-            end = position + size
-            if len(self._buffer) < end + 2:
-                return None
-            return bytes(self._buffer[position:end]), end + 2
-        raise ProtocolError(f"unexpected element {header[:20]!r}")
+        if kind == b"+":
+            return rest, position
+        if kind != b"$":
+            raise ProtocolError(f"unexpected element {(kind + rest)[:20]!r}")
+        size = int(rest)
+        if size < 0:  # a null bulk string: no payload follows
+            return b"", position
+        end = position + size
+        if len(self._buffer) < end + 2:
+            return None
+        return bytes(self._buffer[position:end]), end + 2
 
 
 class _Subscription(asyncio.Protocol):
