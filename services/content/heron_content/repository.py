@@ -339,17 +339,16 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
     if listing.condition is not None:
         conditions.append(listing.condition)
     sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
-    columns = [*_ITEM_COLUMNS, *sort_columns]
     window, bound, parameters = listing.window, None, {}
-    filtered = conditions
+    # A ranked search keeps its match apart from the filter (the window checks it its way).
+    matching = conditions if window is None else [*conditions, window.match]
     if window is not None:
-        conditions = [*filtered, window.match]
-        bound = window.bound or await _window_bound(conn, conditions, window.size)
+        bound = window.bound or await _window_bound(conn, matching, window.size)
         parameters = window.parameters(bound)
     if window is None or bound == EVERYTHING:
-        page_conditions = [*conditions, listing.after] if listing.after is not None else conditions
+        page_conditions = [*matching, listing.after] if listing.after is not None else matching
         query = (
-            select(*columns)
+            select(*_ITEM_COLUMNS, *sort_columns)
             .select_from(_ITEMS_WITH_COLLECTION)
             .where(*page_conditions)
             .order_by(*listing.order_by)
@@ -357,7 +356,7 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
             .offset(listing.offset)
         )
     else:
-        query = _windowed(listing, filtered)
+        query = _windowed(listing, conditions, sort_columns)
     fetched = (await conn.execute(query, parameters)).mappings().all()
     names = _ITEM_FIELDS
     rows = [Item(**{name: r[name] for name in names}) for r in fetched[: listing.limit]]
@@ -372,7 +371,7 @@ async def list_items(conn: AsyncConnection, listing: Listing) -> Page:
         if listing.offset == 0 and listing.after is None and not more:
             total = len(rows)
         else:
-            count = select(func.count()).select_from(items).where(*conditions)
+            count = select(func.count()).select_from(items).where(*matching)
             total = int((await conn.execute(count)).scalar_one())
     return Page(rows, total, last, bound)
 
@@ -392,7 +391,7 @@ async def _window_bound(
     return EVERYTHING if row is None else (int(row[0]), str(row[1]))
 
 
-def _windowed(listing: Listing, filtered: list[Any]) -> Any:
+def _windowed(listing: Listing, filtered: list[Any], sort_columns: list[Any]) -> Any:
     """The page of a ranked search whose window is smaller than its matches (`filtered`: the
     listing's conditions but the search's own).
 
@@ -402,7 +401,6 @@ def _windowed(listing: Listing, filtered: list[Any]) -> Any:
     """
     window = listing.window
     enough = listing.offset + listing.limit + 1
-    sort_columns = [key.expr.label(f"sort_{n}") for n, key in enumerate(listing.keys)]
     picked = [items.c.id.label("page_id"), *sort_columns]
     parts = []
     if not listing.past_window:
