@@ -112,9 +112,8 @@ def rank(dialect: str, items: FromClause, query: str) -> ColumnElement[Any]:
     terms = words(query)
     if dialect == "postgresql":
         return cast(func.ts_rank(_vector(items), _tsquery(terms)), Numeric)
-    return func.heron_rank(
-        literal_column("items.search_text"), bindparam("rank_terms", " ".join(terms))
-    )
+    folded = _fold(" ".join(terms))  # once per query, not once per row
+    return func.heron_rank(literal_column("items.search_text"), bindparam("rank_terms", folded))
 
 
 EVERYTHING = (-1, "")
@@ -177,12 +176,13 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _score(text: str | None, query: str) -> float:
-    """SQLite's `heron_rank(search_text, words)`: each word's count, saturating (k = 1.2)."""
+def _score(text: str | None, folded_words: str) -> float:
+    """SQLite's `heron_rank(search_text, words)`: each word's count, saturating (k = 1.2);
+    the words come folded already."""
     if not text:
         return 0.0
     counts = Counter(_WORDS.findall(_fold(text)))
-    return sum(n / (n + 1.2) for n in (counts[word] for word in _fold(query).split()))
+    return sum(n / (n + 1.2) for n in (counts[word] for word in folded_words.split()))
 
 
 sqlite_function("heron_rank", 2, _score)
