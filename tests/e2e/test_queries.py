@@ -5,6 +5,7 @@ plain-Python evaluator is tests/e2e/test_query_differential.py.)"""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -570,18 +571,18 @@ def test_a_ranked_search_scores_its_newest_matches_and_lists_the_rest_after(
     schema = {"properties": {"body": {"type": "text"}}}
     assert stack.client.post("/api/collections", json={"name": name, "schema": schema}).is_success
     url = f"/api/collections/{name}/content"
-    # Item n (n = 0 the oldest) says "kestrel" hits[n] times in a body of ten words.
+    # Item n (n = 0 the oldest) says "kestrel" hits[n] times in a body of twelve words.
     hits = [5, 9, 2, 11, 7, 1, 12, 4, 8, 3, 10, 6]
     ids = []
     for n, count in enumerate(hits):
-        body = " ".join(["kestrel"] * count + ["filler"] * (12 - count))
+        text = " ".join(["kestrel"] * count + ["filler"] * (12 - count))
         created = stack.client.post(
             "/api/content",
             json={
                 "collection": name,
                 "title": f"Item {n}",
                 "status": "published",
-                "data": {"body": body},
+                "data": {"body": text},
             },
         )
         assert created.status_code == 201, created.text
@@ -633,6 +634,15 @@ def test_a_ranked_search_scores_its_newest_matches_and_lists_the_rest_after(
             break
         params["cursor"] = body["meta"]["next_cursor"]
     assert [i for i in walked if i in ids] == expected
+    # A cursor's window is checked like the rest of it: altered or missing, it is a 400.
+    cursor = page(limit=2)["meta"]["next_cursor"]
+    doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    assert doc["w"]
+    for window in (["x", 1], None):
+        bad = {**doc, "w": window} if window else {k: v for k, v in doc.items() if k != "w"}
+        token = base64.urlsafe_b64encode(json.dumps(bad).encode()).decode().rstrip("=")
+        reply = stack.client.get(url, params={"search": "kestrel", "limit": 2, "cursor": token})
+        assert assert_error(reply, 400, "invalid_argument")["details"][0]["field"] == "cursor"
     # A new first page has a new window: the three newest and best lead it.
     fresh = [i["title"] for i in page(limit=3)["data"]]
     assert sorted(fresh) == ["New 0", "New 1", "New 2"]
