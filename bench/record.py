@@ -43,6 +43,14 @@ class Outcome:
     targets: tuple[TargetCheck, ...] = ()
     # Milliseconds of CPU each Heron process (and PostgreSQL) spent per request.
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    # The compared scenario's req/s ÷ this one's (`compared_with` names it).
+    relative: float | None = None
+    compared_with: str = ""
+    # The unavoidable cost its target allows for (argon2 for a login), ms.
+    baseline_ms: float | None = None
+    # RSS of each process that answered, after the warm-up and after the measured run.
+    rss_start: dict[str, dict[str, int]] = field(default_factory=dict)
+    rss_end: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from bench.measures import LoadResult
 from bench.options import Options
 from bench.record import FloorRun, Outcome, RunRecord
 
-RSS_TARGET_BYTES = 150 * 1024 * 1024
+RSS_TARGET_MB = 120
+RSS_TARGET_BYTES = RSS_TARGET_MB * 1024 * 1024
 DASH = "—"
 
 
@@ -64,7 +65,12 @@ def _scenario_row(o: Outcome) -> str:
     floor_rps = f"{f.result.rps:,.0f}" if f and isinstance(f.result, LoadResult) else DASH
     ratio = DASH if o.ratio is None else _share(o.ratio) + ("" if load else " (p50)")
     targets = "; ".join(f"{'✓' if t.met else '✗'} {t.label}" for t in o.targets) or DASH
-    notes = o.note if load else "; ".join(filter(None, [f"{r.requests} requests", o.note]))
+    facts = [] if load else [f"{r.requests} requests"]
+    if o.relative is not None:
+        facts.append(f"{o.relative:.2f} times the cost of {o.compared_with}")
+    if o.baseline_ms is not None:
+        facts.append(f"argon2id verify {o.baseline_ms:.2f} ms")
+    notes = "; ".join(filter(None, [*facts, o.note]))
     return (
         f"| {o.title} | {rps} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | {r.errors} | "
         f"{_floor_label(f) if f else DASH} | {floor_rps} | "
@@ -92,8 +98,27 @@ def _rss_rows(record: RunRecord) -> list[str]:
         target = DASH
         if name in record.heron_processes:
             # The target is per process: with several workers, the largest one counts.
-            target = f"{'✓' if largest < RSS_TARGET_BYTES else '✗'} < 150 MB per process"
+            met = "✓" if largest < RSS_TARGET_BYTES else "✗"
+            target = f"{met} < {RSS_TARGET_MB} MB per process"
         rows.append(f"| {label} | {_mb(start)} | {_mb(end['rss_bytes'])} | {target} |")
+    return rows
+
+
+def _scenario_rss_rows(record: RunRecord) -> list[str]:
+    """Each scenario's processes, after its warm-up → after its measured run (total MB)."""
+    rows = []
+    for o in record.outcomes:
+        if o.status != "ok" or not o.rss_end:
+            continue
+        cells = []
+        for name, end in o.rss_end.items():
+            start = o.rss_start.get(name, {}).get("rss_bytes", 0)
+            grew = end["rss_bytes"] - start
+            cells.append(
+                f"{name} {_mb(start)} → {_mb(end['rss_bytes'])}"
+                + (f" (+{grew / 1024 / 1024:.1f})" if grew >= 1024 * 1024 else "")
+            )
+        rows.append(f"| {o.title} | {' · '.join(cells)} |")
     return rows
 
 
@@ -134,6 +159,10 @@ def markdown(record: RunRecord) -> str:
         "| process | RSS after start | RSS at end (at rest) | target |",
         "|---|---:|---:|---|",
         *_rss_rows(record),
+        "",
+        "| RSS during each scenario: after its warm-up → after its measured run | by process |",
+        "|---|---|",
+        *_scenario_rss_rows(record),
         "",
         "vs floor: req/s ÷ the floor's req/s at the same body size, in the same run "
         "(sequential: the floor's p50 ÷ the scenario's p50); 100 % = as fast as the floor. "

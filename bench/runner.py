@@ -21,6 +21,7 @@ from bench.features import detect
 from bench.machine import Pinning, ensure_wrk, machine_facts, plan_pinning
 from bench.measures import LatencyResult, LoadResult
 from bench.options import Options
+from bench.passwords import argon2_verify_ms
 from bench.processes import Server, postgres_cpu_seconds
 from bench.record import FloorRun, Outcome, RunRecord, TargetCheck
 from bench.report import markdown, write_results
@@ -38,11 +39,13 @@ from bench.signin import Session, sign_in
 from bench.stack import Stack
 from bench.wrk import run_wrk
 
-FLOOR_NAMES = {"asgi": "raw ASGI", "echo": "echo hop"}
+FLOOR_NAMES = {"asgi": "raw ASGI", "echo": "echo hop", "asgi-2w": "raw ASGI, 2 workers"}
+UNPINNED = plan_pinning(1, pinned=False)
 SIZE_SAMPLES = 20
 
 R = TypeVar("R", LoadResult, LatencyResult)
 CpuShare = dict[str, float]  # server name → ms of CPU per request
+Rss = dict[str, dict[str, int]]  # server name → its RSS (see Server.rss)
 
 
 def log(message: str) -> None:
@@ -62,23 +65,34 @@ class ScenarioRunner:
         self.session = session
         self.floors: dict[tuple[str, int], FloorRun] = {}
         self.floor_runs: list[FloorRun] = []
+        self.outcomes: dict[str, Outcome] = {}
+        self.argon2_ms: float | None = None
+        # Memory of the measured servers after the last warm-up and after its measured run.
+        self.rss_marks: tuple[Rss, Rss] = ({}, {})
 
     def _cpu(self, servers: list[Server]) -> dict[str, float]:
         snapshot = {s.name: s.cpu_seconds() for s in servers}
-        if servers is self.stack.heron and not self.options.embedded:
+        if servers and servers[0] in self.stack.services and not self.options.embedded:
             snapshot["postgres"] = postgres_cpu_seconds()
         return snapshot
 
     def metered(self, servers: list[Server], measure: Callable[[], R]) -> tuple[R, CpuShare]:
-        """Run `measure` and charge each server's CPU time to the requests it answered."""
+        """Run `measure` and charge each server's CPU time to the requests it answered; note
+        the servers' memory before and after."""
+        start = self.stack.rss(servers)
         before = self._cpu(servers)
         result = measure()
         after = self._cpu(servers)
+        self.rss_marks = (start, self.stack.rss(servers))
         n = max(1, result.requests)
         return result, {k: round((after[k] - before[k]) * 1000 / n, 3) for k in after}
 
     def load(
-        self, url: str, servers: list[Server], plan: LoadPlan | None = None
+        self,
+        url: str,
+        servers: list[Server],
+        plan: LoadPlan | None = None,
+        pinning: Pinning | None = None,
     ) -> tuple[LoadResult, CpuShare]:
         """A warm-up run (discarded), then the measured one."""
 
@@ -87,7 +101,7 @@ class ScenarioRunner:
                 url,
                 duration=seconds,
                 connections=self.options.connections,
-                pinning=self.pinning,
+                pinning=pinning or self.pinning,
                 paths_file=plan.paths_file if plan else None,
                 headers=plan.headers if plan else None,
             )
@@ -96,13 +110,13 @@ class ScenarioRunner:
             once(self.options.warmup)
         return self.metered(servers, lambda: once(self.options.duration))
 
-    def body_size(self, plan: LoadPlan) -> int:
+    def body_size(self, plan: LoadPlan, base_url: str) -> int:
         """The median size of the scenario's response bodies, to size its floor."""
         paths = [plan.path]
         if plan.paths_file is not None:
             paths = plan.paths_file.read_text().split()[:SIZE_SAMPLES]
         sizes = []
-        with httpx.Client(base_url=self.ctx.base_url, headers=plan.headers, timeout=10) as c:
+        with httpx.Client(base_url=base_url, headers=plan.headers, timeout=10) as c:
             for path in paths:
                 reply = c.get(path)
                 if not reply.is_success:
@@ -113,13 +127,18 @@ class ScenarioRunner:
     def load_floor(self, kind: str, size: int) -> FloorRun:
         key = (kind, size)
         if key not in self.floors:
+            pinning = None
             if kind == "asgi":
                 url = f"{self.stack.asgi_floor_url}/bytes/{size}"
+                servers = self.stack.asgi_floor
+            elif kind == "asgi-2w":
+                url = f"{self.stack.asgi_floor_2w_url}/bytes/{size}"
+                servers, pinning = self.stack.asgi_floor_2w, UNPINNED
             else:
                 url = f"{self.stack.echo_floor_url}/sized/{size}"
+                servers = self.stack.echo_floor
             log(f"  floor: {FLOOR_NAMES[kind]}, {size:,} B body")
-            servers = self.stack.asgi_floor if kind == "asgi" else self.stack.echo_floor
-            result, cpu = self.load(url, servers)
+            result, cpu = self.load(url, servers, pinning=pinning)
             floor = FloorRun(FLOOR_NAMES[kind], size, "load", result, cpu)
             self.floors[key] = floor
             self.floor_runs.append(floor)
@@ -165,13 +184,41 @@ class ScenarioRunner:
             )
             self.ctx = replace(self.ctx, token=self.session.token)
 
+    def baseline_ms(self, scenario: Scenario) -> float | None:
+        """The unavoidable cost a scenario's target allows for (argon2 for a login)."""
+        if scenario.key != "login":
+            return None
+        if self.argon2_ms is None:
+            self.argon2_ms = argon2_verify_ms()
+            log(f"  argon2id verify with the auth service's settings: {self.argon2_ms:.2f} ms")
+        return self.argon2_ms
+
+    def relative(self, scenario: Scenario, result: LoadResult | LatencyResult) -> float | None:
+        """The other scenario's req/s ÷ this one's: how many of its cost this one is."""
+        other = self.outcomes.get(scenario.compare_to or "")
+        if other is None or not isinstance(other.result, LoadResult):
+            return None
+        if not isinstance(result, LoadResult) or not result.rps:
+            return None
+        return round(other.result.rps / result.rps, 3)
+
     def run(self, scenario: Scenario) -> Outcome:
+        outcome = self._run(scenario)
+        self.outcomes[scenario.key] = outcome
+        return outcome
+
+    def _run(self, scenario: Scenario) -> Outcome:
         base = Outcome(scenario.key, scenario.title, scenario.kind, "n/a")
         missing = sorted(f for f in scenario.requires if not self.ctx.features.get(f))
         if missing:
             return replace(base, note=f"not built yet ({', '.join(missing)})")
         if scenario.plan is None:
             return replace(base, note="scenario not written yet")
+        if scenario.via not in self.stack.gateways:
+            return replace(base, note=self.stack.unavailable.get(scenario.via, "no such gateway"))
+        base_url = self.stack.gateway_urls[scenario.via]
+        servers = self.stack.servers_for(scenario.via)
+        two_workers = scenario.via == "two-workers"
         note = "; ".join(
             text for feature, text in scenario.prefers.items() if not self.ctx.features.get(feature)
         )
@@ -181,25 +228,36 @@ class ScenarioRunner:
         result: LoadResult | LatencyResult
         try:
             if isinstance(plan, LoadPlan):
-                size = self.body_size(plan)
-                url = f"{self.ctx.base_url}{plan.path}"
-                result, cpu = self.load(url, self.stack.heron, plan)
+                size = self.body_size(plan, base_url)
+                url = f"{base_url}{plan.path}"
+                pinning = UNPINNED if two_workers else None
+                result, cpu = self.load(url, servers, plan, pinning=pinning)
+                rss = self.rss_marks
                 if not result.requests:
                     raise BenchError(
                         f"no request completed in {self.options.duration} s "
                         f"({result.errors} errors): each takes longer than the run"
                     )
-                floor = self.load_floor(scenario.floor, size)
+                floor_kind = f"{scenario.floor}-2w" if two_workers else scenario.floor
+                floor = self.load_floor(floor_kind, size)
                 ratio = round(result.rps / floor.result.rps, 4) if floor.result.rps else None
             else:
-                result, cpu = self.sequential(self.ctx.base_url, plan, self.stack.heron)
+                result, cpu = self.sequential(base_url, plan, servers)
+                rss = self.rss_marks
                 floor = self.sequential_floor(plan)
                 size = floor.body_bytes
                 ratio = round(floor.result.p50_ms / result.p50_ms, 4) if result.p50_ms else None
         except BenchError as exc:
             self.stack.check_alive()  # a dead server ends the run; anything else, the scenario
             return replace(base, status="error", note=str(exc)[:500])
-        figures = Figures(result.rps, result.p50_ms, result.p99_ms, ratio)
+        figures = Figures(
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            ratio,
+            relative=self.relative(scenario, result),
+            baseline_ms=self.baseline_ms(scenario),
+        )
         checks = tuple(TargetCheck(t.label, t.check(figures)) for t in scenario.targets)
         if result.errors:
             note = "; ".join(filter(None, [note, f"{result.errors} failed requests"]))
@@ -213,6 +271,11 @@ class ScenarioRunner:
             ratio=ratio,
             targets=checks,
             cpu_ms_per_request=cpu,
+            relative=figures.relative,
+            compared_with=scenario.compare_to or "",
+            baseline_ms=figures.baseline_ms,
+            rss_start=rss[0],
+            rss_end=rss[1],
         )
 
 
@@ -295,7 +358,7 @@ def run(options: Options) -> None:
         log("starting Heron")
         stack.start_heron()
         record.description = stack.description
-        record.heron_processes = [s.name for s in stack.heron]
+        record.heron_processes = [s.name for s in stack.heron_servers()]
         log("starting the floor servers")
         stack.start_floors()
         record.rss_start = stack.rss()

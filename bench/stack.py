@@ -39,13 +39,20 @@ class Stack:
         self.options = options
         self.pinning = pinning
         self.workdir = workdir
-        self.heron: list[Server] = []
+        self.heron: list[Server] = []  # the services, then the run's own gateway
+        self.services: list[Server] = []
+        # More gateways in front of the same services, by `Via` (see bench.scenarios).
+        self.gateways: dict[str, Server] = {}
+        self.gateway_urls: dict[str, str] = {}
+        self.unavailable: dict[str, str] = {}  # a gateway that could not be started: why
         self.floors: list[Server] = []
         self.asgi_floor: list[Server] = []
+        self.asgi_floor_2w: list[Server] = []
         self.echo_floor: list[Server] = []
         self.databases: list[str] = []
         self.gateway_url = ""
         self.asgi_floor_url = ""
+        self.asgi_floor_2w_url = ""
         self.echo_floor_url = ""
         self.content_database_url = ""  # for bulk seeding and ANALYZE
         self.database_urls: list[str] = []  # every service's (production mode), for ANALYZE
@@ -66,8 +73,11 @@ class Stack:
     ) -> None:
         self.close()
 
-    def _server(self, name: str, module: str, args: list[str], env: dict[str, str]) -> Server:
-        argv = [*self.pinning.server_prefix(), sys.executable, "-m", module, *args]
+    def _server(
+        self, name: str, module: str, args: list[str], env: dict[str, str], pinned: bool = True
+    ) -> Server:
+        prefix = self.pinning.server_prefix() if pinned else []
+        argv = [*prefix, sys.executable, "-m", module, *args]
         server = Server(name, argv, env, self.workdir / f"{name}.log", REPO_ROOT)
         server.start()
         return server
@@ -126,14 +136,43 @@ class Stack:
                 self.database_urls.append(url)
             if service.name == "content":
                 self.content_database_url = url
-            self.heron.append(self._server(service.name, service.package, [], env))
+            self.services.append(self._server(service.name, service.package, [], env))
             target = f"127.0.0.1:{port}"
             gateway_env[service.target_variable] = target
             if service.target_for_all:
                 common[service.target_variable] = target
-        self.heron.append(self._server("gateway", "heron_gateway", [], gateway_env))
-        self.gateway_url = f"http://127.0.0.1:{gateway_env['HERON_GATEWAY_PORT']}"
+        gateway = self.gateways["gateway"] = self._server(
+            "gateway", "heron_gateway", [], gateway_env
+        )
+        self.heron = [*self.services, gateway]
+        self.gateway_url = self.gateway_urls["gateway"] = (
+            f"http://127.0.0.1:{gateway_env['HERON_GATEWAY_PORT']}"
+        )
         wait_http_ok(f"{self.gateway_url}/ready", self.heron, timeout=90)
+        self._start_gateway("tier-off", gateway_env, {"HERON_CACHE_ENABLED": "false"})
+        if self.options.embedded:
+            # Several workers share their caches' invalidations through Redis only.
+            self.unavailable["two-workers"] = "needs Redis (production mode)"
+        else:
+            self._start_gateway(
+                "two-workers", gateway_env, {"HERON_GATEWAY_WORKERS": "2"}, pinned=False
+            )
+
+    def _start_gateway(
+        self, via: str, base: dict[str, str], changes: dict[str, str], pinned: bool = True
+    ) -> None:
+        """One more gateway in front of the same services, on its own port."""
+        port = free_port()
+        env = {**base, **changes, "HERON_GATEWAY_PORT": str(port)}
+        server = self.gateways[via] = self._server(
+            f"gateway-{via}", "heron_gateway", [], env, pinned=pinned
+        )
+        self.gateway_urls[via] = f"http://127.0.0.1:{port}"
+        wait_http_ok(f"{self.gateway_urls[via]}/ready", [*self.services, server], timeout=90)
+
+    def servers_for(self, via: str) -> list[Server]:
+        """What answers a scenario sent to gateway `via`: the services and that gateway."""
+        return [*self.services, self.gateways[via]]
 
     def start_floors(self) -> None:
         """The raw ASGI floor, and the echo gRPC server with its FastAPI hop in front."""
@@ -156,24 +195,38 @@ class Stack:
         self.echo_floor_url = f"http://127.0.0.1:{hop_port}"
         wait_http_ok(f"{self.asgi_floor_url}/bytes/2", [asgi])
         wait_http_ok(f"{self.echo_floor_url}/sized/2", [echo, hop])
+        if "two-workers" in self.gateways:
+            port = free_port()
+            args = ["--port", str(port), "--workers", "2"]
+            floor = self._server("floor-asgi-2w", "bench.floors.asgi", args, env, pinned=False)
+            self.floors.append(floor)
+            self.asgi_floor_2w = [floor]
+            self.asgi_floor_2w_url = f"http://127.0.0.1:{port}"
+            wait_http_ok(f"{self.asgi_floor_2w_url}/bytes/2", [floor])
+
+    def all_servers(self) -> list[Server]:
+        """In start order: services, gateways, floors."""
+        return [*self.services, *self.gateways.values(), *self.floors]
+
+    def heron_servers(self) -> list[Server]:
+        return [*self.services, *self.gateways.values()]
 
     def check_alive(self) -> None:
-        for server in [*self.heron, *self.floors]:
+        for server in self.all_servers():
             if not server.alive():
                 raise server.failure("exited during the run")
 
-    def rss(self) -> dict[str, dict[str, int]]:
-        """RSS of every server (with its workers) right now, by name."""
-        out: dict[str, dict[str, int]] = {}
-        for server in [*self.heron, *self.floors]:
-            out[server.name] = server.rss()
-        return out
+    def rss(self, servers: list[Server] | None = None) -> dict[str, dict[str, int]]:
+        """RSS of each server (with its workers) right now, by name (default: every one)."""
+        return {s.name: s.rss() for s in (self.all_servers() if servers is None else servers)}
 
     def close(self) -> None:
-        # Gateway before services (reverse start order), floors too; then the databases.
-        for server in reversed([*self.heron, *self.floors]):
+        # Gateways before services (reverse start order), floors too; then the databases.
+        for server in reversed(self.all_servers()):
             server.stop()
         self.heron.clear()
+        self.services.clear()
+        self.gateways.clear()
         self.floors.clear()
         for name in self.databases:
             try:
