@@ -29,7 +29,7 @@ import grpc
 import uvloop
 from cms.auth.v1 import auth_pb2_grpc
 
-from heron_common.db import Database, create_engine, migrations
+from heron_common.db import Database, create_engine, revisions
 from heron_common.errors import DomainError
 from heron_common.logging import configure_logging
 from heron_common.registry import BY_NAME
@@ -83,7 +83,7 @@ class ServiceSpec(Generic[SettingsT]):
 
     @property
     def version_table(self) -> str:
-        return migrations.version_table(self.name)
+        return revisions.version_table(self.name)
 
     @property
     def advisory_lock_id(self) -> int:
@@ -96,25 +96,48 @@ def advisory_lock_id(name: str) -> int:
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
-async def migrate(spec: ServiceSpec[SettingsT], database: Database) -> bool:
-    """Bring the store to the newest revision; True when the store was created by this call."""
-    return await migrations.upgrade(
+async def migrate(
+    spec: ServiceSpec[SettingsT], database: Database, *, child_url: str | None = None
+) -> bool:
+    """Bring the store to the newest revision; True when the store was created by this call.
+
+    A store at head is left alone without importing Alembic. Otherwise the migrations run in
+    this process, or, given the store's `child_url`, in a child process, so that a process
+    that goes on to serve never imports Alembic (see heron_common.db.revisions)."""
+    if await revisions.at_head(database, spec.migrations, spec.version_table):
+        return False
+    if child_url is None:
+        from heron_common.db import migrations
+
+        return await migrations.upgrade(
+            database,
+            script_location=spec.migrations,
+            version_table=spec.version_table,
+            advisory_lock_id=spec.advisory_lock_id,
+        )
+    return await revisions.upgrade_in_child(
         database,
+        child_url,
         script_location=spec.migrations,
-        version_table=spec.version_table,
+        table=spec.version_table,
         advisory_lock_id=spec.advisory_lock_id,
     )
 
 
 async def open_database(
-    spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncExitStack
+    spec: ServiceSpec[SettingsT],
+    settings: SettingsT,
+    stack: AsyncExitStack,
+    *,
+    migrate_in_process: bool = False,
 ) -> tuple[Database, bool]:
     """The service's database, migrated (and disposed of when `stack` closes); and whether the
     store was created just now."""
     url = settings.resolved_database_url(spec.name)
     database = Database(create_engine(url, pool_size=settings.db_pool_size))
     stack.push_async_callback(database.dispose)
-    return database, await migrate(spec, database)
+    child_url = None if migrate_in_process else url
+    return database, await migrate(spec, database, child_url=child_url)
 
 
 def remote_authenticator(settings: ServiceSettings, stack: AsyncExitStack) -> Authenticator:
@@ -166,7 +189,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 async def _migrate_only(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     async with AsyncExitStack() as stack:
-        await open_database(spec, settings, stack)
+        await open_database(spec, settings, stack, migrate_in_process=True)
 
 
 def main(

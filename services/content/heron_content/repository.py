@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content.models import collections, item_revisions, item_unique_values, items
 from heron_content.search import EVERYTHING
+from heron_content.slugs import CANDIDATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +461,24 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield wanted[start : start + _IDS_PER_QUERY]
 
 
+# Built once for the usual number of candidates (an expanding IN is compiled on every call).
+_TAKEN_SLUGS = select(items.c.slug).where(
+    items.c.collection_id == bindparam("collection_id"),
+    items.c.slug.in_([bindparam(f"slug_{n}") for n in range(CANDIDATES)]),
+)
+
+
 async def taken_slugs(conn: AsyncConnection, collection_id: str, candidates: list[str]) -> set[str]:
     """Which of `candidates` are already used in the collection (one index lookup each)."""
-    query = select(items.c.slug).where(
-        items.c.collection_id == collection_id, items.c.slug.in_(candidates)
-    )
-    return set((await conn.execute(query)).scalars().all())
+    if len(candidates) == CANDIDATES:
+        values = {f"slug_{n}": slug for n, slug in enumerate(candidates)}
+        rows = await conn.execute(_TAKEN_SLUGS, {"collection_id": collection_id, **values})
+    else:
+        query = select(items.c.slug).where(
+            items.c.collection_id == collection_id, items.c.slug.in_(candidates)
+        )
+        rows = await conn.execute(query)
+    return set(rows.scalars().all())
 
 
 async def update_item(

@@ -16,11 +16,9 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from heron_common.db import Database
+from heron_common.db.revisions import version_table
 
-
-def version_table(service: str) -> str:
-    """The table that records a service's revision, in its own database."""
-    return f"alembic_version_{service}"
+__all__ = ["run_alembic_env", "upgrade", "version_table"]
 
 
 def _upgrade(connection: Connection, script_location: Path, version_table: str, lock: int) -> bool:
