@@ -128,15 +128,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time of every process named `postgres` (the server and its backends) so far."""
+    """CPU time of every process named `postgres` (the server and its backends) so far, and of
+    the backends that exited (counted in their parent's cutime and cstime once reaped): without
+    those, the sum fell whenever a backend ended, and a scenario's share went negative."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             if (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
-        except OSError:
+                fields = _stat_fields(int(entry.name))
+                # utime, stime, cutime, cstime
+                total += sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
             continue
     return total
 

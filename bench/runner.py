@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import statistics
 import sys
@@ -26,6 +27,7 @@ from bench.processes import Server, postgres_cpu_seconds
 from bench.record import FloorRun, Outcome, RunRecord, TargetCheck
 from bench.report import markdown, write_results
 from bench.scenarios import (
+    HOT_ITEMS,
     SCENARIOS,
     Context,
     Figures,
@@ -109,6 +111,28 @@ class ScenarioRunner:
         if self.options.warmup:
             once(self.options.warmup)
         return self.metered(servers, lambda: once(self.options.duration))
+
+    def prime(self, plan: LoadPlan, base_url: str) -> None:
+        """Request each of the plan's paths once (16 at a time), so its cache holds them."""
+        paths = [plan.path]
+        if plan.paths_file is not None:
+            paths = plan.paths_file.read_text().split()
+
+        async def fetch_all() -> None:
+            queue = iter(paths)
+            async with httpx.AsyncClient(
+                base_url=base_url, headers=plan.headers, timeout=30
+            ) as client:
+
+                async def worker() -> None:
+                    for path in queue:
+                        reply = await client.get(path)
+                        if not reply.is_success:
+                            raise BenchError(f"GET {path} answered {reply.status_code}")
+
+                await asyncio.gather(*(worker() for _ in range(16)))
+
+        asyncio.run(fetch_all())
 
     def body_size(self, plan: LoadPlan, base_url: str) -> int:
         """The median size of the scenario's response bodies, to size its floor."""
@@ -228,6 +252,8 @@ class ScenarioRunner:
         result: LoadResult | LatencyResult
         try:
             if isinstance(plan, LoadPlan):
+                if plan.prime:
+                    self.prime(plan, base_url)
                 size = self.body_size(plan, base_url)
                 url = f"{base_url}{plan.path}"
                 pinning = UNPINNED if two_workers else None
@@ -325,6 +351,8 @@ def _seed(
         analyze(url)
     paths_file = workdir / "item-paths.txt"
     paths_file.write_text("".join(f"/api/content/{i}\n" for i in seeded.ids))
+    hot_file = workdir / "hot-item-paths.txt"
+    hot_file.write_text("".join(f"/api/content/{i}\n" for i in seeded.ids[:HOT_ITEMS]))
     record.features = detect(stack.gateway_url, f"/api/content/{seeded.ids[0]}")
     built = [f for f, ok in record.features.items() if ok]
     log(f"features built: {', '.join(built) or 'none of ' + ', '.join(record.features)}")
@@ -333,6 +361,7 @@ def _seed(
         collection=COLLECTION,
         item_ids=tuple(seeded.ids),
         item_paths_file=paths_file,
+        hot_paths_file=hot_file,
         features=record.features,
         token=session.token,
         admin_email=stack.admin_email,
