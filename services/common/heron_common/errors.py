@@ -130,6 +130,22 @@ class PreconditionFailed(DomainError):
     http_status = 412
 
 
+class PayloadTooLarge(DomainError):
+    """A body (an upload) past a size limit: refused the moment the limit is passed."""
+
+    code = "payload_too_large"
+    grpc_status = grpc.StatusCode.OUT_OF_RANGE
+    http_status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    """A file whose bytes are of a type that is not allowed (or not what it claimed to be)."""
+
+    code = "unsupported_media_type"
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 415
+
+
 class ResourceExhausted(DomainError):
     code = "rate_limited"
     grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -164,6 +180,8 @@ _BY_CODE: dict[str, type[DomainError]] = {
         AlreadyExists,
         Conflict,
         PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
         ResourceExhausted,
         Unavailable,
         DeadlineExceeded,
@@ -193,6 +211,30 @@ _GENERIC_MESSAGES: dict[type[DomainError], str] = {
 _TRANSPORT_LIMIT = "The answer is too large to relay; ask for fewer items (a lower `limit`)."
 
 
+def from_trailer(value: bytes, default: type[DomainError] = Internal) -> DomainError | None:
+    """The domain error a service's `heron-error-bin` trailer (`to_trailer`) describes; None
+    when it is not one."""
+    try:
+        body: dict[str, Any] = orjson.loads(value)
+        cls = _BY_CODE.get(str(body.get("code")), default)
+        details = [
+            ErrorDetail(str(d.get("field", "")), str(d.get("message", "")))
+            for d in body.get("details") or []
+            if isinstance(d, dict)
+        ]
+        headers = body.get("headers") or {}
+        relayed = {
+            str(k): str(v)
+            for k, v in (headers.items() if isinstance(headers, dict) else ())
+            if str(k).lower() in RELAYED_HEADERS
+        }
+        tags = body.get("tags") or []
+        cache_tags = tuple(str(t) for t in tags) if isinstance(tags, list) else ()
+        return cls(str(body.get("message", "")), details, relayed, cache_tags)
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
     """Rebuild the domain error a service raised; anything unexpected becomes `Internal`.
 
@@ -203,25 +245,10 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> DomainError:
     cls = _BY_GRPC_STATUS.get(error.code(), Internal)
     for key, value in error.trailing_metadata() or ():
         if key == ERROR_TRAILER_KEY and isinstance(value, bytes):
-            try:
-                body: dict[str, Any] = orjson.loads(value)
-                cls = _BY_CODE.get(str(body.get("code")), cls)
-                details = [
-                    ErrorDetail(str(d.get("field", "")), str(d.get("message", "")))
-                    for d in body.get("details") or []
-                    if isinstance(d, dict)
-                ]
-                headers = body.get("headers") or {}
-                relayed = {
-                    str(k): str(v)
-                    for k, v in (headers.items() if isinstance(headers, dict) else ())
-                    if str(k).lower() in RELAYED_HEADERS
-                }
-                tags = body.get("tags") or []
-                cache_tags = tuple(str(t) for t in tags) if isinstance(tags, list) else ()
-                return cls(str(body.get("message", "")), details, relayed, cache_tags)
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                break
+            found = from_trailer(value, cls)
+            if found is not None:
+                return found
+            break
     if cls is ResourceExhausted:
         # Only a service's own trailer means "rate limited"; from the library itself it means a
         # message or metadata size limit, which retrying will never get past.

@@ -86,7 +86,7 @@ class UnaryCallMethod(Protocol[Response]):
 _FRESH = ((FRESH_METADATA_KEY, "1"),)
 
 
-def _metadata(metadata: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def call_metadata(metadata: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The call's metadata: the request id, whether it asks for a fresh answer, and more."""
     fresh = _FRESH if fresh_var.get() else ()
     return ((REQUEST_ID_METADATA_KEY, request_id_var.get()), *fresh, *metadata)
@@ -100,7 +100,7 @@ async def call_with_tags(
     metadata: Iterable[tuple[str, str]] = (),
 ) -> tuple[Response, list[str] | None]:
     """`call`, and the cache tags the service says its answer depends on (its trailers)."""
-    md = _metadata(metadata)
+    md = call_metadata(metadata)
     try:
         rpc = method(request, timeout=timeout, metadata=md)
         response = await rpc
@@ -120,7 +120,7 @@ async def call(
 
     The deadline is mandatory: no call may wait on a hung service forever.
     """
-    md = _metadata(metadata)
+    md = call_metadata(metadata)
     try:
         return await method(request, timeout=timeout, metadata=md)
     except grpc.aio.AioRpcError as exc:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,10 +54,45 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        wrapped = self._wrapped[method] = _wrap_unary(handler, method, self.policy)
+        if handler.unary_unary is not None:
+            wrapped = _wrap_unary(handler, method, self.policy)
+        elif handler.stream_stream is not None and not method.startswith("/grpc."):
+            # (Reflection streams both ways and needs no permission: left as is.)
+            wrapped = _wrap_stream_stream(handler, method, self.policy)
+        elif handler.unary_stream is not None and not method.startswith("/grpc."):
+            # (Health's Watch streams by context.write and needs no permission: left as is.)
+            wrapped = _wrap_unary_stream(handler, method, self.policy)
+        else:
+            return handler
+        self._wrapped[method] = wrapped
         return wrapped
+
+
+def _call_context(
+    context: grpc.aio.ServicerContext[Any, Any],
+) -> tuple[Any, contextvars.Token[str], contextvars.Token[bool]]:
+    """Bind the call's request id and freshness; (its metadata, the tokens to reset)."""
+    metadata = context.invocation_metadata() or ()
+    request_id = ""
+    fresh = False
+    for key, value in metadata:
+        if key == REQUEST_ID_METADATA_KEY:
+            request_id = str(value)
+        elif key == FRESH_METADATA_KEY:
+            fresh = True
+    return metadata, request_id_var.set(clean_request_id(request_id)), fresh_var.set(fresh)
+
+
+async def _translated(
+    exc: BaseException, context: grpc.aio.ServicerContext[Any, Any], method: str
+) -> None:
+    """A domain error becomes its status and trailer; anything unexpected, INTERNAL."""
+    if isinstance(exc, DomainError):
+        await context.abort(exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),))
+    logger.error("unhandled error", exc_info=exc, extra={"rpc": method})
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 def _wrap_unary(
@@ -64,35 +101,80 @@ def _wrap_unary(
     behavior = handler.unary_unary
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        metadata = context.invocation_metadata() or ()
-        request_id = ""
-        fresh = False
-        for key, value in metadata:
-            if key == REQUEST_ID_METADATA_KEY:
-                request_id = str(value)
-            elif key == FRESH_METADATA_KEY:
-                fresh = True
-        token = request_id_var.set(clean_request_id(request_id))
-        fresh_token = fresh_var.set(fresh)
+        metadata, token, fresh_token = _call_context(context)
         try:
             if policy is not None:
                 principal_var.set(await policy.authorize(method, metadata))
             return await behavior(request, context)  # type: ignore[arg-type, misc]
-        except DomainError as exc:
-            await context.abort(
-                exc.grpc_status, exc.message, ((ERROR_TRAILER_KEY, exc.to_trailer()),)
-            )
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
-        except Exception:
-            logger.exception("unhandled error", extra={"rpc": method})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        except Exception as exc:
+            await _translated(exc, context, method)
         finally:
             request_id_var.reset(token)
             fresh_var.reset(fresh_token)
 
     return grpc.unary_unary_rpc_method_handler(
         unary,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    context: grpc.aio.ServicerContext[Any, Any], method: str, policy: MethodPolicy | None
+) -> AsyncIterator[None]:
+    """A streaming call's context, authorization and error translation (the unary path has
+    the same inlined, being the hot one)."""
+    metadata, token, fresh_token = _call_context(context)
+    try:
+        if policy is not None:
+            # Before the first message is read: a refused caller sends nothing we keep.
+            principal_var.set(await policy.authorize(method, metadata))
+        yield
+    except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
+        raise
+    except Exception as exc:
+        await _translated(exc, context, method)
+    finally:
+        request_id_var.reset(token)
+        fresh_var.reset(fresh_token)
+
+
+def _wrap_unary_stream(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
+) -> grpc.RpcMethodHandler[Any, Any]:
+    behavior: Any = handler.unary_stream
+
+    async def unary_stream(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async with _serving(context, method, policy):
+            async for message in behavior(request, context):
+                yield message
+
+    return grpc.unary_stream_rpc_method_handler(
+        unary_stream,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _wrap_stream_stream(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
+) -> grpc.RpcMethodHandler[Any, Any]:
+    behavior: Any = handler.stream_stream
+
+    async def stream_stream(
+        requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async with _serving(context, method, policy):
+            async for message in behavior(requests, context):
+                yield message
+
+    return grpc.stream_stream_rpc_method_handler(
+        stream_stream,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
