@@ -17,11 +17,14 @@ from heron_common.registry import SERVICES as REGISTERED
 from heron_common.service import ServiceSpec, migrate
 from heron_content import models as content_models
 from heron_content.server import SPEC as CONTENT
+from heron_media import models as media_models
+from heron_media.server import SPEC as MEDIA
 from sqlalchemy.engine import Connection
 
 SERVICES: dict[str, tuple[ServiceSpec[Any], ModuleType]] = {
     "auth": (AUTH, auth_models),
     "content": (CONTENT, content_models),
+    "media": (MEDIA, media_models),
 }
 
 

@@ -66,6 +66,14 @@ SERVICES: tuple[Service, ...] = (
         target_variable="HERON_GATEWAY_CONTENT_TARGET",
         target_setting="content_target",
     ),
+    Service(
+        name="media",
+        package="heron_media",
+        grpc_service="cms.media.v1.MediaService",
+        default_port=50053,
+        target_variable="HERON_GATEWAY_MEDIA_TARGET",
+        target_setting="media_target",
+    ),
 )
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}

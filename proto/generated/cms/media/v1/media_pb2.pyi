@@ -194,6 +194,32 @@ class UploadResult(_message.Message):
 Global___UploadResult: _TypeAlias = UploadResult  # noqa: Y015
 
 @_typing.final
+class UploadReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    refusal: _builtins.bytes
+    """The domain error, as its gRPC trailer would carry it (heron_common.errors)."""
+    @_builtins.property
+    def result(self) -> Global___UploadResult: ...
+    def __init__(
+        self,
+        *,
+        result: Global___UploadResult | None = ...,
+        refusal: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "refusal", b"refusal", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "refusal", b"refusal", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["result", "refusal"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___UploadReply: _TypeAlias = UploadReply  # noqa: Y015
+
+@_typing.final
 class GetMediaRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

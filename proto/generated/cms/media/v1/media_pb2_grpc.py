@@ -34,10 +34,10 @@ class MediaServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Upload = channel.stream_unary(
+        self.Upload = channel.stream_stream(
                 '/cms.media.v1.MediaService/Upload',
                 request_serializer=cms_dot_media_dot_v1_dot_media__pb2.UploadChunk.SerializeToString,
-                response_deserializer=cms_dot_media_dot_v1_dot_media__pb2.UploadResult.FromString,
+                response_deserializer=cms_dot_media_dot_v1_dot_media__pb2.UploadReply.FromString,
                 _registered_method=True)
         self.GetMedia = channel.unary_unary(
                 '/cms.media.v1.MediaService/GetMedia',
@@ -59,6 +59,11 @@ class MediaServiceStub:
                 request_serializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.SerializeToString,
                 response_deserializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.FromString,
                 _registered_method=True)
+        self.DiscardUpload = channel.unary_unary(
+                '/cms.media.v1.MediaService/DiscardUpload',
+                request_serializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.SerializeToString,
+                response_deserializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.FromString,
+                _registered_method=True)
         self.ReadFile = channel.unary_stream(
                 '/cms.media.v1.MediaService/ReadFile',
                 request_serializer=cms_dot_media_dot_v1_dot_media__pb2.ReadFileRequest.SerializeToString,
@@ -73,6 +78,11 @@ class MediaServiceServicer:
         """The first message carries `start` (what the file is called and where it goes), every
         following one a chunk of its bytes, in order. The file is stored and listed only once
         every byte arrived and passed the checks; a call that ends early stores nothing.
+
+        The service answers with one message: the result, or a refusal the moment it refuses
+        (too large, not an allowed type, ...). After a refusal it keeps the call open, reading and
+        dropping what is still in flight, until the client cancels or half-closes: a service that
+        ended the call itself would race the client's writes, whose failure hides its status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +112,14 @@ class MediaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiscardUpload(self, request, context):
+        """Take back a file the caller uploaded moments ago (a multi-file upload that failed part
+        way): needs only the upload permission, and works only on the caller's own recent files.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReadFile(self, request, context):
         """The file's metadata first (`media`), then its bytes (`data`), the requested range only.
         """
@@ -112,10 +130,10 @@ class MediaServiceServicer:
 
 def add_MediaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Upload': grpc.stream_unary_rpc_method_handler(
+            'Upload': grpc.stream_stream_rpc_method_handler(
                     servicer.Upload,
                     request_deserializer=cms_dot_media_dot_v1_dot_media__pb2.UploadChunk.FromString,
-                    response_serializer=cms_dot_media_dot_v1_dot_media__pb2.UploadResult.SerializeToString,
+                    response_serializer=cms_dot_media_dot_v1_dot_media__pb2.UploadReply.SerializeToString,
             ),
             'GetMedia': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMedia,
@@ -134,6 +152,11 @@ def add_MediaServiceServicer_to_server(servicer, server):
             ),
             'DeleteMedia': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteMedia,
+                    request_deserializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.FromString,
+                    response_serializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.SerializeToString,
+            ),
+            'DiscardUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardUpload,
                     request_deserializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.FromString,
                     response_serializer=cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.SerializeToString,
             ),
@@ -164,12 +187,12 @@ class MediaService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/cms.media.v1.MediaService/Upload',
             cms_dot_media_dot_v1_dot_media__pb2.UploadChunk.SerializeToString,
-            cms_dot_media_dot_v1_dot_media__pb2.UploadResult.FromString,
+            cms_dot_media_dot_v1_dot_media__pb2.UploadReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -276,6 +299,33 @@ class MediaService:
             request,
             target,
             '/cms.media.v1.MediaService/DeleteMedia',
+            cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.SerializeToString,
+            cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.media.v1.MediaService/DiscardUpload',
             cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaRequest.SerializeToString,
             cms_dot_media_dot_v1_dot_media__pb2.DeleteMediaResponse.FromString,
             options,

@@ -35,30 +35,48 @@ class MediaServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> MediaServiceAsyncStub: ...
-    Upload: _grpc.StreamUnaryMultiCallable[_media_pb2.UploadChunk, _media_pb2.UploadResult]
+    Upload: _grpc.StreamStreamMultiCallable[_media_pb2.UploadChunk, _media_pb2.UploadReply]
     """The first message carries `start` (what the file is called and where it goes), every
     following one a chunk of its bytes, in order. The file is stored and listed only once
     every byte arrived and passed the checks; a call that ends early stores nothing.
+
+    The service answers with one message: the result, or a refusal the moment it refuses
+    (too large, not an allowed type, ...). After a refusal it keeps the call open, reading and
+    dropping what is still in flight, until the client cancels or half-closes: a service that
+    ended the call itself would race the client's writes, whose failure hides its status.
     """
     GetMedia: _grpc.UnaryUnaryMultiCallable[_media_pb2.GetMediaRequest, _media_pb2.Media]
     ListMedia: _grpc.UnaryUnaryMultiCallable[_media_pb2.ListMediaRequest, _media_pb2.ListMediaResponse]
     UpdateMedia: _grpc.UnaryUnaryMultiCallable[_media_pb2.UpdateMediaRequest, _media_pb2.Media]
     DeleteMedia: _grpc.UnaryUnaryMultiCallable[_media_pb2.DeleteMediaRequest, _media_pb2.DeleteMediaResponse]
+    DiscardUpload: _grpc.UnaryUnaryMultiCallable[_media_pb2.DeleteMediaRequest, _media_pb2.DeleteMediaResponse]
+    """Take back a file the caller uploaded moments ago (a multi-file upload that failed part
+    way): needs only the upload permission, and works only on the caller's own recent files.
+    """
     ReadFile: _grpc.UnaryStreamMultiCallable[_media_pb2.ReadFileRequest, _media_pb2.FileChunk]
     """The file's metadata first (`media`), then its bytes (`data`), the requested range only."""
 
 @_typing.type_check_only
 class MediaServiceAsyncStub(MediaServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Upload: _aio.StreamUnaryMultiCallable[_media_pb2.UploadChunk, _media_pb2.UploadResult]  # type: ignore[assignment]
+    Upload: _aio.StreamStreamMultiCallable[_media_pb2.UploadChunk, _media_pb2.UploadReply]  # type: ignore[assignment]
     """The first message carries `start` (what the file is called and where it goes), every
     following one a chunk of its bytes, in order. The file is stored and listed only once
     every byte arrived and passed the checks; a call that ends early stores nothing.
+
+    The service answers with one message: the result, or a refusal the moment it refuses
+    (too large, not an allowed type, ...). After a refusal it keeps the call open, reading and
+    dropping what is still in flight, until the client cancels or half-closes: a service that
+    ended the call itself would race the client's writes, whose failure hides its status.
     """
     GetMedia: _aio.UnaryUnaryMultiCallable[_media_pb2.GetMediaRequest, _media_pb2.Media]  # type: ignore[assignment]
     ListMedia: _aio.UnaryUnaryMultiCallable[_media_pb2.ListMediaRequest, _media_pb2.ListMediaResponse]  # type: ignore[assignment]
     UpdateMedia: _aio.UnaryUnaryMultiCallable[_media_pb2.UpdateMediaRequest, _media_pb2.Media]  # type: ignore[assignment]
     DeleteMedia: _aio.UnaryUnaryMultiCallable[_media_pb2.DeleteMediaRequest, _media_pb2.DeleteMediaResponse]  # type: ignore[assignment]
+    DiscardUpload: _aio.UnaryUnaryMultiCallable[_media_pb2.DeleteMediaRequest, _media_pb2.DeleteMediaResponse]  # type: ignore[assignment]
+    """Take back a file the caller uploaded moments ago (a multi-file upload that failed part
+    way): needs only the upload permission, and works only on the caller's own recent files.
+    """
     ReadFile: _aio.UnaryStreamMultiCallable[_media_pb2.ReadFileRequest, _media_pb2.FileChunk]  # type: ignore[assignment]
     """The file's metadata first (`media`), then its bytes (`data`), the requested range only."""
 
@@ -68,10 +86,15 @@ class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request_iterator: _MaybeAsyncIterator[_media_pb2.UploadChunk],
         context: _ServicerContext,
-    ) -> _typing.Union[_media_pb2.UploadResult, _abc.Awaitable[_media_pb2.UploadResult]]:
+    ) -> _typing.Union[_abc.Iterator[_media_pb2.UploadReply], _abc.AsyncIterator[_media_pb2.UploadReply]]:
         """The first message carries `start` (what the file is called and where it goes), every
         following one a chunk of its bytes, in order. The file is stored and listed only once
         every byte arrived and passed the checks; a call that ends early stores nothing.
+
+        The service answers with one message: the result, or a refusal the moment it refuses
+        (too large, not an allowed type, ...). After a refusal it keeps the call open, reading and
+        dropping what is still in flight, until the client cancels or half-closes: a service that
+        ended the call itself would race the client's writes, whose failure hides its status.
         """
 
     @_abc_1.abstractmethod
@@ -101,6 +124,16 @@ class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _media_pb2.DeleteMediaRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_media_pb2.DeleteMediaResponse, _abc.Awaitable[_media_pb2.DeleteMediaResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DiscardUpload(
+        self,
+        request: _media_pb2.DeleteMediaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_media_pb2.DeleteMediaResponse, _abc.Awaitable[_media_pb2.DeleteMediaResponse]]:
+        """Take back a file the caller uploaded moments ago (a multi-file upload that failed part
+        way): needs only the upload permission, and works only on the caller's own recent files.
+        """
 
     @_abc_1.abstractmethod
     def ReadFile(

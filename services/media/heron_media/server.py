@@ -1,0 +1,51 @@
+"""Assemble the media service: storage, use cases, servicer, and the spec
+`heron_common.service` runs it by (`python -m heron_media`)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from cms.media.v1 import media_pb2_grpc
+from heron_common.db import Database
+from heron_common.service import Built, ServiceSpec, remote_authenticator
+
+from heron_media.hooks import Hooks
+from heron_media.service import MediaService
+from heron_media.servicer import POLICY, MediaServicer
+from heron_media.settings import MediaSettings
+from heron_media.storage import create_storage
+
+logger = logging.getLogger("heron.media")
+
+
+async def build(
+    settings: MediaSettings, database: Database, created: bool, stack: AsyncExitStack
+) -> Built:
+    storage = create_storage(settings)
+    await storage.start()
+    stack.push_async_callback(storage.close)
+    service = MediaService(database, storage, settings, Hooks())
+    # What a crash left half-done is removed before serving, then every minute.
+    await service.reap()
+    logger.info("media storage ready", extra={"storage": storage.name})
+
+    def register(server: Any) -> None:
+        media_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(service), server)
+
+    return Built(
+        register=register,
+        authenticator=remote_authenticator(settings, stack),
+        background=[service.reap_forever],
+    )
+
+
+SPEC = ServiceSpec(
+    name="media",
+    settings=MediaSettings,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    policy=POLICY,
+    build=build,
+)

@@ -1,0 +1,411 @@
+"""Media use cases: upload (streamed, checked, then made visible), read, list, update, delete,
+and the reaper that removes what a crash left half-done."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import re
+import time
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from heron_common.db import Database
+from heron_common.errors import (
+    Conflict,
+    ErrorDetail,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from heron_common.ids import is_id, new_id, now_ms
+from heron_common.security.authz import deny
+from heron_common.security.permissions import Principal
+
+from heron_media import repository as repo
+from heron_media.hooks import Hooks
+from heron_media.repository import Listing, Media
+from heron_media.settings import MediaSettings
+from heron_media.sniff import HEAD_BYTES, canonical, sniff
+from heron_media.storage import Storage
+
+logger = logging.getLogger("heron.media")
+
+HEARTBEAT_SECONDS = 10.0
+DISCARD_WINDOW_SECONDS = 600
+# Bidirectional overrides and isolates can make "evil‮gpj.exe" read as "evilexe.jpg".
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FOLDER_PART = re.compile(r"[^/\\\x00-\x1f\x7f]{1,100}")
+MAX_FOLDER_DEPTH = 20
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+MAX_TEXT = 10_000
+IMAGE_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/avif": "AVIF",
+}
+# Claimed types that say nothing about the file.
+_UNINFORMATIVE = {"", "application/octet-stream", "binary/octet-stream"}
+
+
+def invalid(name: str, message: str) -> InvalidArgument:
+    return InvalidArgument(f"{name}: {message}", [ErrorDetail(name, message)])
+
+
+def clean_filename(raw: str, max_length: int) -> str:
+    """The name as it is shown and offered for download; only its last path segment counts.
+    Names a person could be fooled by, or that break headers, are refused."""
+    name = unicodedata.normalize("NFC", raw.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    if not name or name in (".", ".."):
+        raise invalid("filename", "the file needs a name")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name) or _BIDI.search(name):
+        raise invalid("filename", "must not contain control or text-direction characters")
+    if len(name) > max_length:
+        raise invalid("filename", f"at most {max_length} characters")
+    return name
+
+
+def clean_folder(raw: str) -> str:
+    """`/`, or `/a/b`: folder names of 1 to 100 characters (no slashes or control characters,
+    not `.` or `..`), at most 20 deep."""
+    parts = [p for p in raw.strip().split("/") if p]
+    if len(parts) > MAX_FOLDER_DEPTH:
+        raise invalid("folder", f"at most {MAX_FOLDER_DEPTH} folders deep")
+    for part in parts:
+        if part in (".", "..") or not _FOLDER_PART.fullmatch(part):
+            raise invalid("folder", f"{part[:40]!r} is not a folder name")
+    return "/" + "/".join(parts)
+
+
+def clean_tags(raw: list[str]) -> list[str]:
+    tags = list(dict.fromkeys(t.strip() for t in raw if t.strip()))
+    if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in tags):
+        raise invalid("tags", f"at most {MAX_TAGS} tags of {MAX_TAG_LENGTH} characters")
+    return tags
+
+
+def _text(name: str, value: str) -> str:
+    if len(value) > MAX_TEXT:
+        raise invalid(name, f"at most {MAX_TEXT} characters")
+    return value
+
+
+@dataclass
+class UploadStart:
+    filename: str
+    claimed_type: str = ""
+    folder: str = "/"
+    alt: str = ""
+    caption: str = ""
+    tags: list[str] = field(default_factory=list)
+    declared_size: int = 0
+    allow_duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    media: Media
+    duplicate_of: str = ""
+
+
+@dataclass
+class _Checked:
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+class MediaService:
+    def __init__(
+        self, database: Database, storage: Storage, settings: MediaSettings, hooks: Hooks
+    ) -> None:
+        self.db = database
+        self.storage = storage
+        self.settings = settings
+        self.hooks = hooks
+        self.allowed = frozenset(canonical(t) for t in settings.allowed_types)
+
+    # -- upload ----------------------------------------------------------------------------
+    async def upload(
+        self, principal: Principal, start: UploadStart, chunks: AsyncIterator[bytes]
+    ) -> Uploaded:
+        limit = self.settings.max_file_bytes
+        filename = clean_filename(start.filename, self.settings.max_filename_length)
+        folder = clean_folder(start.folder or "/")
+        tags = clean_tags(start.tags)
+        alt, caption = _text("alt", start.alt), _text("caption", start.caption)
+        if start.declared_size > limit:
+            raise _too_large(limit)
+        await self.hooks.before_upload(principal, filename, start.claimed_type)
+        id_ = new_id()
+        key = uuid.uuid4().hex
+        async with self.db.transaction() as conn:
+            await repo.begin_upload(
+                conn, id_=id_, storage_key=key, uploaded_by=principal.user_id, now=now_ms()
+            )
+
+        async def on_multipart(upload_id: str) -> None:
+            async with self.db.transaction() as conn:
+                await repo.touch_upload(conn, id_, now_ms(), upload_id)
+
+        writer = self.storage.writer(key, on_multipart)
+        done = False
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            head = bytearray()
+            checked: _Checked | None = None
+            beat = time.monotonic()
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                digest.update(chunk)
+                if checked is None:
+                    head += chunk
+                    if len(head) < HEAD_BYTES:
+                        continue
+                    checked = self._check(bytes(head), start.claimed_type)
+                    chunk, head = bytes(head), bytearray()
+                await writer.write(chunk)
+                if time.monotonic() - beat > HEARTBEAT_SECONDS:
+                    beat = time.monotonic()
+                    async with self.db.transaction() as conn:
+                        await repo.touch_upload(conn, id_, now_ms())
+            if checked is None:
+                checked = self._check(bytes(head), start.claimed_type)
+                if head:
+                    await writer.write(bytes(head))
+            sha = digest.hexdigest()
+            if not start.allow_duplicate:
+                async with self.db.read() as conn:
+                    earlier = await repo.same_bytes(conn, sha, id_)
+                if earlier is not None:
+                    await writer.abort()
+                    await self._forget(id_, key)
+                    done = True
+                    return Uploaded(earlier, duplicate_of=earlier.id)
+            await writer.commit()
+            now = now_ms()
+            values = {
+                "filename": filename,
+                "mime_type": checked.mime_type,
+                "size": size,
+                "sha256": sha,
+                "width": checked.width,
+                "height": checked.height,
+                "folder": folder,
+                "alt": alt,
+                "caption": caption,
+                "tags": tags,
+                "search_text": repo.search_text(filename, alt, caption),
+                "uploaded_at": now,
+                "updated_at": now,
+            }
+            async with self.db.transaction() as conn:
+                if not await repo.finish_upload(conn, id_, values):
+                    raise Conflict("The upload took too long and was abandoned; send it again.")
+                made = await repo.get_media(conn, id_)
+            assert made is not None
+            done = True
+        finally:
+            if not done:
+                # Refused, failed or cut off: nothing of it may stay (shielded: a cancelled
+                # call must still clean up).
+                await asyncio.shield(self._discard(writer, id_, key))
+        duplicate = ""
+        if start.allow_duplicate:
+            async with self.db.read() as conn:
+                earlier = await repo.same_bytes(conn, made.sha256, made.id)
+            duplicate = earlier.id if earlier is not None else ""
+        logger.info("media uploaded", extra={"media_id": made.id, "size": made.size})
+        await self.hooks.after_upload(principal, made)
+        return Uploaded(made, duplicate_of=duplicate)
+
+    def _check(self, head: bytes, claimed: str) -> _Checked:
+        """What the file is (from its first bytes), if it may be stored at all."""
+        found = sniff(head)
+        if found not in self.allowed:
+            raise UnsupportedMediaType(
+                f"Files of type {found} are not accepted.",
+                [ErrorDetail("file", f"the file's contents are {found}, which is not allowed")],
+            )
+        said = canonical(claimed)
+        if said not in _UNINFORMATIVE and said != found:
+            raise UnsupportedMediaType(
+                f"The file was sent as {said}, but its contents are {found}.",
+                [ErrorDetail("file", f"the contents are {found}, not {said}")],
+            )
+        checked = _Checked(found)
+        if found in IMAGE_FORMATS:
+            checked.width, checked.height = self._image_size(head, found)
+        return checked
+
+    def _image_size(self, head: bytes, media_type: str) -> tuple[int, int]:
+        """The image's dimensions from its header alone (nothing is decoded), within the pixel
+        cap: a decompression bomb is refused before any of it is."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(head), formats=[IMAGE_FORMATS[media_type]]) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise InvalidArgument(
+                "The image is damaged or its header could not be read.",
+                [ErrorDetail("file", str(exc)[:200] or "unreadable image header")],
+            ) from None
+        except Image.DecompressionBombError:
+            width, height = 2**31, 1
+        if width * height > self.settings.image_max_pixels:
+            raise PayloadTooLarge(
+                f"The image has {width * height:,} pixels; at most "
+                f"{self.settings.image_max_pixels:,} are accepted.",
+                [ErrorDetail("file", "too many pixels")],
+            )
+        return width, height
+
+    async def _discard(self, writer: object, id_: str, key: str) -> None:
+        try:
+            await writer.abort()  # type: ignore[attr-defined]
+            await self._forget(id_, key)
+        except Exception:
+            # The reaper finishes it: the row stays invisible until then.
+            logger.exception("could not discard a failed upload", extra={"media_id": id_})
+
+    async def _forget(self, id_: str, key: str) -> None:
+        await self.storage.delete(key)
+        async with self.db.transaction() as conn:
+            await repo.forget(conn, id_)
+
+    # -- reads -----------------------------------------------------------------------------
+    async def get(self, media_id: str) -> Media:
+        found = None
+        if is_id(media_id):
+            async with self.db.read() as conn:
+                found = await repo.get_media(conn, media_id)
+        if found is None:
+            raise NotFound(
+                "No such media file.", [ErrorDetail("id", f"no media {media_id[:80]!r}")]
+            )
+        return found
+
+    async def list_media(self, listing: Listing) -> tuple[list[Media], int | None, str]:
+        async with self.db.read() as conn:
+            return await repo.list_media(conn, listing)
+
+    async def read(
+        self, media_id: str, offset: int, length: int
+    ) -> tuple[Media, AsyncIterator[bytes]]:
+        found = await self.get(media_id)
+        if offset < 0 or offset > found.size or length < 0:
+            raise invalid("range", f"the file has {found.size} bytes")
+        end = found.size if length == 0 else min(found.size, offset + length)
+        return found, self.storage.read(found.storage_key, offset, end - offset)
+
+    # -- changes ---------------------------------------------------------------------------
+    async def update(
+        self,
+        principal: Principal,
+        media_id: str,
+        *,
+        filename: str | None = None,
+        folder: str | None = None,
+        alt: str | None = None,
+        caption: str | None = None,
+        tags: list[str] | None = None,
+        expected_version: int | None = None,
+    ) -> Media:
+        current = await self.get(media_id)
+        if not principal.may_on("media.update", current.uploaded_by):
+            raise deny(principal, "only its uploader (or an editor) may change this file")
+        if expected_version is not None and expected_version != current.version:
+            raise Conflict(
+                f"The file changed meanwhile (version {current.version}, not "
+                f"{expected_version}); read it again."
+            )
+        name = (
+            clean_filename(filename, self.settings.max_filename_length)
+            if filename is not None
+            else current.filename
+        )
+        new_alt = _text("alt", alt) if alt is not None else current.alt
+        new_caption = _text("caption", caption) if caption is not None else current.caption
+        values = {
+            "filename": name,
+            "folder": clean_folder(folder) if folder is not None else current.folder,
+            "alt": new_alt,
+            "caption": new_caption,
+            "tags": clean_tags(tags) if tags is not None else list(current.tags),
+            "search_text": repo.search_text(name, new_alt, new_caption),
+            "updated_at": now_ms(),
+        }
+        async with self.db.transaction() as conn:
+            if not await repo.update_media(conn, media_id, values, current.version):
+                raise Conflict("The file changed meanwhile; read it again.")
+            changed = await repo.get_media(conn, media_id)
+        if changed is None:
+            raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        return changed
+
+    async def delete(self, principal: Principal, media_id: str) -> None:
+        current = await self.get(media_id)
+        if not principal.may_on("media.delete", current.uploaded_by):
+            raise deny(principal, "only its uploader (or an editor) may delete this file")
+        await self._delete(principal, current)
+
+    async def discard_recent(self, principal: Principal, media_id: str) -> None:
+        """Undo the caller's own upload of the last few minutes (a failed multi-file upload)."""
+        current = await self.get(media_id)
+        recent = now_ms() - current.uploaded_at < DISCARD_WINDOW_SECONDS * 1000
+        if principal.anonymous or current.uploaded_by != principal.user_id or not recent:
+            raise deny(principal, "only a file you uploaded in the last minutes can be taken back")
+        await self._delete(principal, current)
+
+    async def _delete(self, principal: Principal, current: Media) -> None:
+        media_id = current.id
+        async with self.db.transaction() as conn:
+            hidden = await repo.hide_for_delete(conn, media_id, now_ms())
+        if hidden is None:
+            raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        await self.storage.delete(hidden.storage_key, hidden.multipart_id)
+        async with self.db.transaction() as conn:
+            await repo.forget(conn, media_id)
+        logger.info("media deleted", extra={"media_id": media_id})
+        await self.hooks.after_delete(principal, current)
+
+    # -- the reaper ------------------------------------------------------------------------
+    async def reap(self) -> int:
+        """Remove uploads nobody finished and deletes left half-done; how many."""
+        older_than = now_ms() - int(self.settings.stale_upload_seconds * 1000)
+        async with self.db.read() as conn:
+            found = await repo.stale(conn, older_than)
+        for entry in found:
+            await self.storage.delete(entry.storage_key, entry.multipart_id)
+            async with self.db.transaction() as conn:
+                await repo.forget(conn, entry.id)
+        if found:
+            logger.info("abandoned uploads and deletes cleaned up", extra={"count": len(found)})
+        return len(found)
+
+    async def reap_forever(self, interval: float = 60.0) -> None:
+        while True:
+            try:
+                await self.reap()
+            except Exception:
+                logger.exception("the media reaper failed; it tries again")
+            await asyncio.sleep(interval)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The file is larger than the {limit:,} bytes accepted.",
+        [ErrorDetail("file", f"at most {limit} bytes")],
+    )
