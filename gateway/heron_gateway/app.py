@@ -31,6 +31,7 @@ from heron_gateway.routes import (
     content,
     docs,
     health,
+    media,
     revisions,
     users,
 )
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(health.router)
     api.include_router(collections.router)
     api.include_router(content.router)
+    api.include_router(media.router)
     api.include_router(revisions.router)
     api.include_router(auth.router)
     api.include_router(users.router)
@@ -110,7 +112,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     guarded = RouteGuardMiddleware(api, RouteTable(api.routes))
     pages = ResponseCacheMiddleware(guarded, api)
     app: ASGIApp = UrlHygieneMiddleware(HeadAsGetMiddleware(pages))
-    app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes)
+    app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes, exempt=media.UPLOAD_PATHS)
     if settings.cors_origins:
         app = JsonCORSMiddleware(
             app,

@@ -147,6 +147,8 @@ def _principal_name(principal: Any) -> str:
 
 
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+_FILE_CSP = b"sandbox; default-src 'none'; frame-ancestors 'none'"
+FILES_PREFIX = "/files/"
 # The interactive docs page: Swagger UI from the gateway itself (routes/docs.py), nothing
 # from another origin, no inline script. Its components set inline styles.
 _DOCS_CSP = (
@@ -173,6 +175,13 @@ class SecurityHeadersMiddleware:
             common.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
         self.api_headers = [*common, (b"content-security-policy", _API_CSP)]
         self.docs_headers = [*common, (b"content-security-policy", _DOCS_CSP)]
+        # Uploaded files: embeddable from other origins (a site showing its images), and
+        # sandboxed, so that even one a browser renders in place runs nothing.
+        self.file_headers = [
+            *(h for h in common if h[0] != b"cross-origin-resource-policy"),
+            (b"cross-origin-resource-policy", b"cross-origin"),
+            (b"content-security-policy", _FILE_CSP),
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -180,7 +189,12 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
         docs = path == self.docs_prefix or path.startswith(self.docs_prefix + "/")
-        extra = self.docs_headers if docs else self.api_headers
+        if docs:
+            extra = self.docs_headers
+        elif path.startswith(FILES_PREFIX):
+            extra = self.file_headers
+        else:
+            extra = self.api_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -193,12 +207,18 @@ class SecurityHeadersMiddleware:
 class BodySizeLimitMiddleware:
     """Rejects request bodies over `max_bytes` with 413, by header and while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths (and what is under them) that hold bodies to limits of their own (uploads).
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or (self.exempt and scope["path"].startswith(self.exempt))
+        ):
             await self.app(scope, receive, send)
             return
         declared = header(scope, b"content-length")

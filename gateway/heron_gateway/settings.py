@@ -22,6 +22,22 @@ class GatewaySettings(HeronSettings):
     content_target: str = Field(
         default="127.0.0.1:50052", description="host:port of the content service (gRPC)."
     )
+    media_target: str = Field(
+        default="127.0.0.1:50053", description="host:port of the media service (gRPC)."
+    )
+    media_max_request_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="The largest upload request (every file and field of it together); each "
+        "file is also held to HERON_MEDIA_MAX_FILE_BYTES by the media service.",
+    )
+    media_max_files: int = Field(default=20, ge=1, description="Files in one upload request.")
+    media_max_parts: int = Field(
+        default=50, ge=1, description="Parts (files and fields) in one multipart upload."
+    )
+    media_upload_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Deadline of one file's upload to the media service."
+    )
     rpc_timeout_seconds: float = Field(
         default=5.0, description="Deadline of every gRPC call made for a request."
     )

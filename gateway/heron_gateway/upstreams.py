@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar, cast
 import grpc
 from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2_grpc
+from cms.media.v1 import media_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
@@ -67,6 +68,7 @@ class Upstreams:
         self._stubs: dict[tuple[str, object], object] = {}
         self.content = self.stub("content", content_pb2_grpc.ContentServiceStub)
         self.auth = self.stub("auth", auth_pb2_grpc.AuthServiceStub)
+        self.media = self.stub("media", media_pb2_grpc.MediaServiceStub)
         self.authenticator = Authenticator(
             GrpcAuthSource(self.auth, timeout=settings.rpc_timeout_seconds),
             issuer=settings.jwt_issuer,

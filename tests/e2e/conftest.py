@@ -100,6 +100,10 @@ class Stack:
     def content(self) -> Service:
         return self.backends["content"]
 
+    @property
+    def media(self) -> Service:
+        return self.backends["media"]
+
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         last = ""
@@ -171,6 +175,7 @@ def start_stack(
     extra_env: dict[str, str] | None = None,
     admin_email: str = "",
     name: str = "",
+    media_database_url: str = "",
 ) -> Stack:
     """Start auth, content and gateway; `name` prefixes the log files (several stacks may
     share one data directory, and so one store); `admin_email` signs in to an existing one."""
@@ -204,6 +209,7 @@ def start_stack(
             "HERON_CONTENT_DATABASE_URL": database_url,
             "HERON_CONTENT_SEED_DEMO": "true" if seed else "false",
         },
+        "media": {"HERON_MEDIA_DATABASE_URL": media_database_url},
     }
     backends = {
         service.name: Service(
@@ -249,9 +255,17 @@ def stack(
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
     if request.param == "postgres":
         server = request.getfixturevalue("postgres_server_url")
-        with throwaway_database(server) as content_url, throwaway_database(server) as auth_url:
+        with (
+            throwaway_database(server) as content_url,
+            throwaway_database(server) as auth_url,
+            throwaway_database(server) as media_url,
+        ):
             running = start_stack(
-                tmp, content_url, auth_database_url=auth_url, extra_env=_SHARED_ENV
+                tmp,
+                content_url,
+                auth_database_url=auth_url,
+                media_database_url=media_url,
+                extra_env=_SHARED_ENV,
             )
             yield running
             running.stop()

@@ -1,0 +1,432 @@
+"""Media through the gateway, on local storage (SQLite) and on S3 (moto's server, PostgreSQL):
+upload, list, deliver (Range, 304), update, delete; hostile uploads leave nothing behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import boto3
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import free_port, throwaway_database
+from tests.e2e.conftest import Stack, start_stack
+
+MiB = 1024 * 1024
+BUCKET = "heron-test-media"
+LIMITS = {
+    "HERON_MEDIA_MAX_FILE_BYTES": str(24 * MiB),
+    "HERON_MEDIA_PART_SIZE_BYTES": str(5 * MiB),
+    "HERON_GATEWAY_MEDIA_MAX_REQUEST_BYTES": str(32 * MiB),
+    "HERON_GATEWAY_MEDIA_MAX_PARTS": "6",
+    "HERON_GATEWAY_MEDIA_MAX_FILES": "4",
+}
+
+
+@dataclass
+class Media:
+    """A stack, and a way to look behind its back at the media rows and stored objects."""
+
+    stack: Stack
+    kind: str
+    s3: Any = None
+    data_dir: Path | None = None
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(id, state) of every media row, whatever its state."""
+        url = self.stack.media.env.get("HERON_MEDIA_DATABASE_URL", "")
+        if not url:
+            assert self.data_dir is not None
+            with sqlite3.connect(self.data_dir / "media.db") as db:
+                return [tuple(r) for r in db.execute("SELECT id, state FROM media")]
+
+        async def run() -> list[tuple[str, str]]:
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+            try:
+                return [tuple(r) for r in await conn.fetch("SELECT id, state FROM media")]
+            finally:
+                await conn.close()
+
+        import asyncio
+
+        return asyncio.run(run())
+
+    def objects(self) -> list[str]:
+        """Every stored object (S3 keys, or files under the local media directory)."""
+        if self.s3 is not None:
+            listed = self.s3.list_objects_v2(Bucket=BUCKET)
+            return [o["Key"] for o in listed.get("Contents", [])]
+        assert self.data_dir is not None
+        root = self.data_dir / "media"
+        return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+
+    def multipart_uploads(self) -> list[str]:
+        if self.s3 is None:
+            return []
+        listed = self.s3.list_multipart_uploads(Bucket=BUCKET)
+        return [u["Key"] for u in listed.get("Uploads", [])]
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto's server did not start") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def _s3(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def _s3_env(url: str) -> dict[str, str]:
+    return {
+        "HERON_MEDIA_STORAGE": "s3",
+        "HERON_MEDIA_S3_BUCKET": BUCKET,
+        "HERON_MEDIA_S3_ENDPOINT_URL": url,
+        "HERON_MEDIA_S3_REGION": "us-east-1",
+        "HERON_MEDIA_S3_ACCESS_KEY_ID": "test",
+        "HERON_MEDIA_S3_SECRET_ACCESS_KEY": "test",
+        "HERON_MEDIA_S3_PATH_STYLE": "true",
+    }
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def media(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Media]:
+    tmp = tmp_path_factory.mktemp(f"media-{request.param}")
+    if request.param == "local":
+        running = start_stack(tmp, seed=False, extra_env=LIMITS)
+        yield Media(running, "local", data_dir=tmp)
+        running.stop()
+        return
+    url = request.getfixturevalue("moto_url")
+    s3 = _s3(url)
+    s3.create_bucket(Bucket=BUCKET)
+    server = request.getfixturevalue("postgres_server_url")
+    with throwaway_database(server) as content_url, throwaway_database(server) as media_url:
+        running = start_stack(
+            tmp,
+            content_url,
+            seed=False,
+            media_database_url=media_url,
+            extra_env={**LIMITS, **_s3_env(url)},
+        )
+        yield Media(running, "s3", s3=s3, data_dir=tmp)
+        running.stop()
+
+
+def png(width: int = 40, height: int = 30, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload(client: httpx.Client, name: str, body: bytes, claimed: str, **fields: str) -> Any:
+    return client.post(
+        "/api/media/upload", files={"file": (name, body, claimed)}, data=fields or None
+    )
+
+
+def _nothing_left(m: Media, before_rows: int, before_objects: int) -> None:
+    assert len(m.rows()) == before_rows
+    assert len(m.objects()) == before_objects
+    assert m.multipart_uploads() == []
+    partial = (m.data_dir or Path("/nonexistent")) / "media" / ".partial"
+    assert not partial.exists() or list(partial.iterdir()) == []
+
+
+def test_upload_list_deliver_update_delete(media: Media) -> None:
+    client = media.stack.client
+    image = png(color=(10, 120, 200))
+    reply = _upload(client, "heron.png", image, "image/png", folder="/birds/2026", alt="A heron")
+    assert reply.status_code == 201, reply.text
+    (made,) = reply.json()["data"]
+    assert made["mime_type"] == "image/png"
+    assert (made["width"], made["height"], made["size"]) == (40, 30, len(image))
+    assert made["folder"] == "/birds/2026" and made["alt"] == "A heron"
+    assert made["url"] == f"/files/{made['id']}/heron.png"
+
+    listed = client.get("/api/media", params={"folder": "/birds", "recursive": "true"}).json()
+    assert [m["id"] for m in listed["data"]] == [made["id"]]
+    assert client.get("/api/media", params={"folder": "/birds"}).json()["data"] == []
+    assert client.get("/api/media", params={"type": "application/"}).json()["data"] == []
+    found = client.get("/api/media", params={"search": "HERON", "type": "image/"}).json()
+    assert [m["id"] for m in found["data"]] == [made["id"]]
+
+    # Delivery: public (the public role reads media), whole, conditional and by range.
+    anon = media.stack.anon
+    whole = anon.get(made["url"])
+    assert whole.status_code == 200
+    assert whole.content == image
+    assert whole.headers["content-type"] == "image/png"
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in whole.headers["content-security-policy"]
+    assert whole.headers["content-disposition"].startswith("inline;")
+    etag = whole.headers["etag"]
+    assert anon.get(made["url"], headers={"if-none-match": etag}).status_code == 304
+    part = anon.get(made["url"], headers={"range": "bytes=0-9"})
+    assert part.status_code == 206
+    assert part.content == image[:10]
+    assert part.headers["content-range"] == f"bytes 0-9/{len(image)}"
+    tail = anon.get(made["url"], headers={"range": "bytes=-5"})
+    assert (tail.status_code, tail.content) == (206, image[-5:])
+    past = anon.get(made["url"], headers={"range": f"bytes={len(image) + 10}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{len(image)}"
+
+    changed = client.patch(f"/api/media/{made['id']}", json={"alt": "Two herons", "version": 1})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["data"]["alt"], changed.json()["data"]["version"]) == ("Two herons", 2)
+    stale = client.patch(f"/api/media/{made['id']}", json={"alt": "x", "version": 1})
+    assert stale.status_code == 409
+    assert client.get(f"/api/media/{made['id']}").json()["data"]["alt"] == "Two herons"
+
+    objects = len(media.objects())
+    assert client.delete(f"/api/media/{made['id']}").status_code == 200
+    assert client.get(f"/api/media/{made['id']}").status_code == 404
+    assert anon.get(made["url"]).status_code == 404
+    assert len(media.objects()) == objects - 1
+    assert made["id"] not in [r[0] for r in media.rows()]
+
+
+def test_a_raw_upload_and_a_duplicate(media: Media) -> None:
+    client = media.stack.client
+    text = f"Notes from the marsh {time.time_ns()}.\n".encode()
+    reply = client.put(
+        "/api/media/upload/notes.txt",
+        content=text,
+        headers={"content-type": "text/plain"},
+        params={"folder": "/notes", "tags": "marsh,birds"},
+    )
+    assert reply.status_code == 201, reply.text
+    made = reply.json()["data"]
+    assert (made["mime_type"], made["tags"]) == ("text/plain", ["marsh", "birds"])
+    served = media.stack.anon.get(made["url"])
+    assert served.headers["content-type"] == "text/plain; charset=utf-8"
+    assert served.content == text
+
+    again = _upload(client, "copy.txt", text, "text/plain")
+    assert again.status_code == 201
+    (copy,) = again.json()["data"]
+    assert copy["id"] == made["id"]
+    assert copy["meta"] == {"duplicate_of": made["id"]}
+    assert sum(1 for r in media.rows() if r[1] == "ready") == len(
+        client.get("/api/media", params={"limit": 100}).json()["data"]
+    )
+
+
+def _pixel_flood_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming `width` x `height`, with a tiny compressed body."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = zlib.compress(b"\x00" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+HOSTILE_FILES = [
+    # (name, body, claimed type, expected status)
+    ("shell.jpg", b"<?php system($_GET['c']); ?>", "image/jpeg", 415),
+    ("page.png", b"<!DOCTYPE html><html><script>alert(1)</script></html>", "image/png", 415),
+    ("page.html", b"<html><body onload='alert(1)'></body></html>", "text/html", 415),
+    (
+        "logo.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+        "image/svg+xml",
+        415,
+    ),
+    ("flood.png", _pixel_flood_png(100_000, 100_000), "image/png", 413),
+    ("cut.png", png()[:20], "image/png", 400),
+    ("evil\u202egnp.exe", png(), "image/png", 400),
+    ("x" * 1024 + ".png", png(), "image/png", 400),
+]
+
+
+@pytest.mark.parametrize("name, body, claimed, status", HOSTILE_FILES, ids=lambda v: str(v)[:12])
+def test_a_hostile_upload_is_refused_and_leaves_nothing(
+    media: Media, name: str, body: bytes, claimed: str, status: int
+) -> None:
+    rows, objects = len(media.rows()), len(media.objects())
+    reply = _upload(media.stack.client, name, body, claimed)
+    assert reply.status_code == status, reply.text
+    assert reply.json()["error"]
+    _nothing_left(media, rows, objects)
+
+
+def test_a_name_with_a_nul_byte_is_refused(media: Media) -> None:
+    """httpx would escape the NUL; a hostile client sends it raw."""
+    rows, objects = len(media.rows()), len(media.objects())
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="nul\x00.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + png() + b"\r\n--B--\r\n"
+    )
+    reply = media.stack.client.post(
+        "/api/media/upload",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=B"},
+    )
+    assert reply.status_code == 400, reply.text
+    raw = media.stack.client.put(
+        "/api/media/upload/nul%00.png", content=png(), headers={"content-type": "image/png"}
+    )
+    assert raw.status_code == 400, raw.text
+    _nothing_left(media, rows, objects)
+
+
+def test_a_traversal_name_is_only_a_name(media: Media) -> None:
+    reply = _upload(media.stack.client, "../../etc/heron-passwd.png", png(7, 7), "image/png")
+    assert reply.status_code == 201, reply.text
+    (made,) = reply.json()["data"]
+    assert made["filename"] == "heron-passwd.png"
+    assert media.stack.client.delete(f"/api/media/{made['id']}").status_code == 200
+
+
+def _status_of_headers_only(stack: Stack, content_length: int) -> int:
+    """Send only an upload's headers, claiming `content_length`; the status answered."""
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    token = stack.client.headers["authorization"]
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            (
+                f"PUT /api/media/upload/claimed.png HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {token}\r\nContent-Type: image/png\r\n"
+                f"Content-Length: {content_length}\r\n\r\n"
+            ).encode()
+        )
+        head = conn.recv(4096).decode("latin-1")
+    return int(head.split(" ", 2)[1])
+
+
+def test_size_and_part_limits_hold_while_streaming(media: Media) -> None:
+    client = media.stack.client
+    rows, objects = len(media.rows()), len(media.objects())
+    # One file over the per-file limit (24 MiB) inside a request under the request limit.
+    big = png() + os.urandom(25 * MiB)
+    assert _upload(client, "big.png", big, "image/png").status_code == 413
+    # A chunked body (no Content-Length) over the request limit (32 MiB).
+
+    def chunks() -> Iterator[bytes]:
+        yield png()
+        for _ in range(40):
+            yield os.urandom(MiB)
+
+    chunked = client.put(
+        "/api/media/upload/stream.png", content=chunks(), headers={"content-type": "image/png"}
+    )
+    assert chunked.status_code == 413, chunked.text
+    # A Content-Length that claims more than the limit is refused before any byte is sent.
+    assert _status_of_headers_only(media.stack, 40 * MiB) == 413
+    # Too many parts.
+    many = client.post(
+        "/api/media/upload",
+        files=[("file", (f"f{n}.png", png(5 + n, 5), "image/png")) for n in range(7)],
+    )
+    assert many.status_code == 413, many.text
+    # All or nothing: the files of `many` stored before the limit was reached are gone again.
+    _nothing_left(media, rows, objects)
+
+
+def test_a_denied_upload_stores_nothing(media: Media) -> None:
+    rows, objects = len(media.rows()), len(media.objects())
+    anonymous = _upload(media.stack.anon, "a.png", png(), "image/png")
+    assert anonymous.status_code == 401
+    viewer = media.stack.user("viewer")
+    denied = _upload(viewer.client, "v.png", png(), "image/png")
+    assert denied.status_code == 403
+    assert "media.upload" in denied.text
+    _nothing_left(media, rows, objects)
+
+
+def test_killing_the_media_service_mid_upload_leaves_nothing_after_restart(
+    media: Media,
+) -> None:
+    stack = media.stack
+    rows, objects = len(media.rows()), len(media.objects())
+    sent = threading.Event()
+
+    def slow() -> Iterator[bytes]:
+        yield png()
+        for n in range(20):
+            yield os.urandom(MiB)
+            if n == 11:  # past two S3 parts of 5 MiB: a multipart upload is under way
+                sent.set()
+                time.sleep(30)
+
+    def upload() -> None:
+        try:
+            stack.client.put(
+                "/api/media/upload/killed.png",
+                content=slow(),
+                headers={"content-type": "image/png"},
+                timeout=60,
+            )
+        except httpx.HTTPError:
+            pass
+
+    worker = threading.Thread(target=upload, daemon=True)
+    worker.start()
+    assert sent.wait(30)
+    time.sleep(1.0)
+    assert any(state == "uploading" for _, state in media.rows())
+    if media.kind == "s3":
+        assert media.multipart_uploads(), "the upload should be a multipart upload by now"
+    stack.media.signal(signal.SIGKILL)
+    stack.media.popen.wait()  # type: ignore[union-attr]
+    # Nothing half-written is visible meanwhile.
+    assert stack.client.get("/api/media", params={"search": "killed"}).status_code in (200, 503)
+    stack.media.env["HERON_MEDIA_STALE_UPLOAD_SECONDS"] = "0.5"
+    time.sleep(1.0)
+    stack.media.start()
+    stack.wait_ready()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(media.rows()) != rows:
+        time.sleep(0.2)
+    _nothing_left(media, rows, objects)
+    listed = stack.client.get("/api/media", params={"search": "killed"}).json()["data"]
+    assert listed == []
+    worker.join(5)
