@@ -280,7 +280,12 @@ def test_health_ready_openapi_docs(stack: Stack) -> None:
     assert c.get("/health").json() == {"status": "ok"}
     assert c.get("/ready").json() == {
         "status": "ready",
-        "checks": {"content": "serving", "auth": "serving", "permissions": "synced"},
+        "checks": {
+            "content": "serving",
+            "auth": "serving",
+            "media": "serving",
+            "permissions": "synced",
+        },
     }
     spec = c.get("/openapi.json").json()
     for path in (
