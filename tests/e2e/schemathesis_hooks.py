@@ -101,6 +101,16 @@ _allow(("POST /auth/password",), "new_password", "too common")
 _allow(("POST /api/tokens",), "expires_at", "in the past")
 # Which permissions a role may hold depends on the role in the path (`public` only reads).
 _allow(("PUT /api/roles/{name}",), "permissions", "not for anonymous callers")
+# What an uploaded file is depends on its bytes, which no schema describes: bytes of a type that
+# is not allowed (415), an image with too many pixels (413) or an unreadable header (400).
+_UPLOADS = (
+    "POST /api/media/upload",
+    "POST /api/media/upload-multiple",
+    "PUT /api/media/upload/{filename}",
+)
+_allow(_UPLOADS, "file", "")
+# A media cursor is valid only for the list and sort that gave it.
+_allow(("GET /api/media",), "cursor", "")
 
 
 def _details(response: Any) -> list[dict[str, str]]:
@@ -115,7 +125,7 @@ def _details(response: Any) -> list[dict[str, str]]:
 def explained_by_state(operation: str, status: int, details: list[dict[str, str]]) -> bool:
     allowed = STATE_DEPENDENT.get(operation, [])
     return (
-        status in (400, 412)
+        status in (400, 412, 413, 415)
         and bool(details)
         and all(
             any(

@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import grpc
 from cms.common.v1.common_pb2 import PageRequest
 from cms.media.v1 import media_pb2 as pb
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from heron_common.errors import (
     DomainError,
     ErrorDetail,
@@ -36,6 +37,7 @@ from heron_common.errors import (
     from_trailer,
 )
 from heron_common.limits import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
+from heron_common.names import FILENAME_PATTERN, FOLDER_PATTERN, is_folder
 from heron_common.rpc.client import call, call_metadata
 from heron_common.security.permissions import Principal
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +61,20 @@ CanUpdate = Annotated[Principal, Depends(Access("media.update"))]
 CanDelete = Annotated[Principal, Depends(Access("media.delete"))]
 
 MAX_FIELD_BYTES = 16 * 1024
+TAGS_PATTERN = r"^([^,]{0,100}(,[^,]{0,100}){0,49})?$"
+_TAGS = re.compile(TAGS_PATTERN)
+MAX_TEXT = 10_000
+FolderParam = Annotated[
+    str, Query(max_length=2100, pattern=FOLDER_PATTERN, description="A path like /a/b.")
+]
+TextParam = Annotated[str, Query(max_length=MAX_TEXT)]
+TagsParam = Annotated[str, Query(pattern=TAGS_PATTERN, description="Comma-separated.")]
+
+
+def _tags(value: str) -> list[str]:
+    return [t for t in value.split(",") if t.strip()]
+
+
 MAX_CHUNK = 1024 * 1024
 # What browsers may render in place; everything else is offered as a download.
 _INLINE = re.compile(
@@ -236,15 +252,22 @@ class _Fields:
 
     def set(self, name: str, value: str) -> None:
         if name == "folder":
+            if not is_folder(value):
+                raise _malformed("folder: a path like /a/b (see the API description)")
             self.folder = value
-        elif name == "alt":
-            self.alt = value
-        elif name == "caption":
-            self.caption = value
+        elif name in ("alt", "caption"):
+            if len(value) > MAX_TEXT:
+                raise _malformed(f"{name}: at most {MAX_TEXT} characters")
+            setattr(self, name, value)
         elif name == "tags":
-            self.tags = [t for t in re.split(r"[,\n]", value) if t.strip()]
+            if not _TAGS.match(value):
+                raise _malformed("tags: at most 50, comma-separated, of up to 100 characters")
+            self.tags = _tags(value)
         elif name in ("allow_duplicate", "allowDuplicate"):
-            self.allow_duplicate = value.strip().lower() in ("1", "true", "yes")
+            flag = value.strip().lower()
+            if flag not in ("true", "false"):
+                raise _malformed("allow_duplicate is true or false")
+            self.allow_duplicate = flag == "true"
 
 
 async def _send_file(
@@ -294,52 +317,84 @@ def _uploaded_json(result: pb.UploadResult) -> dict[str, Any]:
     return body
 
 
+MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    # The metadata is described as query parameters: in a form every field is
+                    # text, so a described `"5"` would be a string and a number alike. The same
+                    # fields sent as parts (as SonicJS clients do) apply to the files after them.
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Larger than a limit, or too many parts or files"},
+    415: {"description": "Not an allowed type, or not the type it was sent as"},
+}
+
+
 @router.post(
     "/api/media/upload",
     status_code=201,
     summary="Upload files (multipart/form-data)",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "folder": {"type": "string"},
-                            "alt": {"type": "string"},
-                            "caption": {"type": "string"},
-                            "tags": {"type": "string"},
-                        },
-                    }
-                }
-            }
-        }
-    },
+    openapi_extra=MULTIPART_BODY,
+    responses=UPLOAD_RESPONSES,
 )
 async def upload(
-    request: Request, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanUpload
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpload,
+    folder: FolderParam = "/",
+    alt: TextParam = "",
+    caption: TextParam = "",
+    tags: TagsParam = "",
+    allow_duplicate: bool = False,
 ) -> Response:
     """One or more files (parts with a filename, under any field name: `file`, `files`,
-    ...). Fields `folder`, `alt`, `caption`, `tags` (comma-separated) and `allow_duplicate`
-    apply to the files after them. A file whose bytes match an earlier file's is not stored
-    again: its answer is the earlier file, with `meta.duplicate_of`."""
-    return await _upload_multipart(request, upstreams, settings, principal)
+    ...), with the metadata of the query. Parts `folder`, `alt`, `caption`, `tags`
+    (comma-separated) and `allow_duplicate` override it for the files after them. A file whose
+    bytes match an earlier file's is not stored again: its answer is the earlier file, with
+    `meta.duplicate_of`."""
+    fields = _Fields(folder, alt, caption, _tags(tags), allow_duplicate)
+    return await _upload_multipart(request, upstreams, settings, principal, fields)
 
 
 @router.post(
     "/api/media/upload-multiple",
     status_code=201,
     summary="Upload files (multipart/form-data; the same as /api/media/upload)",
+    openapi_extra=MULTIPART_BODY,
+    responses=UPLOAD_RESPONSES,
 )
 async def upload_multiple(
-    request: Request, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanUpload
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: CanUpload,
+    folder: FolderParam = "/",
+    alt: TextParam = "",
+    caption: TextParam = "",
+    tags: TagsParam = "",
+    allow_duplicate: bool = False,
 ) -> Response:
-    return await _upload_multipart(request, upstreams, settings, principal)
+    fields = _Fields(folder, alt, caption, _tags(tags), allow_duplicate)
+    return await _upload_multipart(request, upstreams, settings, principal, fields)
 
 
 async def _upload_multipart(
-    request: Request, upstreams: Upstreams, settings: GatewaySettings, principal: Principal
+    request: Request,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    principal: Principal,
+    fields: _Fields,
 ) -> Response:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
@@ -352,7 +407,6 @@ async def _upload_multipart(
         options[b"boundary"],
         settings.media_max_parts,
     )
-    fields = _Fields()
     made: list[dict[str, Any]] = []
     stored: list[str] = []  # stored by this request (not an earlier file it duplicates)
     try:
@@ -418,17 +472,28 @@ async def _read_parts(
         made.append(_uploaded_json(result))
 
 
-@router.put("/api/media/upload/{filename}", status_code=201, summary="Upload one file (raw body)")
+@router.put(
+    "/api/media/upload/{filename}",
+    status_code=201,
+    summary="Upload one file (raw body)",
+    responses=UPLOAD_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def upload_raw(
-    filename: str,
+    filename: Annotated[str, Path(max_length=255, pattern=FILENAME_PATTERN)],
     request: Request,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpload,
-    folder: Annotated[str, Query(max_length=1024)] = "/",
-    alt: Annotated[str, Query(max_length=10_000)] = "",
-    caption: Annotated[str, Query(max_length=10_000)] = "",
-    tags: Annotated[str, Query(max_length=5000, description="Comma-separated.")] = "",
+    folder: FolderParam = "/",
+    alt: TextParam = "",
+    caption: TextParam = "",
+    tags: TagsParam = "",
     allow_duplicate: bool = False,
 ) -> Response:
     """The body is the file itself (`Content-Type` is its claimed type, checked against its
@@ -440,7 +505,7 @@ async def upload_raw(
         folder=folder,
         alt=alt,
         caption=caption,
-        tags=[t for t in tags.split(",") if t.strip()],
+        tags=_tags(tags),
         declared_size=int(declared) if declared.isdigit() else 0,
         allow_duplicate=allow_duplicate,
     )
@@ -460,7 +525,7 @@ async def list_media(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: Annotated[str, Query(max_length=1000)] = "",
-    folder: Annotated[str, Query(max_length=1024)] = "",
+    folder: Annotated[str, Query(max_length=2100, pattern=FOLDER_PATTERN)] = "",
     recursive: bool = False,
     type: Annotated[
         str, Query(max_length=255, description='A type ("image/png") or a family ("image/").')
@@ -468,7 +533,8 @@ async def list_media(
     uploaded_by: Annotated[str, Query(max_length=64)] = "",
     search: Annotated[str, Query(max_length=200)] = "",
     sort: Annotated[
-        str, Query(description="uploaded_at, filename or size; - for descending.")
+        Literal["uploaded_at", "-uploaded_at", "filename", "-filename", "size", "-size"],
+        Query(description="uploaded_at, filename or size; - for descending."),
     ] = "-uploaded_at",
     total: bool = False,
 ) -> Response:
@@ -500,13 +566,13 @@ async def list_media(
     return json_response({"data": data, "meta": meta})
 
 
-@router.get("/api/media/{media_id}", summary="Get a media file's metadata")
+@router.get("/api/media/{media_id:uuid}", summary="Get a media file's metadata")
 async def get_media(
-    media_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
+    media_id: uuid.UUID, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanRead
 ) -> Response:
     found: pb.Media = await call(
         upstreams.media.GetMedia,
-        pb.GetMediaRequest(id=media_id),
+        pb.GetMediaRequest(id=str(media_id)),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
@@ -524,15 +590,15 @@ class MediaUpdate(BaseModel):
     version: int | None = Field(default=None, ge=1, description="Only while at this version.")
 
 
-@router.patch("/api/media/{media_id}", summary="Change a media file's metadata")
+@router.patch("/api/media/{media_id:uuid}", summary="Change a media file's metadata")
 async def update_media(
-    media_id: str,
+    media_id: uuid.UUID,
     body: MediaUpdate,
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
 ) -> Response:
-    request = pb.UpdateMediaRequest(id=media_id)
+    request = pb.UpdateMediaRequest(id=str(media_id))
     for name in ("filename", "folder", "alt", "caption"):
         value = getattr(body, name)
         if value is not None:
@@ -551,13 +617,13 @@ async def update_media(
     return json_response({"data": media_json(changed)})
 
 
-@router.delete("/api/media/{media_id}", summary="Delete a media file (its bytes too)")
+@router.delete("/api/media/{media_id:uuid}", summary="Delete a media file (its bytes too)")
 async def delete_media(
-    media_id: str, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
+    media_id: uuid.UUID, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
 ) -> Response:
     await call(
         upstreams.media.DeleteMedia,
-        pb.DeleteMediaRequest(id=media_id),
+        pb.DeleteMediaRequest(id=str(media_id)),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
@@ -614,9 +680,21 @@ def _file_headers(m: pb.Media) -> dict[str, str]:
     }
 
 
-@router.get("/files/{media_id}/{filename}", summary="Download a media file")
+_FILE_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get(
+    "/files/{media_id:uuid}/{filename}",
+    summary="Download a media file",
+    responses={
+        200: {"description": "The file", "content": _FILE_CONTENT},
+        206: {"description": "The requested range of the file", "content": _FILE_CONTENT},
+        304: {"description": "Not modified (If-None-Match)"},
+        416: {"description": "The range is past the end of the file"},
+    },
+)
 async def download(
-    media_id: str,
+    media_id: uuid.UUID,
     filename: str,
     request: Request,
     upstreams: UpstreamsDep,
@@ -627,7 +705,7 @@ async def download(
     (206; 416 when the range is past the end)."""
     found: pb.Media = await call(
         upstreams.media.GetMedia,
-        pb.GetMediaRequest(id=media_id),
+        pb.GetMediaRequest(id=str(media_id)),
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
@@ -651,7 +729,7 @@ async def download(
             headers["content-range"] = f"bytes {start}-{end - 1}/{found.size}"
     headers["content-length"] = str(end - start)
     stream = upstreams.media.ReadFile(
-        pb.ReadFileRequest(id=media_id, offset=start, length=end - start),
+        pb.ReadFileRequest(id=str(media_id), offset=start, length=end - start),
         timeout=settings.media_upload_timeout_seconds,
         metadata=call_metadata(principal.metadata()),
     )

@@ -7,13 +7,13 @@ import asyncio
 import hashlib
 import io
 import logging
-import re
 import time
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from heron_common import names
 from heron_common.db import Database
 from heron_common.errors import (
     Conflict,
@@ -38,10 +38,6 @@ logger = logging.getLogger("heron.media")
 
 HEARTBEAT_SECONDS = 10.0
 DISCARD_WINDOW_SECONDS = 600
-# Bidirectional overrides and isolates can make "evil‮gpj.exe" read as "evilexe.jpg".
-_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_FOLDER_PART = re.compile(r"[^/\\\x00-\x1f\x7f]{1,100}")
-MAX_FOLDER_DEPTH = 20
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_TEXT = 10_000
@@ -61,28 +57,29 @@ def invalid(name: str, message: str) -> InvalidArgument:
 
 
 def clean_filename(raw: str, max_length: int) -> str:
-    """The name as it is shown and offered for download; only its last path segment counts.
-    Names a person could be fooled by, or that break headers, are refused."""
-    name = unicodedata.normalize("NFC", raw.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    if not name or name in (".", ".."):
-        raise invalid("filename", "the file needs a name")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name) or _BIDI.search(name):
-        raise invalid("filename", "must not contain control or text-direction characters")
+    """The name as it is shown and offered for download; only its last path segment counts
+    (`../../x.png` is `x.png`). Names a person could be fooled by, or that break headers, are
+    refused (heron_common.names)."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     if len(name) > max_length:
         raise invalid("filename", f"at most {max_length} characters")
-    return name
+    if name in ("", ".", ".."):
+        raise invalid("filename", "the file needs a name")
+    if names.forbidden(name):
+        raise invalid("filename", "must not contain control or invisible formatting characters")
+    return unicodedata.normalize("NFC", name)
 
 
 def clean_folder(raw: str) -> str:
-    """`/`, or `/a/b`: folder names of 1 to 100 characters (no slashes or control characters,
-    not `.` or `..`), at most 20 deep."""
-    parts = [p for p in raw.strip().split("/") if p]
-    if len(parts) > MAX_FOLDER_DEPTH:
-        raise invalid("folder", f"at most {MAX_FOLDER_DEPTH} folders deep")
-    for part in parts:
-        if part in (".", "..") or not _FOLDER_PART.fullmatch(part):
-            raise invalid("folder", f"{part[:40]!r} is not a folder name")
-    return "/" + "/".join(parts)
+    """`/`, or `/a/b`: up to 20 folder names of 1 to 100 characters, none starting with a dot
+    (heron_common.names)."""
+    if not names.is_folder(raw):
+        raise invalid(
+            "folder",
+            "a path like /a/b: up to 20 folder names of 1 to 100 characters, no control "
+            "characters or backslashes, none starting with a dot",
+        )
+    return "/" + "/".join(p for p in raw.split("/") if p)
 
 
 def clean_tags(raw: list[str]) -> list[str]:
@@ -180,6 +177,8 @@ class MediaService:
                     beat = time.monotonic()
                     async with self.db.transaction() as conn:
                         await repo.touch_upload(conn, id_, now_ms())
+            if size == 0:
+                raise invalid("file", "the file is empty")
             if checked is None:
                 checked = self._check(bytes(head), start.claimed_type)
                 if head:
