@@ -108,7 +108,7 @@ def schemathesis(
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": path}
     done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=150, cwd=out, check=False
+        argv, env=env, capture_output=True, text=True, timeout=300, cwd=out, check=False
     )
     (out / "console.txt").write_text(done.stdout + done.stderr)
     assert report.exists(), done.stdout[-5000:] + done.stderr[-5000:]
@@ -128,8 +128,9 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Three runs of about 40 s, 45 s and 1 s on two cores, and the stack: more than the default.
-@pytest.mark.timeout(360)
+# Three runs of about 100 s, 170 s and 2 s on a slow two-core machine, and the stack: more
+# than the default.
+@pytest.mark.timeout(600)
 def test_fuzzing_finds_nothing(fuzz_stack: Stack, tmp_path: Path) -> None:
     started = time.monotonic()
     runs: dict[str, dict[str, Any]] = {}
