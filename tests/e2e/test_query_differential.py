@@ -28,8 +28,8 @@ from tests.e2e.test_content_api import unique
 
 SEED = 20261201
 # Each query is sent in up to three spellings, as anonymous and as editor: about 5.4 requests
-# per query, on each database. 400 keep the suite within its time on a slow 2-core machine.
-QUERIES = 400
+# per query, on each database. 300 keep the suite within its time on a slow 2-core machine.
+QUERIES = 300
 NO_CACHE = {"cache-control": "no-cache"}
 
 NAMES = ["alice", "Bob", "Émile", "zoë", "ÅSA", "bob", "Carl", "carla", "50%_off", "a\\b", ""]

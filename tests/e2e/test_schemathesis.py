@@ -32,7 +32,7 @@ import pytest
 from tests.e2e.conftest import Stack, start_stack
 
 SEED = 20261201
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 6
 # Sign-in and sign-up are fuzzed too: limits high enough that they answer rather than 429.
 LIMITS = {
     name: "100000"
