@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from cms.auth.v1 import auth_pb2
+from cms.common.v1 import common_pb2
 from cms.content.v1 import content_pb2 as pb
 from starlette.responses import Response
 
@@ -113,6 +114,20 @@ def api_token_json(t: auth_pb2.ApiToken) -> dict[str, Any]:
 
 def now_iso() -> str:
     return _iso(dt.datetime.now(dt.UTC))
+
+
+def page_meta(count: int, page: common_pb2.PageInfo, limit: int, offset: int) -> dict[str, Any]:
+    """A list's `meta`: its count, its total when counted, the page asked for, the next cursor."""
+    meta: dict[str, Any] = {"count": count}
+    if page.HasField("total"):
+        meta["total"] = page.total
+    meta |= {
+        "limit": limit,
+        "offset": offset,
+        "next_cursor": page.next_cursor or None,
+        "timestamp": now_iso(),
+    }
+    return meta
 
 
 def iso_from_ms(epoch_ms: int) -> str:

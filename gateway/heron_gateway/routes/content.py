@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from cms.common.v1.common_pb2 import Idempotency, PageRequest
@@ -24,6 +24,7 @@ from heron_gateway.render import (
     item_response,
     json_response,
     now_iso,
+    page_meta,
     page_response,
     projected_item_json,
 )
@@ -170,15 +171,7 @@ async def _list(
         data = [projected_item_json(i, query.fields) for i in reply.items]
     else:
         data = [item_json(i) for i in reply.items]
-    meta: dict[str, Any] = {"count": len(data)}
-    if reply.page.HasField("total"):
-        meta["total"] = reply.page.total
-    meta |= {
-        "limit": limit,
-        "offset": offset,
-        "next_cursor": reply.page.next_cursor or None,
-        "timestamp": now_iso(),
-    }
+    meta = page_meta(len(data), reply.page, limit, offset)
     return page_response({"data": data, "meta": meta}, tags)
 
 

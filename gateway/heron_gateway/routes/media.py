@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response, StreamingResponse
 
-from heron_gateway.render import iso_from_ms, json_response, now_iso
+from heron_gateway.render import iso_from_ms, json_response, now_iso, page_meta
 from heron_gateway.schemas import ERROR_RESPONSES
 from heron_gateway.security import Access
 from heron_gateway.settings import GatewaySettings
@@ -347,6 +347,13 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     openapi_extra=MULTIPART_BODY,
     responses=UPLOAD_RESPONSES,
 )
+@router.post(
+    "/api/media/upload-multiple",
+    status_code=201,
+    summary="Upload files (multipart/form-data; the same as /api/media/upload)",
+    openapi_extra=MULTIPART_BODY,
+    responses=UPLOAD_RESPONSES,
+)
 async def upload(
     request: Request,
     upstreams: UpstreamsDep,
@@ -363,28 +370,6 @@ async def upload(
     (comma-separated) and `allow_duplicate` override it for the files after them. A file whose
     bytes match an earlier file's is not stored again: its answer is the earlier file, with
     `meta.duplicate_of`."""
-    fields = _Fields(folder, alt, caption, _tags(tags), allow_duplicate)
-    return await _upload_multipart(request, upstreams, settings, principal, fields)
-
-
-@router.post(
-    "/api/media/upload-multiple",
-    status_code=201,
-    summary="Upload files (multipart/form-data; the same as /api/media/upload)",
-    openapi_extra=MULTIPART_BODY,
-    responses=UPLOAD_RESPONSES,
-)
-async def upload_multiple(
-    request: Request,
-    upstreams: UpstreamsDep,
-    settings: SettingsDep,
-    principal: CanUpload,
-    folder: FolderParam = "/",
-    alt: TextParam = "",
-    caption: TextParam = "",
-    tags: TagsParam = "",
-    allow_duplicate: bool = False,
-) -> Response:
     fields = _Fields(folder, alt, caption, _tags(tags), allow_duplicate)
     return await _upload_multipart(request, upstreams, settings, principal, fields)
 
@@ -554,16 +539,7 @@ async def list_media(
         metadata=principal.metadata(),
     )
     data = [media_json(m) for m in reply.media]
-    meta: dict[str, Any] = {"count": len(data)}
-    if reply.page.HasField("total"):
-        meta["total"] = reply.page.total
-    meta |= {
-        "limit": limit,
-        "offset": offset,
-        "next_cursor": reply.page.next_cursor or None,
-        "timestamp": now_iso(),
-    }
-    return json_response({"data": data, "meta": meta})
+    return json_response({"data": data, "meta": page_meta(len(data), reply.page, limit, offset)})
 
 
 @router.get("/api/media/{media_id:uuid}", summary="Get a media file's metadata")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -210,8 +210,6 @@ class Listing:
     search: str = ""
     sort: str = "-uploaded_at"
     count: bool = False
-    tag: str = ""
-    extra: Sequence[Any] = field(default=())
 
 
 def _invalid(name: str, message: str) -> InvalidArgument:

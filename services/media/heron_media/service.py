@@ -32,7 +32,7 @@ from heron_media.hooks import Hooks
 from heron_media.repository import Listing, Media
 from heron_media.settings import MediaSettings
 from heron_media.sniff import HEAD_BYTES, canonical, sniff
-from heron_media.storage import Storage
+from heron_media.storage import Storage, Writer
 
 logger = logging.getLogger("heron.media")
 
@@ -188,9 +188,7 @@ class MediaService:
                 async with self.db.read() as conn:
                     earlier = await repo.same_bytes(conn, sha, id_)
                 if earlier is not None:
-                    await writer.abort()
-                    await self._forget(id_, key)
-                    done = True
+                    # Nothing new is kept: the `finally` below discards this upload.
                     return Uploaded(earlier, duplicate_of=earlier.id)
             await writer.commit()
             now = now_ms()
@@ -217,8 +215,8 @@ class MediaService:
             done = True
         finally:
             if not done:
-                # Refused, failed or cut off: nothing of it may stay (shielded: a cancelled
-                # call must still clean up).
+                # A duplicate, or refused, failed or cut off: nothing of it may stay
+                # (shielded: a cancelled call must still clean up).
                 await asyncio.shield(self._discard(writer, id_, key))
         duplicate = ""
         if start.allow_duplicate:
@@ -271,9 +269,9 @@ class MediaService:
             )
         return width, height
 
-    async def _discard(self, writer: object, id_: str, key: str) -> None:
+    async def _discard(self, writer: Writer, id_: str, key: str) -> None:
         try:
-            await writer.abort()  # type: ignore[attr-defined]
+            await writer.abort()
             await self._forget(id_, key)
         except Exception:
             # The reaper finishes it: the row stays invisible until then.

@@ -58,12 +58,12 @@ class ServerContextInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if handler.unary_unary is not None:
             wrapped = _wrap_unary(handler, method, self.policy)
-        elif handler.stream_stream is not None and not method.startswith("/grpc."):
-            # (Reflection streams both ways and needs no permission: left as is.)
-            wrapped = _wrap_stream_stream(handler, method, self.policy)
-        elif handler.unary_stream is not None and not method.startswith("/grpc."):
-            # (Health's Watch streams by context.write and needs no permission: left as is.)
-            wrapped = _wrap_unary_stream(handler, method, self.policy)
+        elif (
+            handler.unary_stream is not None or handler.stream_stream is not None
+        ) and not method.startswith("/grpc."):
+            # (Health's Watch, which streams by context.write, and reflection need no
+            # permission: left as they are.)
+            wrapped = _wrap_streaming(handler, method, self.policy)
         else:
             return handler
         self._wrapped[method] = wrapped
@@ -142,42 +142,30 @@ async def _serving(
         fresh_var.reset(fresh_token)
 
 
-def _wrap_unary_stream(
+def _wrap_streaming(
     handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    behavior: Any = handler.unary_stream
+    """A method that streams its answers (from one request, or from a stream of them), run in
+    `_serving`."""
+    if handler.unary_stream is not None:
+        behavior: Any = handler.unary_stream
+        make: Any = grpc.unary_stream_rpc_method_handler
+    else:
+        behavior, make = handler.stream_stream, grpc.stream_stream_rpc_method_handler
 
-    async def unary_stream(
+    async def streaming(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         async with _serving(context, method, policy):
             async for message in behavior(request, context):
                 yield message
 
-    return grpc.unary_stream_rpc_method_handler(
-        unary_stream,
+    wrapped: grpc.RpcMethodHandler[Any, Any] = make(
+        streaming,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
-
-
-def _wrap_stream_stream(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
-) -> grpc.RpcMethodHandler[Any, Any]:
-    behavior: Any = handler.stream_stream
-
-    async def stream_stream(
-        requests: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        async with _serving(context, method, policy):
-            async for message in behavior(requests, context):
-                yield message
-
-    return grpc.stream_stream_rpc_method_handler(
-        stream_stream,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return wrapped
 
 
 def create_server(
