@@ -190,12 +190,11 @@ def start_stack(
         # The tests sign in many times from one address.
         "HERON_AUTH_LOGIN_ATTEMPTS_PER_IP": "100000",
         "HERON_INTERNAL_SECRET": INTERNAL_SECRET,
+        # A hung service is noticed quickly (test_resilience); the shared stacks allow more.
+        "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2",
         **(extra_env or {}),
     }
-    gateway_env = {
-        "HERON_GATEWAY_PORT": str(gateway_port),
-        "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2",
-    }
+    gateway_env = {"HERON_GATEWAY_PORT": str(gateway_port)}
     for service in SERVICES:
         target = f"127.0.0.1:{ports[service.name]}"
         (common if service.target_for_all else gateway_env)[service.target_variable] = target
@@ -244,7 +243,11 @@ def start_stack(
 
 SEARCH_WINDOW = 5
 """The shared stacks score a ranked search's 5 newest matches, so a test can reach past them."""
-_SHARED_ENV = {"HERON_CONTENT_SEARCH_RANK_WINDOW": str(SEARCH_WINDOW)}
+_SHARED_ENV = {
+    "HERON_CONTENT_SEARCH_RANK_WINDOW": str(SEARCH_WINDOW),
+    # Test files run two at a time on two cores: a heavy query may take more than 2 s.
+    "HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "10",
+}
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

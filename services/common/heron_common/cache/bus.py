@@ -6,14 +6,15 @@ again once the subscription is back and confirmed (`on_up`), to flush what it ma
 A connection that dies silently (no RST) is caught by our own pings: no pong within three
 intervals counts as lost.
 
-Read-after-write across processes. A writer's invalidation is published before its write is
-acknowledged, so by the time a reader's request reaches this process the message is already
-in this process's socket. It must be applied before that request looks in memory. A message
-is therefore applied by the connection's protocol the moment its bytes are read, in the same
-event-loop turn, ahead of every task that turn schedules (a request's handler is such a task,
-in uvicorn and in grpc.aio alike). Handing the message to a reader task instead, as redis-py's
-PubSub does, would let a request that arrived in the same turn run first and read the old
-entry.
+Read-after-write across processes. A writer's invalidation is published, and fenced (see
+`RedisTier.fence`: Redis may answer the publisher before it writes to the subscribers), before
+its write is acknowledged, so by the time a reader's request reaches this process the message
+is already in this process's socket. It must be applied before that request looks in
+memory. A message is therefore applied by the connection's protocol the moment its bytes are
+read, in the same event-loop turn, ahead of every task that turn schedules (a request's
+handler is such a task, in uvicorn and in grpc.aio alike). Handing the message to a reader task
+instead, as redis-py's PubSub does, would let a request that arrived in the same turn run first
+and read the old entry.
 """
 
 from __future__ import annotations
@@ -254,10 +255,13 @@ class InvalidationBus:
 
     async def _subscribe_and_listen(self) -> None:
         loop = asyncio.get_running_loop()
-        # A connection of its own, set up (TLS, AUTH, client name) by redis-py as the pool's
-        # would be, then read by our protocol. RESP2: pushes are plain arrays.
+        # A connection of its own, set up (TLS, AUTH) by redis-py as the pool's would be, then
+        # read by our protocol. RESP2: pushes are plain arrays. Named after its channel, so
+        # `CLIENT LIST` tells which installation and namespace each subscriber serves.
         pool = self._client.connection_pool
-        connection = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
+        connection = pool.connection_class(
+            **{**pool.connection_kwargs, "protocol": 2, "client_name": self._channel}
+        )
         try:
             await connection.connect()  # type: ignore[no-untyped-call]  # untyped in redis-py
             writer = connection._writer  # redis-py keeps the stream private; its transport is ours

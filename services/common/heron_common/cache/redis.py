@@ -246,7 +246,22 @@ class RedisTier:
             *tags,
         ]
         done = await self._call(lambda: self._invalidate(keys=[self.seq_key], args=args))
-        return done is not None
+        if done is None:
+            return False
+        if message:
+            await self.fence()
+        return True
+
+    async def fence(self) -> None:
+        """Return once every subscriber's copy of what was just published is in its socket.
+
+        Redis writes a command's replies in the pass before it next waits for input, and that
+        pass may write the publisher's reply before the subscribers' messages (Redis 7 queues
+        the clients to write to newest first). A command sent after the reply arrived is read
+        in a later round, so its answer comes after every one of those writes: the writer may
+        then acknowledge its write, and a reader it tells can no longer reach a process before
+        that process's invalidation does (heron_common.cache.bus)."""
+        await self._call(self.client.ping)
 
     async def delete_matching(self, pattern: str) -> bool:
         """Delete the entries whose key matches a glob, with SCAN (never KEYS); False if down."""
@@ -274,7 +289,10 @@ class RedisTier:
 
     async def publish(self, message: bytes) -> bool:
         """Broadcast an invalidation message on the namespace's channel; False if down."""
-        return await self._call(lambda: self.client.publish(self.channel, message)) is not None
+        if await self._call(lambda: self.client.publish(self.channel, message)) is None:
+            return False
+        await self.fence()
+        return True
 
     async def count_entries(self) -> int | None:
         """How many entries the namespace holds in Redis (a SCAN: for admin use only)."""
