@@ -140,3 +140,20 @@ def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A throwaway database for one test."""
     with throwaway_database(postgres_server_url) as url:
         yield url
+
+
+# The longest-running files start first, so that when the suite runs on several processes
+# (pytest-xdist, a file per process) none of them is left for last.
+LONGEST_FIRST = (
+    "test_schemathesis.py",
+    "test_cache.py",
+    "test_query_differential.py",
+    "test_media.py",
+    "test_collections_as_code.py",
+    "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -177,6 +177,7 @@ def _nothing_left(m: Media, before_rows: int, before_objects: int) -> None:
 
 def test_upload_list_deliver_update_delete(media: Media) -> None:
     client = media.stack.client
+    objects_before = len(media.objects())
     image = png(color=(10, 120, 200))
     reply = _upload(client, "heron.png", image, "image/png", folder="/birds/2026", alt="A heron")
     assert reply.status_code == 201, reply.text
@@ -214,6 +215,22 @@ def test_upload_list_deliver_update_delete(media: Media) -> None:
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{len(image)}"
 
+    # A variant: made once, then served as stored.
+    asked = {"w": "32", "h": "32", "fit": "cover", "format": "webp"}
+    variant = anon.get(made["url"], params=asked)
+    assert variant.status_code == 200, variant.text
+    assert variant.headers["content-type"] == "image/webp"
+    assert variant.headers["content-disposition"].startswith("inline;")
+    assert "heron.webp" in variant.headers["content-disposition"]
+    assert Image.open(io.BytesIO(variant.content)).size == (32, 32)
+    again = anon.get(made["url"], params=asked)
+    assert (again.content, again.headers["etag"]) == (variant.content, variant.headers["etag"])
+    conditional = anon.get(
+        made["url"], params=asked, headers={"if-none-match": again.headers["etag"]}
+    )
+    assert conditional.status_code == 304
+    assert len(media.objects()) == objects_before + 2  # the original and its variant
+
     changed = client.patch(f"/api/media/{made['id']}", json={"alt": "Two herons", "version": 1})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["data"]["alt"], changed.json()["data"]["version"]) == ("Two herons", 2)
@@ -221,12 +238,89 @@ def test_upload_list_deliver_update_delete(media: Media) -> None:
     assert stale.status_code == 409
     assert client.get(f"/api/media/{made['id']}").json()["data"]["alt"] == "Two herons"
 
-    objects = len(media.objects())
     assert client.delete(f"/api/media/{made['id']}").status_code == 200
     assert client.get(f"/api/media/{made['id']}").status_code == 404
     assert anon.get(made["url"]).status_code == 404
-    assert len(media.objects()) == objects - 1
+    assert anon.get(made["url"], params=asked).status_code == 404
+    assert len(media.objects()) == objects_before  # the variant went with it
     assert made["id"] not in [r[0] for r in media.rows()]
+
+
+def _jpeg(width: int, height: int, **save: Any) -> bytes:
+    out = io.BytesIO()
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    gradient.save(out, "JPEG", quality=90, **save)
+    return out.getvalue()
+
+
+def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> None:
+    client, anon = media.stack.client, media.stack.anon
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90° clockwise to show
+    reply = _upload(client, "tall.jpg", _jpeg(640, 480, exif=exif.tobytes()), "image/jpeg")
+    assert reply.status_code == 201, reply.text
+    url = reply.json()["data"][0]["url"]
+
+    # Inside the box, upright (the stored image is 640 by 480 turned on its side), never larger.
+    inside = anon.get(url, params={"w": "400"})
+    assert inside.status_code == 200, inside.text
+    assert inside.headers["content-type"] == "image/jpeg"
+    shown = Image.open(io.BytesIO(inside.content))
+    assert shown.size == (400, 533)
+    assert not shown.getexif()  # no metadata of the original travels with a variant
+    assert Image.open(io.BytesIO(anon.get(url, params={"w": "2048"}).content)).size == (480, 640)
+
+    preset = anon.get(url, params={"preset": "thumb"})
+    assert Image.open(io.BytesIO(preset.content)).size == (200, 200)
+    padded = anon.get(url, params={"w": "200", "h": "96", "fit": "contain", "format": "png"})
+    assert padded.status_code == 200, padded.text
+    assert (padded.headers["content-type"], Image.open(io.BytesIO(padded.content)).size) == (
+        "image/png",
+        (200, 96),
+    )
+
+    avif = anon.get(
+        url, params={"w": "200", "format": "auto"}, headers={"accept": "image/avif,*/*"}
+    )
+    assert avif.headers["content-type"] == "image/avif" and avif.headers["vary"] == "Accept"
+    webp = anon.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "image/webp"})
+    assert webp.headers["content-type"] == "image/webp"
+    plain = anon.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "*/*"})
+    assert plain.headers["content-type"] == "image/jpeg"
+
+    # Outside the allowlist: a clear 400, and nothing made.
+    objects = len(media.objects())
+    for params, field in (
+        ({"w": "333"}, "w"),
+        ({"w": "200", "q": "42"}, "q"),
+        ({"preset": "huge"}, "preset"),
+        ({"w": "200", "fit": "cover"}, "fit"),
+    ):
+        refused = anon.get(url, params=params)
+        assert refused.status_code == 400, (params, refused.text)
+        assert field in refused.text
+    text = _upload(client, "notes.txt", b"plain words", "text/plain").json()["data"][0]
+    assert anon.get(text["url"], params={"w": "200"}).status_code == 400
+    assert len(media.objects()) == objects + 1  # the text file, no variant
+
+    # Concurrent first requests for one variant make it once.
+    asked = {"w": "128", "h": "128", "format": "webp", "q": "60"}
+    with httpx.Client(base_url=media.stack.base_url, timeout=30) as c:
+        results: list[httpx.Response] = []
+
+        def fetch() -> None:
+            results.append(c.get(url, params=asked))
+
+        threads = [threading.Thread(target=fetch) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert {r.status_code for r in results} == {200}
+    assert len({r.content for r in results}) == 1
+    made = media.stack.media.log().count('"spec":"w128-h128-cover-q60.webp"')
+    assert made == 1
+    assert len(media.objects()) == objects + 2
 
 
 def test_a_raw_upload_and_a_duplicate(media: Media) -> None:

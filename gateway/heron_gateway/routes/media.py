@@ -676,9 +676,26 @@ async def download(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanRead,
+    w: Annotated[int, Query(ge=1, le=10_000, description="A variant's width.")] = 0,
+    h: Annotated[int, Query(ge=1, le=10_000, description="A variant's height.")] = 0,
+    fit: Annotated[Literal["", "cover", "contain", "inside"], Query()] = "",
+    format: Annotated[
+        Literal["", "jpeg", "png", "webp", "avif", "auto"],
+        Query(description="`auto`: AVIF or WebP when `Accept` takes it, else the original's."),
+    ] = "",
+    q: Annotated[int, Query(ge=1, le=100, description="A variant's quality.")] = 0,
+    preset: Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = "",
 ) -> Response:
     """The file's bytes, with `ETag` (`If-None-Match` → 304) and single `Range` requests
-    (206; 416 when the range is past the end)."""
+    (206; 416 when the range is past the end). With `w`, `h`, `fit`, `format`, `q` or
+    `preset`: a variant of an image, made on the first request for it and stored (sizes,
+    qualities and presets are the media service's allowlist)."""
+    if w or h or fit or format or q or preset:
+        kind = _auto_format(request.headers.get("accept", "")) if format == "auto" else format
+        variant = pb.VariantRequest(
+            preset=preset, width=w, height=h, fit=fit, format=kind, quality=q
+        )
+        return await _send_variant(request, upstreams, settings, principal, media_id, variant)
     found: pb.Media = await call(
         upstreams.media.GetMedia,
         pb.GetMediaRequest(id=str(media_id)),
@@ -716,16 +733,74 @@ async def download(
     if first is grpc.aio.EOF or first.WhichOneof("part") != "media":
         raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
 
-    async def body() -> AsyncIterator[bytes]:
-        # (read() only: a call's iterator and read() may not be mixed.) A failure mid-file
-        # ends the body short of its Content-Length, which the client sees as a cut transfer.
-        try:
-            while isinstance(chunk := await stream.read(), pb.FileChunk):
-                if chunk.data:
-                    yield chunk.data
-        except grpc.aio.AioRpcError:
-            return
-        finally:
-            stream.cancel()
+    return StreamingResponse(_chunks(stream), status_code=status, headers=headers)
 
-    return StreamingResponse(body(), status_code=status, headers=headers)
+
+def _auto_format(accept: str) -> str:
+    """The smallest format the client says it takes; empty: the original's."""
+    taken = accept.lower()
+    for candidate in ("avif", "webp"):
+        if f"image/{candidate}" in taken:
+            return candidate
+    return ""
+
+
+async def _send_variant(
+    request: Request,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    principal: Principal,
+    media_id: uuid.UUID,
+    variant: pb.VariantRequest,
+) -> Response:
+    stream = upstreams.media.ReadFile(
+        pb.ReadFileRequest(id=str(media_id), variant=variant),
+        timeout=settings.media_upload_timeout_seconds,
+        metadata=call_metadata(principal.metadata()),
+    )
+    try:
+        first: Any = await stream.read()
+        second: Any = await stream.read()
+    except grpc.aio.AioRpcError as exc:
+        stream.cancel()
+        raise from_rpc_error(exc) from None
+    if (
+        first is grpc.aio.EOF
+        or second is grpc.aio.EOF
+        or first.WhichOneof("part") != "media"
+        or second.WhichOneof("part") != "variant"
+    ):
+        stream.cancel()
+        raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+    original: pb.Media = first.media
+    made: pb.Variant = second.variant
+    stem = original.filename.rsplit(".", 1)[0] or "file"
+    extension = made.mime_type.split("/", 1)[1].replace("jpeg", "jpg")
+    headers = {
+        "content-type": made.mime_type,
+        "content-disposition": content_disposition("inline", f"{stem}.{extension}"),
+        "etag": f'"{made.sha256}"',
+        "cache-control": "public, max-age=31536000, immutable",
+        "x-variant": made.spec,
+    }
+    if request.query_params.get("format") == "auto":
+        headers["vary"] = "Accept"
+    if request.headers.get("if-none-match", "") in (headers["etag"], f"W/{headers['etag']}", "*"):
+        stream.cancel()
+        return Response(status_code=304, headers=headers)
+    headers["content-length"] = str(made.size)
+    return StreamingResponse(_chunks(stream), headers=headers)
+
+
+async def _chunks(stream: Any) -> AsyncIterator[bytes]:
+    """A file's bytes from a ReadFile call whose heading messages were read. (read() only: a
+    call's iterator and read() may not be mixed.) A failure mid-file ends the body short of
+    its Content-Length, which the client sees as a cut transfer."""
+    try:
+        while isinstance(chunk := await stream.read(), pb.FileChunk):
+            if chunk.data:
+                yield chunk.data
+    except grpc.aio.AioRpcError:
+        return
+    finally:
+        stream.cancel()

@@ -1,4 +1,4 @@
-"""Media tables (SQLAlchemy Core): one row per file.
+"""Media tables (SQLAlchemy Core): one row per file, one per stored variant of an image.
 
 A row's `state` is what keeps rows and objects consistent:
 - `uploading`: written before the first byte goes to storage; never listed nor served. The
@@ -8,6 +8,9 @@ A row's `state` is what keeps rows and objects consistent:
 - `ready`: the object is complete and checked; the file is visible.
 - `deleting`: a delete hides the row first, then removes the object, then the row; one left
   half-done by a crash is finished by the same reaper.
+
+A variant's object is stored beside its file's (heron_media.storage), then its row written;
+deleting the file removes every object beside it, with or without a row, then the rows.
 """
 
 from __future__ import annotations
@@ -64,4 +67,19 @@ media = Table(
     Index("media_sha256", "sha256"),
     Index("media_folder", "folder"),
     Index("media_heartbeat", "state", "heartbeat_at"),
+)
+
+variants = Table(
+    "media_variants",
+    metadata,
+    Column("media_id", String(36), primary_key=True),
+    # The canonical spelling of the request (heron_media.variants.Spec.name).
+    Column("spec", String(128), primary_key=True),
+    Column("storage_key", String(512), nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

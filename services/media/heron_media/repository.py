@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 from heron_common.errors import ErrorDetail, InvalidArgument
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_media.models import DELETING, READY, UPLOADING, media
+from heron_media.models import DELETING, READY, UPLOADING, media, variants
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,57 @@ async def finish_upload(conn: AsyncConnection, id_: str, values: Mapping[str, An
 
 
 async def forget(conn: AsyncConnection, id_: str) -> None:
+    """Remove the file's row and its variants' (their objects are gone already)."""
+    await conn.execute(delete(variants).where(variants.c.media_id == id_))
     await conn.execute(delete(media).where(media.c.id == id_))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVariant:
+    media_id: str
+    spec: str
+    storage_key: str
+    mime_type: str
+    size: int
+    width: int
+    height: int
+    sha256: str
+
+
+async def get_variant(conn: AsyncConnection, media_id: str, spec: str) -> StoredVariant | None:
+    row = (
+        (
+            await conn.execute(
+                select(variants).where(variants.c.media_id == media_id, variants.c.spec == spec)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return StoredVariant(**{k: row[k] for k in StoredVariant.__slots__})
+
+
+async def count_variants(conn: AsyncConnection, media_id: str) -> int:
+    found = await conn.scalar(
+        select(func.count()).select_from(variants).where(variants.c.media_id == media_id)
+    )
+    return int(found or 0)
+
+
+async def add_variant(conn: AsyncConnection, made: StoredVariant, now: int) -> None:
+    """Record a stored variant; another process that made the same one first wins (its object
+    has the same key, and the same bytes)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(variants).values(
+                    **{k: getattr(made, k) for k in StoredVariant.__slots__}, created_at=now
+                )
+            )
+    except IntegrityError:
+        pass
 
 
 async def get_media(conn: AsyncConnection, id_: str) -> Media | None:

@@ -28,6 +28,7 @@ async def build(
     await storage.start()
     stack.push_async_callback(storage.close)
     service = MediaService(database, storage, settings, Hooks())
+    stack.callback(service.close)
     # What a crash left half-done is removed before serving, then every minute.
     await service.reap()
     logger.info("media storage ready", extra={"storage": storage.name})

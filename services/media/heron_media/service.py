@@ -7,10 +7,12 @@ import asyncio
 import hashlib
 import io
 import logging
+import tempfile
 import time
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from heron_common import names
@@ -29,10 +31,11 @@ from heron_common.security.permissions import Principal
 
 from heron_media import repository as repo
 from heron_media.hooks import Hooks
-from heron_media.repository import Listing, Media
+from heron_media.repository import Listing, Media, StoredVariant
 from heron_media.settings import MediaSettings
 from heron_media.sniff import HEAD_BYTES, canonical, sniff
-from heron_media.storage import Storage, Writer
+from heron_media.storage import Storage, Writer, beside
+from heron_media.variants import Spec, render
 
 logger = logging.getLogger("heron.media")
 
@@ -129,6 +132,10 @@ class MediaService:
         self.settings = settings
         self.hooks = hooks
         self.allowed = frozenset(canonical(t) for t in settings.allowed_types)
+        self._variant_threads = ThreadPoolExecutor(
+            settings.variant_workers, thread_name_prefix="heron-media-variants"
+        )
+        self._making: dict[tuple[str, str], asyncio.Future[StoredVariant]] = {}
 
     # -- upload ----------------------------------------------------------------------------
     async def upload(
@@ -307,6 +314,94 @@ class MediaService:
         end = found.size if length == 0 else min(found.size, offset + length)
         return found, self.storage.read(found.storage_key, offset, end - offset)
 
+    # -- variants --------------------------------------------------------------------------
+    async def variant(self, media_id: str, spec: Spec) -> tuple[Media, StoredVariant]:
+        """The stored variant, made now if it is the first request for it. Concurrent first
+        requests in this process make it once (the others wait for it); processes that race
+        store the same bytes under the same key, and the first row wins."""
+        found = await self.get(media_id)
+        async with self.db.read() as conn:
+            stored = await repo.get_variant(conn, found.id, spec.name)
+        if stored is not None:
+            return found, stored
+        key = (found.id, spec.name)
+        flight = self._making.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._make_variant(found, spec))
+            self._making[key] = flight
+            flight.add_done_callback(lambda _: self._making.pop(key, None))
+        return found, await asyncio.shield(flight)
+
+    async def _make_variant(self, found: Media, spec: Spec) -> StoredVariant:
+        async with self.db.read() as conn:
+            # Made by a flight that ended between the caller's look and this one.
+            stored = await repo.get_variant(conn, found.id, spec.name)
+            if stored is not None:
+                return stored
+            made = await repo.count_variants(conn, found.id)
+        if made >= self.settings.variants_per_file:
+            raise invalid(
+                "variant",
+                f"this file has its {made} variants already; ask for one of them or a preset",
+            )
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as original:
+            async for chunk in self.storage.read(found.storage_key, 0, found.size):
+                original.write(chunk)
+            original.seek(0)
+            started = time.perf_counter()
+            try:
+                rendered = await asyncio.get_running_loop().run_in_executor(
+                    self._variant_threads,
+                    render,
+                    original,
+                    found.mime_type,
+                    spec,
+                    self.settings.image_max_pixels,
+                )
+            except (OSError, SyntaxError, ValueError) as exc:
+                if isinstance(exc, InvalidArgument):
+                    raise
+                raise InvalidArgument(
+                    "The image could not be decoded to make a variant of it.",
+                    [ErrorDetail("file", str(exc)[:200] or "undecodable image")],
+                ) from None
+        key = beside(found.storage_key, spec.name)
+        writer = self.storage.writer(key, _no_multipart)
+        try:
+            await writer.write(rendered.data)
+            await writer.commit()
+        except BaseException:
+            await asyncio.shield(writer.abort())
+            raise
+        stored = StoredVariant(
+            media_id=found.id,
+            spec=spec.name,
+            storage_key=key,
+            mime_type=spec.mime_type,
+            size=len(rendered.data),
+            width=rendered.width,
+            height=rendered.height,
+            sha256=rendered.sha256,
+        )
+        async with self.db.transaction() as conn:
+            await repo.add_variant(conn, stored, now_ms())
+        logger.info(
+            "media variant made",
+            extra={
+                "media_id": found.id,
+                "spec": spec.name,
+                "size": stored.size,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return stored
+
+    def read_variant(self, stored: StoredVariant) -> AsyncIterator[bytes]:
+        return self.storage.read(stored.storage_key, 0, stored.size)
+
+    def close(self) -> None:
+        self._variant_threads.shutdown(wait=False, cancel_futures=True)
+
     # -- changes ---------------------------------------------------------------------------
     async def update(
         self,
@@ -399,6 +494,10 @@ class MediaService:
             except Exception:
                 logger.exception("the media reaper failed; it tries again")
             await asyncio.sleep(interval)
+
+
+async def _no_multipart(upload_id: str) -> None:
+    """A variant is written in one piece: it never becomes a multipart upload."""
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

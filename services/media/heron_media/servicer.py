@@ -15,8 +15,9 @@ from heron_common.errors import DomainError, ErrorDetail, InvalidArgument
 from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
-from heron_media.repository import SORTS, Listing, Media
+from heron_media.repository import SORTS, Listing, Media, StoredVariant
 from heron_media.service import MediaService, Uploaded, UploadStart, clean_folder
+from heron_media.variants import spec_of
 
 Context = grpc.aio.ServicerContext[Any, Any]
 REFUSAL_DRAIN_SECONDS = 30.0
@@ -165,7 +166,36 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def ReadFile(
         self, request: pb.ReadFileRequest, context: Context
     ) -> AsyncIterator[pb.FileChunk]:
-        found, data = await self.service.read(request.id, request.offset, request.length)
-        yield pb.FileChunk(media=media_message(found))
+        if request.HasField("variant"):
+            v = request.variant
+            original = await self.service.get(request.id)
+            spec = spec_of(
+                self.service.settings,
+                original.mime_type,
+                preset=v.preset,
+                width=v.width,
+                height=v.height,
+                fit=v.fit,
+                format=v.format,
+                quality=v.quality,
+            )
+            found, stored = await self.service.variant(request.id, spec)
+            yield pb.FileChunk(media=media_message(found))
+            yield pb.FileChunk(variant=variant_message(stored))
+            data = self.service.read_variant(stored)
+        else:
+            found, data = await self.service.read(request.id, request.offset, request.length)
+            yield pb.FileChunk(media=media_message(found))
         async for chunk in data:
             yield pb.FileChunk(data=chunk)
+
+
+def variant_message(v: StoredVariant) -> pb.Variant:
+    return pb.Variant(
+        spec=v.spec,
+        mime_type=v.mime_type,
+        size=v.size,
+        width=v.width,
+        height=v.height,
+        sha256=v.sha256,
+    )

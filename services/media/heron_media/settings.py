@@ -35,6 +35,18 @@ DEFAULT_TYPES: tuple[str, ...] = (
 )
 
 
+DEFAULT_VARIANT_SIZES = (
+    32, 64, 96, 128, 160, 200, 256, 320, 400, 480, 512, 640, 720, 768, 800, 960, 1024, 1080,
+    1200, 1280, 1440, 1600, 1920, 2048, 2560,
+)  # fmt: skip
+DEFAULT_PRESETS: dict[str, dict[str, int | str]] = {
+    "thumb": {"width": 200, "height": 200, "fit": "cover"},
+    "small": {"width": 480},
+    "medium": {"width": 1024},
+    "large": {"width": 1920},
+}
+
+
 def _listed(value: object) -> object:
     """A comma-separated environment value as a list (JSON lists work too)."""
     if isinstance(value, str) and not value.lstrip().startswith("["):
@@ -103,11 +115,35 @@ class MediaSettings(ServiceSettings):
         "row are removed (at start and every minute).",
     )
 
+    variant_sizes: Annotated[list[int], NoDecode] = Field(
+        default=list(DEFAULT_VARIANT_SIZES),
+        description="The widths and heights a variant may ask for, comma-separated: nothing "
+        "else is made, so variants cannot fill the disk or burn the CPU.",
+    )
+    variant_qualities: Annotated[list[int], NoDecode] = Field(
+        default=[50, 60, 70, 75, 80, 85, 90, 95],
+        description="The qualities (`q`) a variant may ask for, comma-separated.",
+    )
+    variant_quality: int = Field(default=80, ge=1, le=100, description="The default `q`.")
+    variant_presets: dict[str, dict[str, int | str]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRESETS),
+        description='Named variants (JSON): `{"thumb": {"width": 200, "height": 200, '
+        '"fit": "cover"}, ...}`; a preset may use any size.',
+    )
+    variants_per_file: int = Field(
+        default=50, ge=1, description="At most this many variants are stored per file."
+    )
+    variant_workers: int = Field(
+        default=2, ge=1, le=32, description="Variants made at once (each decodes an image)."
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _split_types(cls, data: object) -> object:
-        if isinstance(data, dict) and "allowed_types" in data:
-            data = {**data, "allowed_types": _listed(data["allowed_types"])}
+        if isinstance(data, dict):
+            for name in ("allowed_types", "variant_sizes", "variant_qualities"):
+                if name in data:
+                    data = {**data, name: _listed(data[name])}
         return data
 
     @model_validator(mode="after")

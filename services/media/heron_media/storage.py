@@ -5,6 +5,9 @@ Both are blocking (file I/O, boto3), so every call runs on one bounded thread po
 it is the library AWS maintains, its thread-safe client shares one connection pool across the
 threads, and the pool bounds how much storage work runs at once.
 
+A variant of a file is stored beside it, under `beside(key, name)`; deleting a file's key
+removes everything beside it too.
+
 Objects are written through a `Writer`, which makes them appear only on `commit()`:
 - local: bytes go to `<dir>/.partial/<key>`, which `commit()` renames into place;
 - S3: up to one part (`HERON_MEDIA_PART_SIZE_BYTES`) is held in memory; a file larger than
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +32,11 @@ from heron_media.settings import MediaSettings
 
 READ_CHUNK = 256 * 1024
 T = TypeVar("T")
+
+
+def beside(key: str, name: str) -> str:
+    """The key of an object kept with the file stored under `key` (a variant of it)."""
+    return f"{key}.v/{name}"
 
 
 class Writer(Protocol):
@@ -102,14 +111,20 @@ class LocalStorage:
 
     async def delete(self, key: str, multipart_id: str | None = None) -> None:
         def remove() -> None:
-            for path in (self.path(key), self.partial / key):
+            for path in (self.path(key), self.partial / _flat(key)):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+            shutil.rmtree(self.path(beside(key, "")), ignore_errors=True)
 
         await self.pool.run(remove)
 
     async def close(self) -> None:
         self.pool.close()
+
+
+def _flat(key: str) -> str:
+    """A key as one file name (a variant's key has a folder in it)."""
+    return key.replace("/", "~")
 
 
 def _open_at(path: Path, offset: int) -> Any:
@@ -122,7 +137,7 @@ class _LocalWriter:
     def __init__(self, storage: LocalStorage, key: str) -> None:
         self.storage = storage
         self.key = key
-        self.temp = storage.partial / key
+        self.temp = storage.partial / _flat(key)
         self._handle: Any = None
 
     async def write(self, chunk: bytes) -> None:
@@ -247,6 +262,22 @@ class S3Storage:
                     raise
                 # NoSuchUpload: it completed or was aborted already.
         await self._call(self.client.delete_object, Bucket=self.bucket, Key=self.object_key(key))
+        await self._delete_prefix(self.object_key(beside(key, "")))
+
+    async def _delete_prefix(self, prefix: str) -> None:
+        """Delete every object whose key starts with `prefix`."""
+        while True:
+            listed = await self._call(
+                self.client.list_objects_v2, Bucket=self.bucket, Prefix=prefix, MaxKeys=1000
+            )
+            found = [{"Key": o["Key"]} for o in listed.get("Contents", ())]
+            if not found:
+                return
+            await self._call(
+                self.client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": found, "Quiet": True},
+            )
 
     async def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

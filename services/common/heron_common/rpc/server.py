@@ -138,8 +138,11 @@ async def _serving(
     except Exception as exc:
         await _translated(exc, context, method)
     finally:
-        request_id_var.reset(token)
-        fresh_var.reset(fresh_token)
+        # A stream the client cancelled is closed by asyncio's async-generator finalizer, in
+        # a context of its own: there is nothing to restore then.
+        with contextlib.suppress(ValueError):
+            request_id_var.reset(token)
+            fresh_var.reset(fresh_token)
 
 
 def _wrap_streaming(

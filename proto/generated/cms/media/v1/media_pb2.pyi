@@ -411,24 +411,109 @@ class ReadFileRequest(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
     LENGTH_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     offset: _builtins.int
     """Byte range [offset, offset + length); length 0: to the end."""
     length: _builtins.int
+    @_builtins.property
+    def variant(self) -> Global___VariantRequest:
+        """A resized or converted copy of an image instead of the file itself."""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         offset: _builtins.int = ...,
         length: _builtins.int = ...,
+        variant: Global___VariantRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_variant", b"_variant", "variant", b"variant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_variant", b"_variant", "id", b"id", "length", b"length", "offset", b"offset", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__variant: _TypeAlias = _typing.Literal["variant"]  # noqa: Y015
+    _WhichOneofArgType__variant: _TypeAlias = _typing.Literal["_variant", b"_variant"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__variant) -> _WhichOneofReturnType__variant | None: ...
+
+Global___ReadFileRequest: _TypeAlias = ReadFileRequest  # noqa: Y015
+
+@_typing.final
+class VariantRequest(_message.Message):
+    """What a variant is: a preset's name, or a size from the allowed sizes (0: follow the other
+    side's scale), how it fits, its format and quality (empty or 0: the defaults).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRESET_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    FIT_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    preset: _builtins.str
+    width: _builtins.int
+    height: _builtins.int
+    fit: _builtins.str
+    """"cover" (fill the box, cropping), "contain" (within the box, padded to it), "inside"
+    (within the box, never enlarged).
+    """
+    format: _builtins.str
+    """"jpeg", "png", "webp" or "avif"; empty: the original's (PNG for a GIF)."""
+    quality: _builtins.int
+    def __init__(
+        self,
+        *,
+        preset: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        fit: _builtins.str = ...,
+        format: _builtins.str = ...,
+        quality: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "length", b"length", "offset", b"offset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fit", b"fit", "format", b"format", "height", b"height", "preset", b"preset", "quality", b"quality", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ReadFileRequest: _TypeAlias = ReadFileRequest  # noqa: Y015
+Global___VariantRequest: _TypeAlias = VariantRequest  # noqa: Y015
+
+@_typing.final
+class Variant(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    spec: _builtins.str
+    """The canonical spelling of what was asked for: one stored copy per spelling."""
+    mime_type: _builtins.str
+    size: _builtins.int
+    width: _builtins.int
+    height: _builtins.int
+    sha256: _builtins.str
+    def __init__(
+        self,
+        *,
+        spec: _builtins.str = ...,
+        mime_type: _builtins.str = ...,
+        size: _builtins.int = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "mime_type", b"mime_type", "sha256", b"sha256", "size", b"size", "spec", b"spec", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Variant: _TypeAlias = Variant  # noqa: Y015
 
 @_typing.final
 class FileChunk(_message.Message):
@@ -436,20 +521,24 @@ class FileChunk(_message.Message):
 
     MEDIA_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     @_builtins.property
     def media(self) -> Global___Media: ...
+    @_builtins.property
+    def variant(self) -> Global___Variant: ...
     def __init__(
         self,
         *,
         media: Global___Media | None = ...,
         data: _builtins.bytes = ...,
+        variant: Global___Variant | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media", b"media", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media", b"media", "part", b"part", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media", b"media", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media", b"media", "part", b"part", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["media", "data"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["media", "data", "variant"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 

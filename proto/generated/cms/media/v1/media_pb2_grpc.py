@@ -122,6 +122,8 @@ class MediaServiceServicer:
 
     def ReadFile(self, request, context):
         """The file's metadata first (`media`), then its bytes (`data`), the requested range only.
+        With `variant`: the metadata, then the variant's (`variant`; made on the first request
+        for it and stored beside the file), then the variant's bytes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

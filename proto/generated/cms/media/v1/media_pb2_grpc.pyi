@@ -54,7 +54,10 @@ class MediaServiceStub:
     way): needs only the upload permission, and works only on the caller's own recent files.
     """
     ReadFile: _grpc.UnaryStreamMultiCallable[_media_pb2.ReadFileRequest, _media_pb2.FileChunk]
-    """The file's metadata first (`media`), then its bytes (`data`), the requested range only."""
+    """The file's metadata first (`media`), then its bytes (`data`), the requested range only.
+    With `variant`: the metadata, then the variant's (`variant`; made on the first request
+    for it and stored beside the file), then the variant's bytes.
+    """
 
 @_typing.type_check_only
 class MediaServiceAsyncStub(MediaServiceStub):
@@ -78,7 +81,10 @@ class MediaServiceAsyncStub(MediaServiceStub):
     way): needs only the upload permission, and works only on the caller's own recent files.
     """
     ReadFile: _aio.UnaryStreamMultiCallable[_media_pb2.ReadFileRequest, _media_pb2.FileChunk]  # type: ignore[assignment]
-    """The file's metadata first (`media`), then its bytes (`data`), the requested range only."""
+    """The file's metadata first (`media`), then its bytes (`data`), the requested range only.
+    With `variant`: the metadata, then the variant's (`variant`; made on the first request
+    for it and stored beside the file), then the variant's bytes.
+    """
 
 class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -141,6 +147,9 @@ class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _media_pb2.ReadFileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_media_pb2.FileChunk], _abc.AsyncIterator[_media_pb2.FileChunk]]:
-        """The file's metadata first (`media`), then its bytes (`data`), the requested range only."""
+        """The file's metadata first (`media`), then its bytes (`data`), the requested range only.
+        With `variant`: the metadata, then the variant's (`variant`; made on the first request
+        for it and stored beside the file), then the variant's bytes.
+        """
 
 def add_MediaServiceServicer_to_server(servicer: MediaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
