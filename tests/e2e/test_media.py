@@ -363,6 +363,13 @@ def _pixel_flood_png(width: int, height: int) -> bytes:
     )
 
 
+def _noise(format: str) -> bytes:
+    """An image that compresses badly, so that its pixel data is most of the file."""
+    out = io.BytesIO()
+    Image.effect_noise((160, 120), 64).convert("RGB").save(out, format)
+    return out.getvalue()
+
+
 HOSTILE_FILES = [
     # (name, body, claimed type, expected status)
     ("shell.jpg", b"<?php system($_GET['c']); ?>", "image/jpeg", 415),
@@ -376,6 +383,14 @@ HOSTILE_FILES = [
     ),
     ("flood.png", _pixel_flood_png(100_000, 100_000), "image/png", 413),
     ("cut.png", png()[:20], "image/png", 400),
+    ("half.png", _noise("PNG")[: len(_noise("PNG")) // 2], "image/png", 400),
+    ("half.jpg", _noise("JPEG")[:-200], "image/jpeg", 400),
+    (
+        "link.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/x"/></svg>',
+        "image/svg+xml",
+        415,
+    ),
     ("evil\u202egnp.exe", png(), "image/png", 400),
     ("x" * 1024 + ".png", png(), "image/png", 400),
 ]
