@@ -323,6 +323,52 @@ def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> Non
     assert len(media.objects()) == objects + 2
 
 
+def test_bulk_move_and_bulk_delete_report_each_file(media: Media) -> None:
+    client = media.stack.client
+    objects = len(media.objects())
+    ids = [
+        _upload(client, f"b{n}.png", png(color=(n, 9, 99)), "image/png").json()["data"][0]["id"]
+        for n in range(3)
+    ]
+    other = media.stack.user("editor")
+    theirs = _upload(other.client, "theirs.png", png(color=(1, 2, 3)), "image/png")
+    their_id = theirs.json()["data"][0]["id"]
+    author = media.stack.user("author")
+    missing = "0190c8b6-0000-7000-8000-000000000000"
+
+    moved = client.post("/api/media/bulk-move", json={"fileIds": ids, "folder": "/moved"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["summary"] == {"total": 3, "successful": 3, "failed": 0}
+    listed = client.get("/api/media", params={"folder": "/moved"}).json()["data"]
+    assert sorted(m["id"] for m in listed) == sorted(ids)
+    assert (
+        client.post("/api/media/bulk-move", json={"fileIds": ids, "folder": "../x"}).status_code
+        == 400
+    )
+
+    # An author may delete only their own files: the others are reported, and kept.
+    mixed = author.client.post("/api/media/bulk-delete", json={"fileIds": [ids[0], missing]})
+    assert mixed.status_code == 200, mixed.text
+    body = mixed.json()
+    assert body["success"] is False and body["summary"]["successful"] == 0
+    assert {e["code"] for e in body["errors"]} == {"permission_denied", "not_found"}
+    assert client.get(f"/api/media/{ids[0]}").status_code == 200
+
+    deleted = client.post("/api/media/bulk-delete", json={"fileIds": [*ids, their_id, missing]})
+    assert deleted.status_code == 200, deleted.text
+    body = deleted.json()
+    assert body["summary"] == {"total": 5, "successful": 4, "failed": 1}
+    assert body["errors"][0]["fileId"] == missing and body["errors"][0]["code"] == "not_found"
+    for media_id in (*ids, their_id):
+        assert client.get(f"/api/media/{media_id}").status_code == 404
+    assert len(media.objects()) == objects
+    too_many = {"fileIds": [missing] * 51}
+    assert client.post("/api/media/bulk-delete", json=too_many).status_code == 400
+    assert media.stack.anon.post(
+        "/api/media/bulk-delete", json={"fileIds": [missing]}
+    ).status_code in (401, 403)
+
+
 def test_a_raw_upload_and_a_duplicate(media: Media) -> None:
     client = media.stack.client
     text = f"Notes from the marsh {time.time_ns()}.\n".encode()

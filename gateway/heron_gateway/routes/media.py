@@ -15,7 +15,7 @@ import contextlib
 import re
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -604,6 +604,79 @@ async def delete_media(
         metadata=principal.metadata(),
     )
     return json_response({"success": True})
+
+
+MAX_BULK = 50
+
+
+class BulkDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fileIds: list[uuid.UUID] = Field(  # SonicJS's name
+        min_length=1, max_length=MAX_BULK, description=f"At most {MAX_BULK} files."
+    )
+
+
+class BulkMove(BulkDelete):
+    folder: str = Field(max_length=2100, pattern=FOLDER_PATTERN, description="A path like /a/b.")
+
+
+async def _each(ids: list[uuid.UUID], act: Callable[[str], Awaitable[object]]) -> dict[str, Any]:
+    """SonicJS's bulk answer: each file's outcome, then a summary (one file's refusal does
+    not stop the others)."""
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for media_id in dict.fromkeys(str(i) for i in ids):
+        try:
+            await act(media_id)
+        except DomainError as exc:
+            if exc.http_status >= 500:  # the service, not the file: the caller retries it all
+                raise
+            errors.append({"fileId": media_id, "error": str(exc), "code": exc.code})
+        else:
+            results.append({"fileId": media_id, "success": True})
+    total = len(results) + len(errors)
+    return {
+        "success": not errors,
+        "results": results,
+        "errors": errors,
+        "summary": {"total": total, "successful": len(results), "failed": len(errors)},
+    }
+
+
+@router.post("/api/media/bulk-delete", summary="Delete several media files")
+async def bulk_delete(
+    body: BulkDelete, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanDelete
+) -> Response:
+    """Each file is deleted on its own (its bytes and variants too), with the same
+    permission as one delete; the answer lists what was deleted and what was refused."""
+
+    async def delete(media_id: str) -> object:
+        return await call(
+            upstreams.media.DeleteMedia,
+            pb.DeleteMediaRequest(id=media_id),
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        )
+
+    return json_response(await _each(body.fileIds, delete))
+
+
+@router.post("/api/media/bulk-move", summary="Move several media files to a folder")
+async def bulk_move(
+    body: BulkMove, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanUpdate
+) -> Response:
+    """Each file is moved on its own, with the same permission as one update."""
+
+    async def move(media_id: str) -> object:
+        return await call(
+            upstreams.media.UpdateMedia,
+            pb.UpdateMediaRequest(id=media_id, folder=body.folder),
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        )
+
+    return json_response(await _each(body.fileIds, move))
 
 
 # -- delivery ------------------------------------------------------------------------------
