@@ -335,6 +335,10 @@ def test_bulk_move_and_bulk_delete_report_each_file(media: Media) -> None:
     their_id = theirs.json()["data"][0]["id"]
     author = media.stack.user("author")
     missing = "0190c8b6-0000-7000-8000-000000000000"
+    client.patch(f"/api/media/{ids[1]}", json={"tags": ["heron", "blue sky"]})
+    for tag, found in (("blue sky", [ids[1]]), ("blue", []), ("HERON", [])):
+        tagged = client.get("/api/media", params={"tag": tag}).json()["data"]
+        assert [m["id"] for m in tagged] == found, tag
 
     moved = client.post("/api/media/bulk-move", json={"fileIds": ids, "folder": "/moved"})
     assert moved.status_code == 200, moved.text

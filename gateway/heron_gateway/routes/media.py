@@ -517,6 +517,7 @@ async def list_media(
     ] = "",
     uploaded_by: Annotated[str, Query(max_length=64)] = "",
     search: Annotated[str, Query(max_length=200)] = "",
+    tag: Annotated[str, Query(max_length=100, description="Files that have this tag.")] = "",
     sort: Annotated[
         Literal["uploaded_at", "-uploaded_at", "filename", "-filename", "size", "-size"],
         Query(description="uploaded_at, filename or size; - for descending."),
@@ -532,6 +533,7 @@ async def list_media(
             mime_type=type,
             uploaded_by=uploaded_by,
             search=search,
+            tag=tag,
             sort=sort,
             count=total,
         ),

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from heron_common.errors import ErrorDetail, InvalidArgument
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -259,6 +259,7 @@ class Listing:
     mime_type: str = ""
     uploaded_by: str = ""
     search: str = ""
+    tag: str = ""
     sort: str = "-uploaded_at"
     count: bool = False
 
@@ -271,7 +272,18 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(listing: Listing) -> list[Any]:
+def _has_tag(dialect: str, tag: str) -> Any:
+    """The file's tags include `tag` (a JSON array: containment on PostgreSQL's JSONB)."""
+    if dialect == "postgresql":
+        return text("media.tags @> CAST(:tag AS jsonb)").bindparams(
+            tag=orjson.dumps([tag]).decode()
+        )
+    return text(
+        "EXISTS (SELECT 1 FROM json_each(media.tags) WHERE json_each.value = :tag)"
+    ).bindparams(tag=tag)
+
+
+def _conditions(listing: Listing, dialect: str) -> list[Any]:
     conditions: list[Any] = [media.c.state == READY]
     if listing.folder:
         if listing.recursive and listing.folder != "/":
@@ -290,6 +302,8 @@ def _conditions(listing: Listing) -> list[Any]:
             conditions.append(media.c.mime_type == listing.mime_type)
     if listing.uploaded_by:
         conditions.append(media.c.uploaded_by == listing.uploaded_by)
+    if listing.tag:
+        conditions.append(_has_tag(dialect, listing.tag))
     for word in listing.search.lower().split()[:10]:
         conditions.append(media.c.search_text.like(f"%{_like(word)}%", escape="\\"))
     return conditions
@@ -319,7 +333,7 @@ async def list_media(
     """A page of visible files, the total when counted, and the next page's cursor."""
     descending = listing.sort.startswith("-")
     column = SORTS[listing.sort.lstrip("-")]
-    conditions = _conditions(listing)
+    conditions = _conditions(listing, conn.dialect.name)
     total = None
     if listing.count:
         total = (

@@ -127,6 +127,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             mime_type=request.mime_type.strip().lower(),
             uploaded_by=request.uploaded_by,
             search=request.search[:200],
+            tag=request.tag.strip()[:100],
             sort=sort,
             count=request.count,
         )

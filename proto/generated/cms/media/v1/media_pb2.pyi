@@ -246,6 +246,7 @@ class ListMediaRequest(_message.Message):
     FOLDER_FIELD_NUMBER: _builtins.int
     RECURSIVE_FIELD_NUMBER: _builtins.int
     MIME_TYPE_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
     UPLOADED_BY_FIELD_NUMBER: _builtins.int
     SEARCH_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
@@ -255,6 +256,8 @@ class ListMediaRequest(_message.Message):
     recursive: _builtins.bool
     mime_type: _builtins.str
     """A type ("image/png") or a family ("image/")."""
+    tag: _builtins.str
+    """Files that have this tag."""
     uploaded_by: _builtins.str
     search: _builtins.str
     """Words of the filename, alt text or caption."""
@@ -270,6 +273,7 @@ class ListMediaRequest(_message.Message):
         folder: _builtins.str = ...,
         recursive: _builtins.bool = ...,
         mime_type: _builtins.str = ...,
+        tag: _builtins.str = ...,
         uploaded_by: _builtins.str = ...,
         search: _builtins.str = ...,
         sort: _builtins.str = ...,
@@ -277,7 +281,7 @@ class ListMediaRequest(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "folder", b"folder", "mime_type", b"mime_type", "page", b"page", "recursive", b"recursive", "search", b"search", "sort", b"sort", "uploaded_by", b"uploaded_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "folder", b"folder", "mime_type", b"mime_type", "page", b"page", "recursive", b"recursive", "search", b"search", "sort", b"sort", "tag", b"tag", "uploaded_by", b"uploaded_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
