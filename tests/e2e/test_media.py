@@ -3,6 +3,7 @@ upload, list, deliver (Range, 304), update, delete; hostile uploads leave nothin
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
@@ -257,9 +258,18 @@ def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> Non
     client, anon = media.stack.client, media.stack.anon
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: turn 90° clockwise to show
-    reply = _upload(client, "tall.jpg", _jpeg(640, 480, exif=exif.tobytes()), "image/jpeg")
+    exif[0x8825] = {1: "N", 2: (52.0, 22.0, 7.5), 3: "E", 4: (4.0, 53.0, 1.2)}  # where
+    sent = _jpeg(640, 480, exif=exif.tobytes())
+    reply = _upload(client, "tall.jpg", sent, "image/jpeg")
     assert reply.status_code == 201, reply.text
     url = reply.json()["data"][0]["url"]
+
+    # The original is stored without its GPS position, and nothing else of it changed.
+    original = anon.get(url)
+    kept = Image.open(io.BytesIO(original.content)).getexif()
+    assert 0x8825 not in kept and kept[0x0112] == 6
+    assert len(original.content) == len(sent) and original.content != sent
+    assert original.headers["etag"] == f'"{hashlib.sha256(original.content).hexdigest()}"'
 
     # Inside the box, upright (the stored image is 640 by 480 turned on its side), never larger.
     inside = anon.get(url, params={"w": "400"})

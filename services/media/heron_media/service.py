@@ -30,6 +30,7 @@ from heron_common.security.authz import deny
 from heron_common.security.permissions import Principal
 
 from heron_media import repository as repo
+from heron_media.exif import strip_gps
 from heron_media.hooks import Hooks
 from heron_media.repository import Listing, Media, StoredVariant
 from heron_media.settings import MediaSettings
@@ -196,14 +197,14 @@ class MediaService:
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit)
-                digest.update(chunk)
                 tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
                 if checked is None:
                     head += chunk
                     if len(head) < HEAD_BYTES:
                         continue
                     checked = self._check(bytes(head), start.claimed_type)
-                    chunk, head = bytes(head), bytearray()
+                    chunk, head = self._scrubbed(checked, bytes(head)), bytearray()
+                digest.update(chunk)  # of the bytes stored
                 await writer.write(chunk)
                 if time.monotonic() - beat > HEARTBEAT_SECONDS:
                     beat = time.monotonic()
@@ -213,8 +214,9 @@ class MediaService:
                 raise invalid("file", "the file is empty")
             if checked is None:
                 checked = self._check(bytes(head), start.claimed_type)
-                if head:
-                    await writer.write(bytes(head))
+                stored = self._scrubbed(checked, bytes(head))
+                digest.update(stored)
+                await writer.write(stored)
             if not image_is_whole(checked.mime_type, checked.lead, tail, size):
                 raise InvalidArgument(
                     "The image is cut short: its end is missing. Send the whole file.",
@@ -263,6 +265,13 @@ class MediaService:
         logger.info("media uploaded", extra={"media_id": made.id, "size": made.size})
         await self.hooks.after_upload(principal, made)
         return Uploaded(made, duplicate_of=duplicate)
+
+    def _scrubbed(self, checked: _Checked, head: bytes) -> bytes:
+        """The file's first bytes as they are stored: without the GPS position in its EXIF
+        block, unless HERON_MEDIA_STRIP_GPS is off (heron_media.exif)."""
+        if self.settings.strip_gps and checked.mime_type in IMAGE_FORMATS:
+            return strip_gps(checked.mime_type, head)
+        return head
 
     def _check(self, head: bytes, claimed: str) -> _Checked:
         """What the file is (from its first bytes), if it may be stored at all."""

@@ -108,6 +108,10 @@ class MediaSettings(ServiceSettings):
         ge=1,
         description="Images with more pixels (width times height) are refused unread.",
     )
+    strip_gps: bool = Field(
+        default=True,
+        description="Remove the GPS position from images' EXIF data as they are stored.",
+    )
     stale_upload_seconds: float = Field(
         default=120.0,
         gt=0,

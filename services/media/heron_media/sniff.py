@@ -13,7 +13,7 @@ import re
 
 import filetype  # type: ignore[import-untyped]
 
-HEAD_BYTES = 64 * 1024
+HEAD_BYTES = 128 * 1024
 """How much of a file is read before deciding what it is (signatures need a few KB; image
 headers with large metadata blocks need more)."""
 
