@@ -42,6 +42,8 @@ def _allow(operations: tuple[str, ...], field: str, message: str) -> None:
 _allow(_CONTENT_WRITES, "data.", "")
 # `required` may only name fields declared in `properties` of the same body.
 _allow(_COLLECTION_WRITES, "schema.required", "is not a declared field")
+# (A name with a NUL byte could never be a declared field: that check answers first.)
+_allow(_COLLECTION_WRITES, "schema.required", "contains \\u0000")
 # Which keys fit which field type, and the relations between the keys of one field (a minimum
 # above its maximum, a default outside its options, a pattern's syntax, the nesting depth):
 # relations between parts of one body, listed in the README rather than in the document. A
