@@ -727,8 +727,20 @@ def _file_headers(m: pb.Media) -> dict[str, str]:
         "accept-ranges": "bytes",
         # A file's bytes never change under its id. (nosniff and a sandboxing CSP are added
         # by SecurityHeadersMiddleware to everything under /files/.)
-        "cache-control": "public, max-age=31536000, immutable",
+        "cache-control": IMMUTABLE,
     }
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    """The request's `If-None-Match` holds `etag` (or `*`)."""
+    return request.headers.get("if-none-match", "") in (etag, f"W/{etag}", "*")
+
+
+def _gone() -> NotFound:
+    return NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
 
 
 _FILE_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -778,7 +790,7 @@ async def download(
         metadata=principal.metadata(),
     )
     headers = _file_headers(found)
-    if request.headers.get("if-none-match", "") in (headers["etag"], f"W/{headers['etag']}", "*"):
+    if _not_modified(request, headers["etag"]):
         keep = ("etag", "cache-control", "content-disposition")
         return Response(status_code=304, headers={k: headers[k] for k in keep})
     status, start, end = 200, 0, found.size
@@ -806,7 +818,7 @@ async def download(
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc) from None
     if first is grpc.aio.EOF or first.WhichOneof("part") != "media":
-        raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        raise _gone()
 
     return StreamingResponse(_chunks(stream), status_code=status, headers=headers)
 
@@ -846,7 +858,7 @@ async def _send_variant(
         or second.WhichOneof("part") != "variant"
     ):
         stream.cancel()
-        raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        raise _gone()
     original: pb.Media = first.media
     made: pb.Variant = second.variant
     stem = original.filename.rsplit(".", 1)[0] or "file"
@@ -855,12 +867,12 @@ async def _send_variant(
         "content-type": made.mime_type,
         "content-disposition": content_disposition("inline", f"{stem}.{extension}"),
         "etag": f'"{made.sha256}"',
-        "cache-control": "public, max-age=31536000, immutable",
+        "cache-control": IMMUTABLE,
         "x-variant": made.spec,
     }
     if request.query_params.get("format") == "auto":
         headers["vary"] = "Accept"
-    if request.headers.get("if-none-match", "") in (headers["etag"], f"W/{headers['etag']}", "*"):
+    if _not_modified(request, headers["etag"]):
         stream.cancel()
         return Response(status_code=304, headers=headers)
     headers["content-length"] = str(made.size)

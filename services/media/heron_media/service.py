@@ -143,7 +143,7 @@ def image_is_whole(mime_type: str, lead: bytes, tail: bytes, size: int) -> bool:
     if mime_type == "image/webp":
         # RIFF: the size after the first 8 bytes, padded to even.
         declared = int.from_bytes(lead[4:8], "little") + 8
-        return declared in (size, size - 1) or declared + (declared & 1) == size
+        return size in (declared, declared + 1)
     return True
 
 
@@ -354,22 +354,22 @@ class MediaService:
         return found, self.storage.read(found.storage_key, offset, end - offset)
 
     # -- variants --------------------------------------------------------------------------
-    async def variant(self, media_id: str, spec: Spec) -> tuple[Media, StoredVariant]:
-        """The stored variant, made now if it is the first request for it. Concurrent first
-        requests in this process make it once (the others wait for it); processes that race
-        store the same bytes under the same key, and the first row wins."""
-        found = await self.get(media_id)
+    async def variant(self, found: Media, spec: Spec) -> StoredVariant:
+        """The stored variant of `found` (as `get` returned it), made now if it is the first
+        request for it. Concurrent first requests in this process make it once (the others
+        wait for it); processes that race store the same bytes under the same key, and the
+        first row wins."""
         async with self.db.read() as conn:
             stored = await repo.get_variant(conn, found.id, spec.name)
         if stored is not None:
-            return found, stored
+            return stored
         key = (found.id, spec.name)
         flight = self._making.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._make_variant(found, spec))
             self._making[key] = flight
             flight.add_done_callback(lambda _: self._making.pop(key, None))
-        return found, await asyncio.shield(flight)
+        return await asyncio.shield(flight)
 
     async def _make_variant(self, found: Media, spec: Spec) -> StoredVariant:
         async with self.db.read() as conn:

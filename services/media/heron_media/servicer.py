@@ -180,8 +180,8 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
                 format=v.format,
                 quality=v.quality,
             )
-            found, stored = await self.service.variant(request.id, spec)
-            yield pb.FileChunk(media=media_message(found))
+            stored = await self.service.variant(original, spec)
+            yield pb.FileChunk(media=media_message(original))
             yield pb.FileChunk(variant=variant_message(stored))
             data = self.service.read_variant(stored)
         else:
