@@ -37,7 +37,8 @@ from heron_gateway.security import ACCESS_COOKIE, authenticate, principal_of, re
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
 # Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
-CONTENT_WRITE_PREFIXES = (*CACHEABLE_PREFIXES, "/admin/api/collections")
+# (A media file's change shows in pages that include it.)
+CONTENT_WRITE_PREFIXES = (*CACHEABLE_PREFIXES, "/admin/api/collections", "/api/media")
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
 PRIVATE_CACHE_CONTROL = b"private, no-cache"
 VARY = b"Authorization, Cookie"

@@ -19,12 +19,6 @@ class GatewaySettings(HeronSettings):
         ge=1,
         description="Gateway worker processes; more than one needs HERON_REDIS_URL.",
     )
-    content_target: str = Field(
-        default="127.0.0.1:50052", description="host:port of the content service (gRPC)."
-    )
-    media_target: str = Field(
-        default="127.0.0.1:50053", description="host:port of the media service (gRPC)."
-    )
     media_max_request_bytes: int = Field(
         default=200 * 1024 * 1024,
         ge=1,

@@ -341,8 +341,8 @@ def _second_pair(
         {
             **common,
             "HERON_GATEWAY_PORT": str(gateway_port),
-            "HERON_GATEWAY_CONTENT_TARGET": f"127.0.0.1:{content_port}",
-            "HERON_GATEWAY_MEDIA_TARGET": first.gateway.env["HERON_GATEWAY_MEDIA_TARGET"],
+            "HERON_CONTENT_TARGET": f"127.0.0.1:{content_port}",
+            "HERON_MEDIA_TARGET": first.gateway.env["HERON_MEDIA_TARGET"],
         },
         tmp / "gateway2.log",
     )

@@ -251,7 +251,7 @@ def test_heron_up_warns_that_it_ignores_service_targets(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "HERON_AUTH_TARGET": "auth.elsewhere:50051",
-        "HERON_GATEWAY_CONTENT_TARGET": "content.elsewhere:50052",
+        "HERON_CONTENT_TARGET": "content.elsewhere:50052",
     }
     with socket.socket() as taken:  # a busy port: it stops before starting anything
         taken.bind(("127.0.0.1", 0))
@@ -262,7 +262,7 @@ def test_heron_up_warns_that_it_ignores_service_targets(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "ignoring HERON_AUTH_TARGET=auth.elsewhere:50051" in result.stderr
     assert (
-        f"ignoring HERON_GATEWAY_CONTENT_TARGET=content.elsewhere:50052: heron up connects its "
+        f"ignoring HERON_CONTENT_TARGET=content.elsewhere:50052: heron up connects its "
         f"processes to each other (127.0.0.1:{content_port}); pass --content-port"
     ) in result.stderr
     helped = subprocess.run([str(HERON), "up", "--help"], capture_output=True, text=True)

@@ -150,7 +150,12 @@ def media(
             content_url,
             seed=False,
             media_database_url=media_url,
-            extra_env={**LIMITS, **_s3_env(url)},
+            # Production's shape: invalidations travel over Redis.
+            extra_env={
+                **LIMITS,
+                **_s3_env(url),
+                "HERON_REDIS_URL": request.getfixturevalue("redis_url"),
+            },
         )
         yield Media(running, "s3", s3=s3, data_dir=tmp)
         running.stop()
@@ -195,38 +200,40 @@ def test_upload_list_deliver_update_delete(media: Media) -> None:
     found = client.get("/api/media", params={"search": "HERON", "type": "image/"}).json()
     assert [m["id"] for m in found["data"]] == [made["id"]]
 
-    # Delivery: public (the public role reads media), whole, conditional and by range.
-    anon = media.stack.anon
-    whole = anon.get(made["url"])
+    # Delivery, whole, conditional and by range: to a signed-in reader, since no published
+    # item uses the file (test_media_privacy: then anyone may read it).
+    assert media.stack.anon.get(made["url"]).status_code == 404
+    whole = client.get(made["url"])
     assert whole.status_code == 200
     assert whole.content == image
     assert whole.headers["content-type"] == "image/png"
     assert whole.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in whole.headers["content-security-policy"]
     assert whole.headers["content-disposition"].startswith("inline;")
+    assert whole.headers["cache-control"] == "private, max-age=31536000, immutable"
     etag = whole.headers["etag"]
-    assert anon.get(made["url"], headers={"if-none-match": etag}).status_code == 304
-    part = anon.get(made["url"], headers={"range": "bytes=0-9"})
+    assert client.get(made["url"], headers={"if-none-match": etag}).status_code == 304
+    part = client.get(made["url"], headers={"range": "bytes=0-9"})
     assert part.status_code == 206
     assert part.content == image[:10]
     assert part.headers["content-range"] == f"bytes 0-9/{len(image)}"
-    tail = anon.get(made["url"], headers={"range": "bytes=-5"})
+    tail = client.get(made["url"], headers={"range": "bytes=-5"})
     assert (tail.status_code, tail.content) == (206, image[-5:])
-    past = anon.get(made["url"], headers={"range": f"bytes={len(image) + 10}-"})
+    past = client.get(made["url"], headers={"range": f"bytes={len(image) + 10}-"})
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{len(image)}"
 
     # A variant: made once, then served as stored.
     asked = {"w": "32", "h": "32", "fit": "cover", "format": "webp"}
-    variant = anon.get(made["url"], params=asked)
+    variant = client.get(made["url"], params=asked)
     assert variant.status_code == 200, variant.text
     assert variant.headers["content-type"] == "image/webp"
     assert variant.headers["content-disposition"].startswith("inline;")
     assert "heron.webp" in variant.headers["content-disposition"]
     assert Image.open(io.BytesIO(variant.content)).size == (32, 32)
-    again = anon.get(made["url"], params=asked)
+    again = client.get(made["url"], params=asked)
     assert (again.content, again.headers["etag"]) == (variant.content, variant.headers["etag"])
-    conditional = anon.get(
+    conditional = client.get(
         made["url"], params=asked, headers={"if-none-match": again.headers["etag"]}
     )
     assert conditional.status_code == 304
@@ -241,10 +248,83 @@ def test_upload_list_deliver_update_delete(media: Media) -> None:
 
     assert client.delete(f"/api/media/{made['id']}").status_code == 200
     assert client.get(f"/api/media/{made['id']}").status_code == 404
-    assert anon.get(made["url"]).status_code == 404
-    assert anon.get(made["url"], params=asked).status_code == 404
+    assert client.get(made["url"]).status_code == 404
+    assert client.get(made["url"], params=asked).status_code == 404
     assert len(media.objects()) == objects_before  # the variant went with it
     assert made["id"] not in [r[0] for r in media.rows()]
+
+
+def test_a_file_is_public_while_published_content_uses_it(media: Media) -> None:
+    client, anon = media.stack.client, media.stack.anon
+    cover = _upload(client, "cover.png", png(color=(71, 72, 73)), "image/png", alt="Old").json()
+    inline = _upload(client, "inline.png", png(color=(74, 75, 76)), "image/png").json()
+    notes = _upload(client, "notes.txt", b"private words\n", "text/plain").json()
+    cover, inline, notes = cover["data"][0], inline["data"][0], notes["data"][0]
+    name = f"posts_{os.urandom(3).hex()}"
+    schema = {
+        "properties": {
+            "cover": {"type": "media", "accept": "image/*"},
+            "body": {"type": "richtext"},
+        }
+    }
+    assert client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+
+    def create(data: dict[str, Any]) -> httpx.Response:
+        return client.post("/api/content", json={"collection": name, "title": "Post", "data": data})
+
+    # The content service checks media fields against the media service.
+    missing = create({"cover": "0b0e4f4e-8d1c-4c55-9d27-8d1f3f0c2b11"})
+    assert missing.status_code == 400
+    assert missing.json()["details"][0]["field"] == "data.cover"
+    wrong_type = create({"cover": notes["id"]})
+    assert wrong_type.status_code == 400
+    assert "image/*" in wrong_type.json()["details"][0]["message"]
+
+    body = f'<p>Look: <img src="{inline["url"]}" alt="x"></p>'
+    made = create({"cover": cover["id"], "body": body})
+    assert made.status_code == 201, made.text
+    item = made.json()["data"]
+    # A draft's files are not public: not the file, its variants or its metadata.
+    for url in (cover["url"], inline["url"], f"/api/media/{cover['id']}"):
+        assert anon.get(url).status_code == 404, url
+    assert anon.get(cover["url"], params={"preset": "thumb"}).status_code == 404
+    assert anon.get("/api/media").status_code == 401
+    assert client.get(cover["url"]).status_code == 200  # signed in: every file
+
+    assert client.post(f"/api/content/{item['id']}/publish").status_code == 200
+    shown = anon.get(cover["url"])
+    assert (shown.status_code, shown.content) == (200, png(color=(71, 72, 73)))
+    assert shown.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert anon.get(inline["url"]).status_code == 200  # linked from the richtext body
+    assert anon.get(cover["url"], params={"preset": "thumb"}).status_code == 200
+    assert anon.get(f"/api/media/{cover['id']}").json()["data"]["alt"] == "Old"
+    assert anon.get(notes["url"]).status_code == 404  # no published item uses it
+
+    # include= expands a media field into the file's URL and metadata.
+    page_url = f"/api/collections/{name}/content"
+    page = anon.get(page_url, params={"include": "data.cover"}).json()["data"]
+    expanded = page[0]["data"]["cover"]
+    assert expanded["id"] == cover["id"] and expanded["url"] == cover["url"]
+    assert (expanded["mime_type"], expanded["width"], expanded["alt"]) == ("image/png", 40, "Old")
+    assert anon.get(page_url).json()["data"][0]["data"]["cover"] == cover["id"]
+    # A change of the file reaches the (cached) page that includes it.
+    assert client.patch(f"/api/media/{cover['id']}", json={"alt": "New"}).status_code == 200
+    page = anon.get(page_url, params={"include": "data.cover"}).json()["data"]
+    assert page[0]["data"]["cover"]["alt"] == "New"
+
+    # Unpublished: private again, though the gateway had it cached.
+    assert client.post(f"/api/content/{item['id']}/unpublish").status_code == 200
+    assert anon.get(cover["url"]).status_code == 404
+    assert anon.get(inline["url"]).status_code == 404
+    assert anon.get(cover["url"], params={"preset": "thumb"}).status_code == 404
+    # Published again without the inline image: only the cover is public.
+    changed = client.patch(f"/api/content/{item['id']}", json={"data": {"body": "<p>None</p>"}})
+    assert changed.status_code == 200, changed.text
+    assert client.post(f"/api/content/{item['id']}/publish").status_code == 200
+    assert anon.get(cover["url"]).status_code == 200
+    assert anon.get(inline["url"]).status_code == 404
+    assert client.delete(f"/api/content/{item['id']}").status_code == 200
+    assert anon.get(cover["url"]).status_code == 404
 
 
 def _jpeg(width: int, height: int, **save: Any) -> bytes:
@@ -255,7 +335,7 @@ def _jpeg(width: int, height: int, **save: Any) -> bytes:
 
 
 def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> None:
-    client, anon = media.stack.client, media.stack.anon
+    client = media.stack.client
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: turn 90° clockwise to show
     exif[0x8825] = {1: "N", 2: (52.0, 22.0, 7.5), 3: "E", 4: (4.0, 53.0, 1.2)}  # where
@@ -265,37 +345,37 @@ def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> Non
     url = reply.json()["data"][0]["url"]
 
     # The original is stored without its GPS position, and nothing else of it changed.
-    original = anon.get(url)
+    original = client.get(url)
     kept = Image.open(io.BytesIO(original.content)).getexif()
     assert 0x8825 not in kept and kept[0x0112] == 6
     assert len(original.content) == len(sent) and original.content != sent
     assert original.headers["etag"] == f'"{hashlib.sha256(original.content).hexdigest()}"'
 
     # Inside the box, upright (the stored image is 640 by 480 turned on its side), never larger.
-    inside = anon.get(url, params={"w": "400"})
+    inside = client.get(url, params={"w": "400"})
     assert inside.status_code == 200, inside.text
     assert inside.headers["content-type"] == "image/jpeg"
     shown = Image.open(io.BytesIO(inside.content))
     assert shown.size == (400, 533)
     assert not shown.getexif()  # no metadata of the original travels with a variant
-    assert Image.open(io.BytesIO(anon.get(url, params={"w": "2048"}).content)).size == (480, 640)
+    assert Image.open(io.BytesIO(client.get(url, params={"w": "2048"}).content)).size == (480, 640)
 
-    preset = anon.get(url, params={"preset": "thumb"})
+    preset = client.get(url, params={"preset": "thumb"})
     assert Image.open(io.BytesIO(preset.content)).size == (200, 200)
-    padded = anon.get(url, params={"w": "200", "h": "96", "fit": "contain", "format": "png"})
+    padded = client.get(url, params={"w": "200", "h": "96", "fit": "contain", "format": "png"})
     assert padded.status_code == 200, padded.text
     assert (padded.headers["content-type"], Image.open(io.BytesIO(padded.content)).size) == (
         "image/png",
         (200, 96),
     )
 
-    avif = anon.get(
+    avif = client.get(
         url, params={"w": "200", "format": "auto"}, headers={"accept": "image/avif,*/*"}
     )
     assert avif.headers["content-type"] == "image/avif" and avif.headers["vary"] == "Accept"
-    webp = anon.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "image/webp"})
+    webp = client.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "image/webp"})
     assert webp.headers["content-type"] == "image/webp"
-    plain = anon.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "*/*"})
+    plain = client.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "*/*"})
     assert plain.headers["content-type"] == "image/jpeg"
 
     # Outside the allowlist: a clear 400, and nothing made.
@@ -306,16 +386,17 @@ def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> Non
         ({"preset": "huge"}, "preset"),
         ({"w": "200", "fit": "cover"}, "fit"),
     ):
-        refused = anon.get(url, params=params)
+        refused = client.get(url, params=params)
         assert refused.status_code == 400, (params, refused.text)
         assert field in refused.text
     text = _upload(client, "notes.txt", b"plain words", "text/plain").json()["data"][0]
-    assert anon.get(text["url"], params={"w": "200"}).status_code == 400
+    assert client.get(text["url"], params={"w": "200"}).status_code == 400
     assert len(media.objects()) == objects + 1  # the text file, no variant
 
     # Concurrent first requests for one variant make it once.
     asked = {"w": "128", "h": "128", "format": "webp", "q": "60"}
-    with httpx.Client(base_url=media.stack.base_url, timeout=30) as c:
+    signed_in = {"authorization": client.headers["authorization"]}
+    with httpx.Client(base_url=media.stack.base_url, headers=signed_in, timeout=30) as c:
         results: list[httpx.Response] = []
 
         def fetch() -> None:
@@ -395,7 +476,7 @@ def test_a_raw_upload_and_a_duplicate(media: Media) -> None:
     assert reply.status_code == 201, reply.text
     made = reply.json()["data"]
     assert (made["mime_type"], made["tags"]) == ("text/plain", ["marsh", "birds"])
-    served = media.stack.anon.get(made["url"])
+    served = media.stack.client.get(made["url"])
     assert served.headers["content-type"] == "text/plain; charset=utf-8"
     assert served.content == text
 

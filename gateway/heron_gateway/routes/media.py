@@ -713,7 +713,7 @@ def content_disposition(disposition: str, filename: str) -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _file_headers(m: pb.Media) -> dict[str, str]:
+def _file_headers(m: pb.Media, principal: Principal) -> dict[str, str]:
     media_type = m.mime_type
     if media_type == "text/plain":
         media_type = "text/plain; charset=utf-8"
@@ -727,11 +727,18 @@ def _file_headers(m: pb.Media) -> dict[str, str]:
         "accept-ranges": "bytes",
         # A file's bytes never change under its id. (nosniff and a sandboxing CSP are added
         # by SecurityHeadersMiddleware to everything under /files/.)
-        "cache-control": IMMUTABLE,
+        "cache-control": cache_control(principal),
     }
 
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def cache_control(principal: Principal) -> str:
+    """Shared caches (a CDN) may keep what anonymous callers get: published files. What a
+    signed-in caller reads may be a draft's file, for the caller's own cache only."""
+    return IMMUTABLE if principal.anonymous else PRIVATE_IMMUTABLE
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -789,7 +796,7 @@ async def download(
         timeout=settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
-    headers = _file_headers(found)
+    headers = _file_headers(found, principal)
     if _not_modified(request, headers["etag"]):
         keep = ("etag", "cache-control", "content-disposition")
         return Response(status_code=304, headers={k: headers[k] for k in keep})
@@ -867,7 +874,7 @@ async def _send_variant(
         "content-type": made.mime_type,
         "content-disposition": content_disposition("inline", f"{stem}.{extension}"),
         "etag": f'"{made.sha256}"',
-        "cache-control": IMMUTABLE,
+        "cache-control": cache_control(principal),
         "x-variant": made.spec,
     }
     if request.query_params.get("format") == "auto":

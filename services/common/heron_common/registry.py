@@ -31,7 +31,8 @@ class Service:
     target_setting: str
     """The settings field that variable fills (on the gateway's settings)."""
     target_for_all: bool = False
-    """Whether every process needs it (the auth service: every service verifies tokens)."""
+    """Whether every process needs it (the auth service: every service verifies tokens; the
+    content and media services ask each other about the files items use)."""
 
     @property
     def port_variable(self) -> str:
@@ -63,16 +64,18 @@ SERVICES: tuple[Service, ...] = (
         package="heron_content",
         grpc_service="cms.content.v1.ContentService",
         default_port=50052,
-        target_variable="HERON_GATEWAY_CONTENT_TARGET",
+        target_variable="HERON_CONTENT_TARGET",
         target_setting="content_target",
+        target_for_all=True,
     ),
     Service(
         name="media",
         package="heron_media",
         grpc_service="cms.media.v1.MediaService",
         default_port=50053,
-        target_variable="HERON_GATEWAY_MEDIA_TARGET",
+        target_variable="HERON_MEDIA_TARGET",
         target_setting="media_target",
+        target_for_all=True,
     ),
 )
 

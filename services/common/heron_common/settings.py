@@ -34,6 +34,18 @@ class HeronSettings(BaseSettings):
         validation_alias=AliasChoices("HERON_AUTH_TARGET"),
         description="host:port of the auth service (gRPC), which publishes the signing keys.",
     )
+    content_target: str = Field(
+        default="127.0.0.1:50052",
+        validation_alias=AliasChoices("HERON_CONTENT_TARGET", "HERON_GATEWAY_CONTENT_TARGET"),
+        description="host:port of the content service (gRPC): the gateway's upstream, and "
+        "where the media service asks which files published items use.",
+    )
+    media_target: str = Field(
+        default="127.0.0.1:50053",
+        validation_alias=AliasChoices("HERON_MEDIA_TARGET", "HERON_GATEWAY_MEDIA_TARGET"),
+        description="host:port of the media service (gRPC): the gateway's upstream, and where "
+        "the content service checks and expands media fields.",
+    )
     redis_url: str = Field(
         default="",
         validation_alias=AliasChoices("HERON_REDIS_URL", "REDIS_URL"),
@@ -84,6 +96,13 @@ class ServiceSettings(HeronSettings):
         default=0.0,
         description="After SIGTERM, keep serving (health NOT_SERVING) this long before "
         "stopping, so replicas behind a load balancer restart without failed calls.",
+    )
+    peer_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=AliasChoices("HERON_PEER_TIMEOUT_SECONDS"),
+        description="Deadline of a call from one service to another (the content and media "
+        "services asking each other about files).",
     )
 
     def resolved_database_url(self, service: str) -> str:

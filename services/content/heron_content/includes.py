@@ -6,11 +6,16 @@ included authors, at most `MAX_DEPTH` levels. The items of one level are read in
 whatever the page size (a page of 50 with two included fields costs one more round trip, a
 second level one more). An item the reader may not see (a draft of someone else's, for an
 anonymous reader) stays its id, as does an id that points nowhere.
+
+A media field may end a path (`data.cover`, `data.author.photo`): its ids become the files'
+metadata and URL (`expand_media`), asked of the media service in one call per page, after the
+page itself was read (or taken from the cache): a file's alt text or deletion shows at once,
+whichever process changed it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_key
+from heron_content.media_refs import media_tags
 from heron_content.repository import Item
 
 MAX_DEPTH = 3
@@ -36,6 +42,8 @@ class Node:
     """What to expand in a level's items: reference field name -> what to expand in theirs."""
 
     children: dict[str, Node] = field(default_factory=dict)
+    media: bool = False
+    """A media field: its files come from the media service (`expand_media`)."""
 
 
 def plan(
@@ -56,12 +64,17 @@ def plan(
         if len(hops) > MAX_DEPTH:
             raise _invalid(where, f"at most {MAX_DEPTH} levels of includes")
         node, level = root, [schema]
-        for hop in hops:
+        for n, hop in enumerate(hops):
             definitions = [s["properties"][hop] for s in level if hop in s.get("properties", {})]
             if not definitions:
                 raise _invalid(where, f"no field {hop!r} to include")
+            if all(d["type"] == "media" for d in definitions):
+                if n != len(hops) - 1:
+                    raise _invalid(where, f"{hop!r} is a media field: nothing to include in it")
+                node.children.setdefault(hop, Node(media=True))
+                break
             if any(d["type"] != "reference" for d in definitions):
-                raise _invalid(where, f"{hop!r} is not a reference field")
+                raise _invalid(where, f"{hop!r} is not a reference or media field")
             node = node.children.setdefault(hop, Node())
             names = {n for d in definitions for n in d.get("collections", ())}
             level = [schemas[n] for n in sorted(names) if n in schemas]
@@ -82,7 +95,8 @@ async def expand(
         wanted = {
             value
             for doc, node in pending
-            for name in node.children
+            for name, child in node.children.items()
+            if not child.media
             for value in _ids(doc.get(name))
         }
         if not wanted:
@@ -92,7 +106,7 @@ async def expand(
         following: list[tuple[dict[str, Any], Node]] = []
         for doc, node in pending:
             for name, child in node.children.items():
-                if name not in doc:
+                if name not in doc or child.media:
                     continue
                 shown, more = _shown(doc[name], found, principal, child)
                 doc[name] = shown
@@ -103,6 +117,52 @@ async def expand(
         for row, doc in zip(rows, documents, strict=True)
     ]
     return expanded, tags
+
+
+def has_media(tree: Node) -> bool:
+    return any(child.media or has_media(child) for child in tree.children.values())
+
+
+async def expand_media(
+    rows: list[Item],
+    tree: Node,
+    find: Callable[[Iterable[str]], Awaitable[Mapping[str, dict[str, Any]]]],
+) -> tuple[list[Item], list[str]]:
+    """`rows` (references already expanded) with the ids of the tree's media fields replaced by
+    the files `find` returns (those the reader may see; the others stay ids), and the tags of
+    every file asked for."""
+    documents = [orjson.loads(row.data) for row in rows]
+    slots: list[tuple[dict[str, Any], str]] = []
+
+    def visit(doc: dict[str, Any], node: Node) -> None:
+        for name, child in node.children.items():
+            if name not in doc:
+                continue
+            if child.media:
+                slots.append((doc, name))
+                continue
+            values = doc[name] if isinstance(doc[name], list) else [doc[name]]
+            for value in values:  # an included item (an id that stayed an id has no data)
+                if isinstance(value, dict) and isinstance(value.get("data"), dict):
+                    visit(value["data"], child)
+
+    for doc in documents:
+        visit(doc, tree)
+    wanted = {i for doc, name in slots for i in _ids(doc[name])}
+    if not wanted:
+        return rows, []
+    found = await find(wanted)
+    for doc, name in slots:
+        value = doc[name]
+        if isinstance(value, list):
+            doc[name] = [found.get(v, v) if isinstance(v, str) else v for v in value]
+        elif isinstance(value, str):
+            doc[name] = found.get(value, value)
+    expanded = [
+        repo.changed(row, {"data": orjson.dumps(doc).decode()})
+        for row, doc in zip(rows, documents, strict=True)
+    ]
+    return expanded, media_tags(wanted)
 
 
 def _ids(value: Any) -> list[str]:

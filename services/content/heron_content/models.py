@@ -109,6 +109,17 @@ item_unique_values = Table(
     Index("ix_item_unique_values_item", "item_id"),
 )
 
+# One row per media file an item uses (heron_content.media_refs): which files published items
+# use is what the media service asks before it serves one to an anonymous caller.
+item_media = Table(
+    "item_media",
+    metadata,
+    Column("item_id", String(36), ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("media_id", String(36), nullable=False),
+    PrimaryKeyConstraint("item_id", "media_id", name="pk_item_media"),
+    Index("ix_item_media_media", "media_id"),
+)
+
 # One row per change of an item (create, update, restore): its content at that version, who
 # made the change and when. The newest `HERON_CONTENT_REVISIONS_PER_ITEM` are kept.
 item_revisions = Table(

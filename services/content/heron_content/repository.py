@@ -17,7 +17,13 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from heron_content.models import collections, item_revisions, item_unique_values, items
+from heron_content.models import (
+    collections,
+    item_media,
+    item_revisions,
+    item_unique_values,
+    items,
+)
 from heron_content.search import EVERYTHING
 from heron_content.slugs import CANDIDATES
 
@@ -606,6 +612,45 @@ async def rewrite_items(conn: AsyncConnection, rows: list[dict[str, Any]], updat
 async def insert_unique_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(item_unique_values.insert(), rows)
+
+
+# -- media files used ------------------------------------------------------------------------------
+async def media_of(conn: AsyncConnection, item_id: str) -> set[str]:
+    """The media files the item uses (heron_content.media_refs)."""
+    query = select(item_media.c.media_id).where(item_media.c.item_id == item_id)
+    return {row[0] for row in await conn.execute(query)}
+
+
+async def set_media(
+    conn: AsyncConnection, item_id: str, used: set[str], before: set[str] | None = None
+) -> None:
+    """Record that the item uses `used` (it used `before`, or none when None: a new item)."""
+    before = before or set()
+    gone, new = before - used, used - before
+    if gone:
+        await conn.execute(
+            item_media.delete().where(
+                item_media.c.item_id == item_id, item_media.c.media_id.in_(sorted(gone))
+            )
+        )
+    if new:
+        await conn.execute(
+            item_media.insert(), [{"item_id": item_id, "media_id": m} for m in sorted(new)]
+        )
+
+
+async def published_media(conn: AsyncConnection, ids: set[str]) -> set[str]:
+    """Which of `ids` a published item uses."""
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        query = (
+            select(item_media.c.media_id)
+            .join(items, items.c.id == item_media.c.item_id)
+            .where(item_media.c.media_id.in_(chunk), items.c.status == "published")
+            .distinct()
+        )
+        found.update(row[0] for row in await conn.execute(query))
+    return found
 
 
 # -- revisions ------------------------------------------------------------------------------------

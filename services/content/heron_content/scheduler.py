@@ -25,6 +25,7 @@ from heron_common.ids import now_ms
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_tags
+from heron_content.media_refs import media_tags
 from heron_content.repository import Item
 from heron_content.service import ContentService
 
@@ -78,7 +79,8 @@ class Scheduler:
                         extra={"item_id": item.id, "error": type(exc).__name__},
                     )
                     await _failed(work.conn, item, now, f"the scheduled change failed ({exc})")
-                work.record("item.updated", item.id, item_tags(item))
+                used = media_tags(await repo.media_of(work.conn, item.id))
+                work.record("item.updated", item.id, [*item_tags(item), *used])
             upcoming = await repo.next_due(work.conn, MAX_ATTEMPTS)
         # Past due but not taken (retrying, or locked by the other scheduler): soon.
         self.service.cache.upcoming.moment = (

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from cms.content.v1 import content_pb2_grpc
+from cms.media.v1 import media_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import MsgpackCodec
 from heron_common.db import Database
 from heron_common.redis.client import create_redis
+from heron_common.rpc.client import create_channel
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_content.caching import ContentCache
 from heron_content.collections_as_code import sync_collections
+from heron_content.media import MediaFiles
 from heron_content.repository import RECORDS
 from heron_content.scheduler import Scheduler
 from heron_content.seed import seed_demo
@@ -49,11 +52,18 @@ async def build(
         if redis is not None
         else None
     )
+    # Media fields are checked against the media service, and included from it.
+    media_channel = create_channel(settings.media_target)
+    stack.push_async_callback(media_channel.close)
     service = ContentService(
         database,
         ContentCache(rows, pages),
         revisions_kept=settings.revisions_per_item,
         search_window=settings.search_rank_window,
+        media=MediaFiles(
+            media_pb2_grpc.MediaServiceStub(media_channel),
+            settings.peer_timeout_seconds,
+        ),
     )
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:

@@ -21,6 +21,7 @@ from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
+from heron_content.media_refs import media_tags
 from heron_content.policy import sees_unpublished
 from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService
@@ -44,6 +45,7 @@ POLICY: dict[str, str] = {
     "ListRevisions": "content.read",
     "GetRevision": "content.read",
     "RestoreRevision": "content.update",
+    "PublishedMedia": "content.read",
 }
 assert PUBLIC not in POLICY.values()  # nothing about content is open to unverified callers
 
@@ -268,3 +270,11 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             ),
         )
         return item_message(row)
+
+    async def PublishedMedia(
+        self, request: pb.PublishedMediaRequest, context: Context
+    ) -> pb.PublishedMediaResponse:
+        found = await self.service.items.published_media(request.ids)
+        # The answer changes with the items that use these files (their writes carry the tags).
+        context.set_trailing_metadata(tags_metadata(media_tags(set(request.ids))))
+        return pb.PublishedMediaResponse(ids=sorted(found))

@@ -262,6 +262,8 @@ class Listing:
     tag: str = ""
     sort: str = "-uploaded_at"
     count: bool = False
+    ids: tuple[str, ...] = ()
+    """Only these files (empty: no such filter)."""
 
 
 def _invalid(name: str, message: str) -> InvalidArgument:
@@ -306,6 +308,8 @@ def _conditions(listing: Listing, dialect: str) -> list[Any]:
         conditions.append(_has_tag(dialect, listing.tag))
     for word in listing.search.lower().split()[:10]:
         conditions.append(media.c.search_text.like(f"%{_like(word)}%", escape="\\"))
+    if listing.ids:
+        conditions.append(media.c.id.in_(listing.ids))
     return conditions
 
 

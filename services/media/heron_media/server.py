@@ -8,8 +8,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
+from heron_common.cache import TieredCache
 from heron_common.db import Database
+from heron_common.redis.client import create_redis
+from heron_common.rpc.client import create_channel
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_media.hooks import Hooks
@@ -17,6 +21,7 @@ from heron_media.service import MediaService
 from heron_media.servicer import POLICY, MediaServicer
 from heron_media.settings import MediaSettings
 from heron_media.storage import create_storage
+from heron_media.visibility import MEDIA_TAG, Visibility
 
 logger = logging.getLogger("heron.media")
 
@@ -27,7 +32,29 @@ async def build(
     storage = create_storage(settings)
     await storage.start()
     stack.push_async_callback(storage.close)
-    service = MediaService(database, storage, settings, Hooks())
+    content_channel = create_channel(settings.content_target)
+    stack.push_async_callback(content_channel.close)
+    visibility = Visibility(
+        settings.public_files,
+        content_pb2_grpc.ContentServiceStub(content_channel),
+        settings.peer_timeout_seconds,
+    )
+    redis = create_redis(settings.redis_url)
+    changed = None
+    if redis is not None:
+        stack.push_async_callback(redis.aclose)
+        # Only to drop the gateways' copies of a file (and pages that include it) after it
+        # changed; it reaches them over Redis.
+        pages: TieredCache[Any] = TieredCache(
+            "gateway", redis=redis, redis_prefix=settings.redis_prefix
+        )
+
+        async def changed(media_id: str) -> None:
+            await pages.invalidate(tags=[f"{MEDIA_TAG}{media_id}"])
+
+    service = MediaService(
+        database, storage, settings, Hooks(), visibility=visibility, changed=changed
+    )
     stack.callback(service.close)
     # What a crash left half-done is removed before serving, then every minute.
     await service.reap()

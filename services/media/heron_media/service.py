@@ -11,7 +11,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -23,6 +23,7 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
     PayloadTooLarge,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 from heron_common.ids import is_id, new_id, now_ms
@@ -37,6 +38,7 @@ from heron_media.settings import MediaSettings
 from heron_media.sniff import HEAD_BYTES, canonical, sniff
 from heron_media.storage import Storage, Writer, beside
 from heron_media.variants import Spec, render
+from heron_media.visibility import Visibility
 
 logger = logging.getLogger("heron.media")
 
@@ -149,12 +151,23 @@ def image_is_whole(mime_type: str, lead: bytes, tail: bytes, size: int) -> bool:
 
 class MediaService:
     def __init__(
-        self, database: Database, storage: Storage, settings: MediaSettings, hooks: Hooks
+        self,
+        database: Database,
+        storage: Storage,
+        settings: MediaSettings,
+        hooks: Hooks,
+        *,
+        visibility: Visibility | None = None,
+        changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.db = database
         self.storage = storage
         self.settings = settings
         self.hooks = hooks
+        self.visibility = visibility or Visibility(settings.public_files, None, 1.0)
+        """Which files anonymous callers may read (heron_media.visibility)."""
+        self.changed = changed
+        """Called with a file's id after it changed or went, to drop cached copies of it."""
         self.allowed = frozenset(canonical(t) for t in settings.allowed_types)
         self._variant_threads = ThreadPoolExecutor(
             settings.variant_workers, thread_name_prefix="heron-media-variants"
@@ -340,14 +353,40 @@ class MediaService:
             )
         return found
 
-    async def list_media(self, listing: Listing) -> tuple[list[Media], int | None, str]:
+    async def readable(self, principal: Principal, media_id: str) -> Media:
+        """The file, if `principal` may read it (an anonymous caller: only a published
+        one); not found otherwise, so a private file's existence does not show."""
+        found = await self.get(media_id)
+        if not await self.visibility.visible(principal, [found.id]):
+            raise NotFound(
+                "No such media file.",
+                [ErrorDetail("id", "no public media file with this id (sign in to see it)")],
+            )
+        return found
+
+    async def list_media(
+        self, principal: Principal, listing: Listing
+    ) -> tuple[list[Media], int | None, str]:
+        """A page of the library. Anonymous callers who read only published files list
+        those of a set of ids (as `include=` asks), never the whole library."""
+        restricted = self.visibility.restricted(principal)
+        if restricted and not listing.ids:
+            raise Unauthenticated(
+                "Sign in to browse the media library; anonymous callers read only the files "
+                "published content uses."
+            )
         async with self.db.read() as conn:
-            return await repo.list_media(conn, listing)
+            rows, total, cursor = await repo.list_media(conn, listing)
+        if restricted:
+            shown = await self.visibility.visible(principal, [m.id for m in rows])
+            rows = [m for m in rows if m.id in shown]
+            total = None if total is None else len(rows)
+        return rows, total, cursor
 
     async def read(
-        self, media_id: str, offset: int, length: int
+        self, principal: Principal, media_id: str, offset: int, length: int
     ) -> tuple[Media, AsyncIterator[bytes]]:
-        found = await self.get(media_id)
+        found = await self.readable(principal, media_id)
         if offset < 0 or offset > found.size or length < 0:
             raise invalid("range", f"the file has {found.size} bytes")
         end = found.size if length == 0 else min(found.size, offset + length)
@@ -482,6 +521,7 @@ class MediaService:
             if not await repo.update_media(conn, media_id, values, current.version):
                 raise Conflict("The file changed meanwhile; read it again.")
             changed = await repo.get_media(conn, media_id)
+        await self._changed(media_id)
         if changed is None:
             raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
         return changed
@@ -506,11 +546,20 @@ class MediaService:
             hidden = await repo.hide_for_delete(conn, media_id, now_ms())
         if hidden is None:
             raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        await self._changed(media_id)  # hidden now: no cache may still serve it
         await self.storage.delete(hidden.storage_key, hidden.multipart_id)
         async with self.db.transaction() as conn:
             await repo.forget(conn, media_id)
         logger.info("media deleted", extra={"media_id": media_id})
         await self.hooks.after_delete(principal, current)
+
+    async def _changed(self, media_id: str) -> None:
+        if self.changed is None:
+            return
+        try:
+            await self.changed(media_id)
+        except Exception:  # the change stands; caches keep the copy at most their TTL
+            logger.exception("dropping cached copies failed", extra={"media_id": media_id})
 
     # -- the reaper ------------------------------------------------------------------------
     async def reap(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ from cms.common.v1 import common_pb2
 from cms.media.v1 import media_pb2 as pb
 from cms.media.v1 import media_pb2_grpc
 from heron_common.errors import DomainError, ErrorDetail, InvalidArgument
+from heron_common.ids import is_id
 from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
@@ -109,7 +110,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         return await self.service.upload(current_principal(), start, chunks())
 
     async def GetMedia(self, request: pb.GetMediaRequest, context: Context) -> pb.Media:
-        return media_message(await self.service.get(request.id))
+        return media_message(await self.service.readable(current_principal(), request.id))
 
     async def ListMedia(
         self, request: pb.ListMediaRequest, context: Context
@@ -130,8 +131,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             tag=request.tag.strip()[:100],
             sort=sort,
             count=request.count,
+            ids=_ids(request.ids),
         )
-        rows, total, cursor = await self.service.list_media(listing)
+        rows, total, cursor = await self.service.list_media(current_principal(), listing)
         info = common_pb2.PageInfo(next_cursor=cursor)
         if total is not None:
             info.total = total
@@ -167,9 +169,10 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def ReadFile(
         self, request: pb.ReadFileRequest, context: Context
     ) -> AsyncIterator[pb.FileChunk]:
+        principal = current_principal()
         if request.HasField("variant"):
             v = request.variant
-            original = await self.service.get(request.id)
+            original = await self.service.readable(principal, request.id)
             spec = spec_of(
                 self.service.settings,
                 original.mime_type,
@@ -185,10 +188,24 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             yield pb.FileChunk(variant=variant_message(stored))
             data = self.service.read_variant(stored)
         else:
-            found, data = await self.service.read(request.id, request.offset, request.length)
+            found, data = await self.service.read(
+                principal, request.id, request.offset, request.length
+            )
             yield pb.FileChunk(media=media_message(found))
         async for chunk in data:
             yield pb.FileChunk(data=chunk)
+
+
+MAX_IDS = 100
+
+
+def _ids(ids: Sequence[str]) -> tuple[str, ...]:
+    if len(ids) > MAX_IDS:
+        raise _invalid("ids", f"at most {MAX_IDS} at once")
+    bad = [i for i in ids if not is_id(i)]
+    if bad:
+        raise _invalid("ids", f"{bad[0][:80]!r} is not a media id")
+    return tuple(sorted(set(ids)))
 
 
 def variant_message(v: StoredVariant) -> pb.Variant:

@@ -64,6 +64,11 @@ class MediaSettings(ServiceSettings):
     )
 
     grpc_port: int = 50053
+    public_files: Literal["published", "all"] = Field(
+        default="published",
+        description="Which files anonymous callers may read: `published` (those published "
+        "content uses; a draft's files stay private) or `all` (every file, as SonicJS).",
+    )
     storage: Literal["local", "s3"] = Field(
         default="local",
         description="Where files are kept: `local` (a directory) or `s3` (any S3-compatible "

@@ -7,6 +7,7 @@ from heron_common.db import Database
 from heron_common.events import EventBus
 
 from heron_content.caching import ContentCache
+from heron_content.media import MediaFiles
 from heron_content.service.collections import Collections
 from heron_content.service.common import COLLECTION_NOT_FOUND, CONTENT_NOT_FOUND
 from heron_content.service.items import Items
@@ -21,6 +22,7 @@ class ContentService:
         cache: ContentCache | None = None,
         revisions_kept: int = 50,
         search_window: int = 1000,
+        media: MediaFiles | None = None,
     ) -> None:
         self.cache = cache or ContentCache()
         # Every write's events, after its commit: the cache drops what they made stale.
@@ -28,5 +30,5 @@ class ContentService:
         self.events.subscribe(self.cache.on_committed)
         self.collections = Collections(db, self.cache, self.events, revisions_kept)
         self.items = Items(
-            db, self.cache, self.events, self.collections, revisions_kept, search_window
+            db, self.cache, self.events, self.collections, revisions_kept, search_window, media
         )

@@ -29,6 +29,7 @@ from heron_content.caching import (
     listing_tags,
 )
 from heron_content.indexes import sync_indexes
+from heron_content.media_refs import PUBLIC_MEDIA_TAG, used_media
 from heron_content.repository import Collection
 from heron_content.schema import (
     Conformed,
@@ -173,6 +174,7 @@ class Collections(UseCases):
                 tags = collection_tags(row)
                 if refitted:
                     tags += [*listing_tags(row), ALL_ITEMS, *map(item_key, refitted)]
+                    tags.append(PUBLIC_MEDIA_TAG)  # a file its items no longer use may be one
                 work.record("collection.updated", row.id, tags)
         logger.info(
             "collection updated",
@@ -254,6 +256,8 @@ class Collections(UseCases):
             revision = repo.revision_of(item, "migrated", writer or item.author_id)
             revisions.append((revision, fit.data))
             await _refit_unique_values(conn, row, schema, item_id, stored[item_id], fit.data)
+            used = used_media(schema, fit.data, item.data)
+            await repo.set_media(conn, item_id, used, await repo.media_of(conn, item_id))
         await repo.rewrite_items(conn, rows, now)
         await repo.insert_revisions(conn, revisions, self.revisions_kept)
         return list(changed)

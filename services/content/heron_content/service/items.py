@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import includes, policy, search
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
+from heron_content.media import MediaFiles, media_json
+from heron_content.media_refs import MediaRef, field_refs, media_tags, used_media
 from heron_content.models import items as items_table
 from heron_content.query import (
     Compiler,
@@ -105,9 +107,12 @@ class Items(UseCases):
         collections: Collections,
         revisions_kept: int = 50,
         search_window: int = 1000,
+        media: MediaFiles | None = None,
     ) -> None:
         super().__init__(db, cache, events, revisions_kept)
         self.collections = collections
+        self.media = media
+        """Where media fields' files are checked and expanded (None: not checked)."""
         self.search_window = search_window
         """How many of a ranked search's newest matches are scored (heron_content.search)."""
 
@@ -201,6 +206,7 @@ class Items(UseCases):
             checked = validate_data(coll.schema, data)
             await _check_references(conn, principal, checked)
             data = checked.data
+            await self._check_media(principal, field_refs(coll.schema, data))
             base = slugify(title) or "item"
             if slug:
                 final_slug = slug
@@ -229,11 +235,14 @@ class Items(UseCases):
                 conn, {**_columns(item, data), "search_text": search_text(coll.schema, title, data)}
             )
             await repo.claim_unique_values(conn, coll.id, item.id, checked.unique)
+            used = used_media(coll.schema, data, item.data)
+            await repo.set_media(conn, item.id, used)
             writer = principal.user_id if principal is not None else author_id
             await repo.insert_revision(
                 conn, repo.revision_of(item, "created", writer), data, self.revisions_kept
             )
-            work.record("item.created", item.id, item_tags(item))
+            shown = media_tags(used) if status == "published" else []
+            work.record("item.created", item.id, [*item_tags(item), *shown])
         # What was written is what a read would return: no second round trip to re-read it.
         return item, True
 
@@ -303,7 +312,30 @@ class Items(UseCases):
         listed: Listed = await self.cache.read(
             key, load, lambda found: found.tags, [], collection_not_found(collection)
         )
+        if query.include and collection and self.media is not None:
+            listed = await self._media_included(principal, listed, query, collection)
         return listed
+
+    async def _media_included(
+        self, principal: Principal | None, listed: Listed, query: ListQuery, collection: str
+    ) -> Listed:
+        """The page with its included media fields' files in place of their ids (asked of the
+        media service on every read: the files' own changes never wait for a cache)."""
+        collections = await self.collections.list()
+        coll = next((c for c in collections if collection in (c.id, c.name)), None)
+        if coll is None or self.media is None:
+            return listed
+        tree = includes.plan(query.include, coll.schema, {c.name: c.schema for c in collections})
+        if not includes.has_media(tree):
+            return listed
+        media = self.media
+
+        async def find(ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+            files = await media.find(principal, ids)
+            return {i: media_json(m) for i, m in files.items()}
+
+        rows, tags = await includes.expand_media(listed.rows, tree, find)
+        return dataclasses.replace(listed, rows=rows, tags=[*listed.tags, *tags])
 
     def _listing(
         self,
@@ -446,6 +478,13 @@ class Items(UseCases):
                     if merged != stored:
                         values["data"] = orjson.dumps(merged).decode()
                         await _move_unique_values(conn, coll, item_id, stored, checked)
+                        # Only files it did not name before: one deleted since is no reason
+                        # to refuse a change of something else.
+                        kept = {r.media_id for r in field_refs(coll.schema, stored)}
+                        named = field_refs(coll.schema, merged)
+                        await self._check_media(
+                            principal, [r for r in named if r.media_id not in kept]
+                        )
                 if values.get("status") == "published" and current.published_at is None:
                     values["published_at"] = now_ms()
                 if all(getattr(current, field) == value for field, value in values.items()):
@@ -473,7 +512,8 @@ class Items(UseCases):
                     document,
                     self.revisions_kept,
                 )
-                work.record("item.updated", item_id, item_tags(current))
+                shown = await _media_moved(conn, current, written_item, coll, merged)
+                work.record("item.updated", item_id, [*item_tags(current), *shown])
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except repo.SlugTaken:
             raise _slug_taken(values.get("slug", "")) from None
@@ -601,14 +641,58 @@ class Items(UseCases):
                 raise item_not_found(item_id)
             policy.check_change(principal, current, "content.delete")
             _check_version(current, expected_version)
+            shown = (
+                media_tags(await repo.media_of(work.conn, item_id))
+                if current.status == "published"
+                else []
+            )
             if not await repo.delete_item(work.conn, item_id, expected_version):
                 if expected_version is not None:
                     raise _changed_concurrently()
                 raise item_not_found(item_id)
-            work.record("item.deleted", item_id, item_tags(current))
+            work.record("item.deleted", item_id, [*item_tags(current), *shown])
         logger.info("item deleted", extra={"item_id": item_id})
 
+    async def published_media(self, ids: Iterable[str]) -> set[str]:
+        """Which of these files published items use (at most `MAX_MEDIA_ASKED` of them)."""
+        wanted = {i for i in ids if is_id(i)}
+        if len(wanted) > MAX_MEDIA_ASKED:
+            raise invalid("ids", f"at most {MAX_MEDIA_ASKED} at once")
+        if not wanted:
+            return set()
+        async with self.db.read() as conn:
+            return await repo.published_media(conn, wanted)
 
+    async def _check_media(self, principal: Principal | None, refs: Sequence[MediaRef]) -> None:
+        """The files a writer names exist and fit their fields (the service's own writes,
+        principal None, are not checked)."""
+        if refs and principal is not None and self.media is not None:
+            await self.media.check(principal, refs)
+
+
+async def _media_moved(
+    conn: AsyncConnection,
+    before: Item,
+    after: Item,
+    coll: Collection | None,
+    data: dict[str, Any] | None,
+) -> list[str]:
+    """Record the files an updated item uses now (when its data changed), and the tags of the
+    files whose publication it may have changed: those it used or uses, when it was or is
+    published."""
+    data_changed = after.data != before.data
+    if not data_changed and after.status == before.status:
+        return []
+    used = had = await repo.media_of(conn, after.id)
+    if data_changed and coll is not None and data is not None:
+        used = used_media(coll.schema, data, after.data)
+        await repo.set_media(conn, after.id, used, had)
+    if "published" not in (before.status, after.status):
+        return []
+    return media_tags(had | used)
+
+
+MAX_MEDIA_ASKED = 1000
 _SLUG_RACE_RETRIES = 5
 _CONCURRENT_UPDATE_RETRIES = 8
 

@@ -104,6 +104,11 @@ class ContentServiceStub:
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.SerializeToString,
                 response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
                 _registered_method=True)
+        self.PublishedMedia = channel.unary_unary(
+                '/cms.content.v1.ContentService/PublishedMedia',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -196,6 +201,14 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishedMedia(self, request, context):
+        """Which of these media files published items use (the media service's question before it
+        serves a file to an anonymous caller).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -268,6 +281,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.RestoreRevision,
                     request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.FromString,
                     response_serializer=cms_dot_content_dot_v1_dot_content__pb2.Item.SerializeToString,
+            ),
+            'PublishedMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishedMedia,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -648,6 +666,33 @@ class ContentService:
             '/cms.content.v1.ContentService/RestoreRevision',
             cms_dot_content_dot_v1_dot_content__pb2.RestoreRevisionRequest.SerializeToString,
             cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishedMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/PublishedMedia',
+            cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.PublishedMediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,10 @@ class ContentServiceStub:
     GetRevision: _grpc.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]
     RestoreRevision: _grpc.UnaryUnaryMultiCallable[_content_pb2.RestoreRevisionRequest, _content_pb2.Item]
     """Set the item's title, slug and data to a revision's (a new revision itself)."""
+    PublishedMedia: _grpc.UnaryUnaryMultiCallable[_content_pb2.PublishedMediaRequest, _content_pb2.PublishedMediaResponse]
+    """Which of these media files published items use (the media service's question before it
+    serves a file to an anonymous caller).
+    """
 
 @_typing.type_check_only
 class ContentServiceAsyncStub(ContentServiceStub):
@@ -75,6 +79,10 @@ class ContentServiceAsyncStub(ContentServiceStub):
     GetRevision: _aio.UnaryUnaryMultiCallable[_content_pb2.GetRevisionRequest, _content_pb2.Revision]  # type: ignore[assignment]
     RestoreRevision: _aio.UnaryUnaryMultiCallable[_content_pb2.RestoreRevisionRequest, _content_pb2.Item]  # type: ignore[assignment]
     """Set the item's title, slug and data to a revision's (a new revision itself)."""
+    PublishedMedia: _aio.UnaryUnaryMultiCallable[_content_pb2.PublishedMediaRequest, _content_pb2.PublishedMediaResponse]  # type: ignore[assignment]
+    """Which of these media files published items use (the media service's question before it
+    serves a file to an anonymous caller).
+    """
 
 class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -177,5 +185,15 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_content_pb2.Item, _abc.Awaitable[_content_pb2.Item]]:
         """Set the item's title, slug and data to a revision's (a new revision itself)."""
+
+    @_abc_1.abstractmethod
+    def PublishedMedia(
+        self,
+        request: _content_pb2.PublishedMediaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.PublishedMediaResponse, _abc.Awaitable[_content_pb2.PublishedMediaResponse]]:
+        """Which of these media files published items use (the media service's question before it
+        serves a file to an anonymous caller).
+        """
 
 def add_ContentServiceServicer_to_server(servicer: ContentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

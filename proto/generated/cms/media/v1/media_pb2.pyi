@@ -251,6 +251,7 @@ class ListMediaRequest(_message.Message):
     SEARCH_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     folder: _builtins.str
     """The folder and, with `recursive`, the folders below it; empty: every folder."""
     recursive: _builtins.bool
@@ -266,6 +267,10 @@ class ListMediaRequest(_message.Message):
     count: _builtins.bool
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these files (at most 100; the other filters still apply)."""
+
     def __init__(
         self,
         *,
@@ -278,10 +283,11 @@ class ListMediaRequest(_message.Message):
         search: _builtins.str = ...,
         sort: _builtins.str = ...,
         count: _builtins.bool = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "folder", b"folder", "mime_type", b"mime_type", "page", b"page", "recursive", b"recursive", "search", b"search", "sort", b"sort", "tag", b"tag", "uploaded_by", b"uploaded_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "folder", b"folder", "ids", b"ids", "mime_type", b"mime_type", "page", b"page", "recursive", b"recursive", "search", b"search", "sort", b"sort", "tag", b"tag", "uploaded_by", b"uploaded_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
