@@ -95,7 +95,7 @@ def parse_options(argv: list[str] | None = None) -> Options | None:
     args = parser.parse_args(argv)
     if args.list:
         for scenario in SCENARIOS:
-            print(f"{scenario.key:16} {scenario.title}")
+            print(f"{scenario.key:22} {scenario.title}")
         return None
     scenarios: tuple[str, ...] | None = None
     if args.scenarios:

@@ -46,11 +46,18 @@ class Outcome:
     # The compared scenario's req/s ÷ this one's (`compared_with` names it).
     relative: float | None = None
     compared_with: str = ""
-    # The unavoidable cost its target allows for (argon2 for a login), ms.
+    # The unavoidable cost of each request, timed by the bench (argon2 for a login), ms, and
+    # what it is.
     baseline_ms: float | None = None
+    baseline_label: str = ""
     # RSS of each process that answered, after the warm-up and after the measured run.
     rss_start: dict[str, dict[str, int]] = field(default_factory=dict)
     rss_end: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Sampled every 10 ms (uploads): each process's peak RSS over its RSS before the
+    # scenario's first request, bytes.
+    rss_peak_growth: dict[str, int] = field(default_factory=dict)
+    # A streamed body's size ÷ the p50 (uploads), MB (2^20 bytes) per second.
+    throughput_mb_s: float | None = None
 
 
 @dataclass

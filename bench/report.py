@@ -21,6 +21,8 @@ def _ms(value: float) -> str:
 
 
 def _bytes(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f} MB"
     return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
 
 
@@ -68,14 +70,31 @@ def _scenario_row(o: Outcome) -> str:
     facts = [] if load else [f"{r.requests} requests"]
     if o.relative is not None:
         facts.append(f"{o.relative:.2f} times the cost of {o.compared_with}")
+    if o.throughput_mb_s is not None and o.body_bytes:
+        facts.append(f"{_bytes(o.body_bytes)} ÷ p50 = {o.throughput_mb_s:,.1f} MB/s")
+    if o.rss_peak_growth:
+        grew = ", ".join(
+            f"{name} {_growth(o.rss_peak_growth[name])}"
+            for name in PEAK_PROCESSES
+            if name in o.rss_peak_growth
+        )
+        facts.append(f"peak RSS {grew}")
     if o.baseline_ms is not None:
-        facts.append(f"argon2id verify {o.baseline_ms:.2f} ms")
+        facts.append(f"{o.baseline_label or 'baseline'} {o.baseline_ms:.2f} ms")
     notes = "; ".join(filter(None, [*facts, o.note]))
     return (
         f"| {o.title} | {rps} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | {r.errors} | "
         f"{_floor_label(f) if f else DASH} | {floor_rps} | "
         f"{_ms(f.result.p50_ms) if f else DASH} | {ratio} | {targets} | {notes} |"
     )
+
+
+# The processes an upload's bytes pass through: their peaks are the notes' (all are recorded).
+PEAK_PROCESSES = ("gateway", "media")
+
+
+def _growth(n: int) -> str:
+    return f"+{n / 1024 / 1024:.1f} MB"
 
 
 def _floor_row(f: FloorRun) -> str:
@@ -114,9 +133,11 @@ def _scenario_rss_rows(record: RunRecord) -> list[str]:
         for name, end in o.rss_end.items():
             start = o.rss_start.get(name, {}).get("rss_bytes", 0)
             grew = end["rss_bytes"] - start
+            peak = o.rss_peak_growth.get(name)
             cells.append(
                 f"{name} {_mb(start)} → {_mb(end['rss_bytes'])}"
                 + (f" (+{grew / 1024 / 1024:.1f})" if grew >= 1024 * 1024 else "")
+                + (f", peak {_growth(peak)} over before" if peak is not None else "")
             )
         rows.append(f"| {o.title} | {' · '.join(cells)} |")
     return rows
@@ -160,7 +181,8 @@ def markdown(record: RunRecord) -> str:
         "|---|---:|---:|---|",
         *_rss_rows(record),
         "",
-        "| RSS during each scenario: after its warm-up → after its measured run | by process |",
+        "| RSS during each scenario: after its warm-up → after its measured run (uploads: "
+        "and the sampled peak over the RSS before the first request) | by process |",
         "|---|---|",
         *_scenario_rss_rows(record),
         "",

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import httpx
 
@@ -23,7 +23,7 @@ from bench.machine import Pinning, ensure_wrk, machine_facts, plan_pinning
 from bench.measures import LatencyResult, LoadResult
 from bench.options import Options
 from bench.passwords import argon2_verify_ms
-from bench.processes import Server, postgres_cpu_seconds
+from bench.processes import PeakRss, Server, postgres_cpu_seconds
 from bench.record import FloorRun, Outcome, RunRecord, TargetCheck
 from bench.report import markdown, write_results
 from bench.scenarios import (
@@ -46,6 +46,8 @@ UNPINNED = plan_pinning(1, pinned=False)
 SIZE_SAMPLES = 20
 
 R = TypeVar("R", LoadResult, LatencyResult)
+P = ParamSpec("P")
+T = TypeVar("T")
 CpuShare = dict[str, float]  # server name → ms of CPU per request
 Rss = dict[str, dict[str, int]]  # server name → its RSS (see Server.rss)
 
@@ -71,6 +73,11 @@ class ScenarioRunner:
         self.argon2_ms: float | None = None
         # Memory of the measured servers after the last warm-up and after its measured run.
         self.rss_marks: tuple[Rss, Rss] = ({}, {})
+        # The last sequential scenario's peak RSS over its servers' RSS before it (bytes).
+        self.rss_growth: dict[str, int] = {}
+        # CPU the servers spent on a sequential plan's untimed work (its prepare and cleanup)
+        # during the measured run: not charged to the requests.
+        self.untimed_cpu: dict[str, float] = {}
 
     def _cpu(self, servers: list[Server]) -> dict[str, float]:
         snapshot = {s.name: s.cpu_seconds() for s in servers}
@@ -79,15 +86,32 @@ class ScenarioRunner:
         return snapshot
 
     def metered(self, servers: list[Server], measure: Callable[[], R]) -> tuple[R, CpuShare]:
-        """Run `measure` and charge each server's CPU time to the requests it answered; note
-        the servers' memory before and after."""
+        """Run `measure` and charge each server's CPU time to the requests it answered (less
+        what the plan's untimed work spent meanwhile); note the servers' memory before and
+        after."""
         start = self.stack.rss(servers)
+        self.untimed_cpu = {}
         before = self._cpu(servers)
         result = measure()
         after = self._cpu(servers)
         self.rss_marks = (start, self.stack.rss(servers))
         n = max(1, result.requests)
-        return result, {k: round((after[k] - before[k]) * 1000 / n, 3) for k in after}
+        spent = {k: after[k] - before[k] - self.untimed_cpu.get(k, 0.0) for k in after}
+        return result, {k: round(max(0.0, v) * 1000 / n, 3) for k, v in spent.items()}
+
+    def uncharged(self, servers: list[Server], work: Callable[P, T]) -> Callable[P, T]:
+        """`work`, with the CPU the servers spend while it runs added to `untimed_cpu`."""
+
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            before = self._cpu(servers)
+            try:
+                return work(*args, **kwargs)
+            finally:
+                after = self._cpu(servers)
+                for k, v in after.items():
+                    self.untimed_cpu[k] = self.untimed_cpu.get(k, 0.0) + v - before[k]
+
+        return run
 
     def load(
         self,
@@ -171,7 +195,10 @@ class ScenarioRunner:
     def sequential(
         self, base_url: str, plan: SequentialPlan, servers: list[Server]
     ) -> tuple[LatencyResult, CpuShare]:
-        """Warm-up requests (discarded), then the measured ones."""
+        """Warm-up requests (discarded), then the measured ones; with `sample_rss`, the
+        servers' peak RSS over both, as growth over their RSS before (`rss_growth`)."""
+        prepare = self.uncharged(servers, plan.prepare) if plan.prepare else None
+        cleanup = self.uncharged(servers, plan.cleanup) if plan.cleanup else None
 
         def send(count: int, first: int) -> LatencyResult:
             return run_sequential(
@@ -182,21 +209,48 @@ class ScenarioRunner:
                 count=count,
                 first=first,
                 headers=plan.headers,
+                body_bytes=plan.body_bytes,
+                prepare=prepare,
+                cleanup=cleanup,
             )
 
-        warmup = max(5, self.options.sequential_requests // 10)
-        send(warmup, 0)
-        return self.metered(servers, lambda: send(self.options.sequential_requests, warmup))
+        requests = plan.requests or self.options.sequential_requests
+        warmup = plan.warmup if plan.warmup is not None else max(5, requests // 10)
+        self.rss_growth = {}
+        if not plan.sample_rss:
+            send(warmup, 0)
+            return self.metered(servers, lambda: send(requests, warmup))
+        before = self.stack.rss(servers)
+        with PeakRss(servers) as peak:
+            send(warmup, 0)
+            measured = self.metered(servers, lambda: send(requests, warmup))
+        # A peak below the RSS before is no growth (memory freed meanwhile).
+        self.rss_growth = {
+            name: max(0, top - before[name]["rss_bytes"]) for name, top in peak.peak.items()
+        }
+        return measured
 
-    def sequential_floor(self, plan: SequentialPlan) -> FloorRun:
-        """The echo hop, sent the scenario's own bodies by the same client."""
+    def sequential_floor(self, plan: SequentialPlan, kind: str) -> FloorRun:
+        """The scenario's own bodies, sent by the same client: to the echo hop, or to the raw
+        ASGI floor (which reads each body and answers a small one, as an upload's answer)."""
         if plan.make_body is None:
             raise BenchError("a sequential scenario without a body has no floor yet")
-        floor_plan = SequentialPlan("POST", "/echo", plan.make_body)
-        size = len(plan.make_body(0))
-        log(f"  floor: echo hop, sequential, {size:,} B body")
-        result, cpu = self.sequential(self.stack.echo_floor_url, floor_plan, self.stack.echo_floor)
-        floor = FloorRun("echo hop", size, "sequential", result, cpu)
+        if kind == "asgi":
+            size = plan.body_bytes or 0
+            floor_plan = replace(
+                plan, path="/bytes/600", prepare=None, cleanup=None, sample_rss=False
+            )
+            url, servers = self.stack.asgi_floor_url, self.stack.asgi_floor
+        else:
+            body = plan.make_body(0)
+            if not isinstance(body, bytes):
+                raise BenchError("the echo floor sends whole bodies, not streamed ones")
+            size = len(body)
+            floor_plan = SequentialPlan("POST", "/echo", plan.make_body)
+            url, servers = self.stack.echo_floor_url, self.stack.echo_floor
+        log(f"  floor: {FLOOR_NAMES[kind]}, sequential, {size:,} B body")
+        result, cpu = self.sequential(url, floor_plan, servers)
+        floor = FloorRun(FLOOR_NAMES[kind], size, "sequential", result, cpu)
         self.floor_runs.append(floor)
         return floor
 
@@ -208,14 +262,18 @@ class ScenarioRunner:
             )
             self.ctx = replace(self.ctx, token=self.session.token)
 
-    def baseline_ms(self, scenario: Scenario) -> float | None:
-        """The unavoidable cost a scenario's target allows for (argon2 for a login)."""
+    def baseline(self, scenario: Scenario, plan: LoadPlan | SequentialPlan) -> tuple[str, float]:
+        """The unavoidable cost of each request, timed by the bench (argon2 for a login, the
+        rendering for a variant's first request), and what it is; ("", 0) for none."""
+        if isinstance(plan, SequentialPlan) and plan.baseline is not None:
+            log(f"  {plan.baseline[0]}: {plan.baseline[1]:.2f} ms")
+            return plan.baseline
         if scenario.key != "login":
-            return None
+            return "", 0.0
         if self.argon2_ms is None:
             self.argon2_ms = argon2_verify_ms()
             log(f"  argon2id verify with the auth service's settings: {self.argon2_ms:.2f} ms")
-        return self.argon2_ms
+        return "argon2id verify", self.argon2_ms
 
     def relative(self, scenario: Scenario, result: LoadResult | LatencyResult) -> float | None:
         """The other scenario's req/s ÷ this one's: how many of its cost this one is."""
@@ -243,14 +301,19 @@ class ScenarioRunner:
         base_url = self.stack.gateway_urls[scenario.via]
         servers = self.stack.servers_for(scenario.via)
         two_workers = scenario.via == "two-workers"
-        note = "; ".join(
+        notes = [
             text for feature, text in scenario.prefers.items() if not self.ctx.features.get(feature)
-        )
+        ]
         log(f"scenario {scenario.key}: {scenario.title}")
         self.keep_token_fresh()
-        plan = scenario.plan(self.ctx)
         result: LoadResult | LatencyResult
+        floor: FloorRun | None = None
+        ratio: float | None = None
+        throughput: float | None = None
+        growth: dict[str, int] = {}  # sampled peak RSS over the RSS before (sample_rss)
         try:
+            plan = scenario.plan(self.ctx)
+            notes.append(plan.note)
             if isinstance(plan, LoadPlan):
                 if plan.prime:
                     self.prime(plan, base_url)
@@ -264,15 +327,21 @@ class ScenarioRunner:
                         f"no request completed in {self.options.duration} s "
                         f"({result.errors} errors): each takes longer than the run"
                     )
-                floor_kind = f"{scenario.floor}-2w" if two_workers else scenario.floor
-                floor = self.load_floor(floor_kind, size)
-                ratio = round(result.rps / floor.result.rps, 4) if floor.result.rps else None
+                if scenario.floor != "none":
+                    floor_kind = f"{scenario.floor}-2w" if two_workers else scenario.floor
+                    floor = self.load_floor(floor_kind, size)
+                    ratio = round(result.rps / floor.result.rps, 4) if floor.result.rps else None
             else:
                 result, cpu = self.sequential(base_url, plan, servers)
-                rss = self.rss_marks
-                floor = self.sequential_floor(plan)
-                size = floor.body_bytes
-                ratio = round(floor.result.p50_ms / result.p50_ms, 4) if result.p50_ms else None
+                rss, growth = self.rss_marks, self.rss_growth
+                size = plan.body_bytes or 0
+                if plan.body_bytes and result.p50_ms:
+                    throughput = round(plan.body_bytes / 1024 / 1024 / (result.p50_ms / 1000), 1)
+                if scenario.floor != "none":
+                    floor = self.sequential_floor(plan, scenario.floor)
+                    size = floor.body_bytes
+                    ratio = round(floor.result.p50_ms / result.p50_ms, 4) if result.p50_ms else None
+            baseline_label, baseline_ms = self.baseline(scenario, plan)
         except BenchError as exc:
             self.stack.check_alive()  # a dead server ends the run; anything else, the scenario
             return replace(base, status="error", note=str(exc)[:500])
@@ -282,15 +351,16 @@ class ScenarioRunner:
             result.p99_ms,
             ratio,
             relative=self.relative(scenario, result),
-            baseline_ms=self.baseline_ms(scenario),
+            baseline_ms=baseline_ms if baseline_label else None,
+            rss_growth_mb={k: v / 1024 / 1024 for k, v in growth.items()},
         )
         checks = tuple(TargetCheck(t.label, t.check(figures)) for t in scenario.targets)
         if result.errors:
-            note = "; ".join(filter(None, [note, f"{result.errors} failed requests"]))
+            notes.append(f"{result.errors} failed requests")
         return replace(
             base,
             status="ok",
-            note=note,
+            note="; ".join(filter(None, notes)),
             body_bytes=size,
             result=result,
             floor=floor,
@@ -300,8 +370,11 @@ class ScenarioRunner:
             relative=figures.relative,
             compared_with=scenario.compare_to or "",
             baseline_ms=figures.baseline_ms,
+            baseline_label=baseline_label,
             rss_start=rss[0],
             rss_end=rss[1],
+            rss_peak_growth=growth,
+            throughput_mb_s=throughput,
         )
 
 
@@ -366,6 +439,7 @@ def _seed(
         token=session.token,
         admin_email=stack.admin_email,
         admin_password=stack.admin_password,
+        quick=options.quick,
     )
     return ctx, session
 

@@ -7,6 +7,7 @@ run's `Context` returning what to request) and, if needed, how `Context` gets wh
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,12 +18,15 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
+from bench import media
 from bench.content import SEARCH_WORDS, item_payload
 from bench.errors import BenchError
+from bench.sequential import Body, Cleanup, Prepare
 
 HOT_ITEMS = 10_000
 Kind = Literal["load", "sequential"]
-FloorKind = Literal["asgi", "echo"]
+# "none": nothing to compare with (a variant's first rendering: its note gives Pillow's own time).
+FloorKind = Literal["asgi", "echo", "none"]
 # Which gateway a scenario is sent to: the run's own; one with its response cache off (the
 # content service's tier answers); or one with two workers, unpinned, beside a two-worker floor.
 Via = Literal["gateway", "tier-off", "two-workers"]
@@ -42,6 +46,7 @@ class Context:
     token: str | None = None  # the first admin's bearer token (kept fresh by the runner)
     admin_email: str = ""  # the first admin's credentials, for the login scenario
     admin_password: str = ""
+    quick: bool = False  # --quick: the heavy sequential scenarios send fewer requests
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class LoadPlan:
     # Request every path once before the warm-up: a cached scenario then measures hits only,
     # however slowly its misses would have filled the cache.
     prime: bool = False
+    note: str = ""  # what the plan found out while making itself, for the table's notes
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,24 @@ class SequentialPlan:
 
     method: str
     path: str
-    make_body: Callable[[int], bytes] | None
+    make_body: Callable[[int], Body] | None
     headers: dict[str, str] = field(default_factory=dict)
+    # Untimed work before and after each request (see bench.sequential); `prepare` returns
+    # the request's path, instead of `path`.
+    prepare: Prepare | None = None
+    cleanup: Cleanup | None = None
+    # Requests and warm-up requests, for scenarios whose every request is heavy (an upload of
+    # 50 MB, an image decoded); default --sequential-requests, and a tenth of it (at least 5).
+    requests: int | None = None
+    warmup: int | None = None
+    # A streamed body's size (its Content-Length): the floor's body size and the throughput.
+    body_bytes: int | None = None
+    # Sample the servers' RSS every 10 ms through warm-up and measured requests: the peak
+    # over what they held just before (an upload must not hold its file in memory).
+    sample_rss: bool = False
+    # The unavoidable work each request does, timed by the bench itself: (what, ms).
+    baseline: tuple[str, float] | None = None
+    note: str = ""
 
 
 Plan = LoadPlan | SequentialPlan
@@ -81,6 +103,8 @@ class Figures:
     relative: float | None = None
     # What the machine spends on the scenario's own unavoidable work (argon2 for a login), ms.
     baseline_ms: float | None = None
+    # How much each process's RSS rose at its peak over what it held before the scenario, MB.
+    rss_growth_mb: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,16 @@ def p50_over_baseline(ms: float, baseline: str) -> Target:
         f"p50 ≤ {baseline} + {ms:g} ms",
         lambda f: f.baseline_ms is not None and f.p50_ms <= f.baseline_ms + ms,
     )
+
+
+def peak_rss_growth_under(mb: float, processes: tuple[str, ...]) -> Target:
+    """Each of `processes` stays within `mb` of the RSS it had before (a sampled peak)."""
+
+    def held(f: Figures) -> bool:
+        growth = [f.rss_growth_mb.get(p, math.inf) for p in processes]
+        return bool(growth) and max(growth) < mb
+
+    return Target(f"peak RSS grows < {mb:g} MB ({', '.join(processes)})", held)
 
 
 def within(times: float, other: str) -> Target:
@@ -320,9 +354,93 @@ def _uncached_warm_plan(ctx: Context) -> Plan:
     return LoadPlan(f"/api/content/{ctx.item_ids[0]}", paths_file=ctx.item_paths_file)
 
 
+def _upload_plan(mib: int, requests: int, quick_requests: int) -> Callable[[Context], Plan]:
+    """`mib` MiB of text, streamed through the raw-body upload route, each upload deleted
+    again once answered (untimed, so the disk does not fill); the servers' RSS is sampled
+    throughout, for the peak."""
+
+    def plan(ctx: Context) -> Plan:
+        def cleanup(_n: int, status: int, answer: bytes) -> None:
+            if status == 201:
+                media.delete(ctx.base_url, ctx.token, orjson.loads(answer)["data"]["id"])
+
+        size = mib * media.MiB
+        return SequentialPlan(
+            "PUT",
+            media.UPLOAD_PATH.format(filename=f"bench-{mib}mb.txt"),
+            lambda n: media.text_body(n, size),
+            headers={**_auth(ctx), "Content-Type": "text/plain"},
+            cleanup=cleanup,
+            requests=quick_requests if ctx.quick else requests,
+            warmup=max(1, (quick_requests if ctx.quick else requests) // 5),
+            body_bytes=size,
+            sample_rss=True,
+        )
+
+    return plan
+
+
+ORIGINAL_MIB = 1
+VARIANT_QUERY = "w=480&format=webp"  # a cached variant: a small WebP of a 3-megapixel JPEG
+FIRST_WIDTH, FIRST_FORMAT = 1024, "webp"  # the first-time variant: the `medium` preset's width
+
+
+def _original_plan(ctx: Context) -> Plan:
+    """A 1 MiB original (text: its type changes nothing on the way out), signed in: a file no
+    published item uses is not public."""
+    body = b"".join(media.text_body(0, ORIGINAL_MIB * media.MiB))
+    stored = media.upload(ctx.base_url, ctx.token, "bench-original.txt", body, "text/plain")
+    path = stored["url"]
+    note = media.cache_note(ctx.base_url, path, _auth(ctx))
+    return LoadPlan(path, headers=_auth(ctx), prime=True, note=note)
+
+
+def _cached_variant_plan(ctx: Context) -> Plan:
+    """A 2000x1500 JPEG's `w=480` WebP, made by the first request (the plan's own), then
+    stored: every measured request asks for the variant that exists."""
+    jpeg = media.photo_jpeg(2000, 1500, 85)
+    stored = media.upload(ctx.base_url, ctx.token, "bench-3mp.jpg", jpeg, "image/jpeg")
+    path = f"{stored['url']}?{VARIANT_QUERY}"
+    note = media.cache_note(ctx.base_url, path, _auth(ctx))
+    return LoadPlan(path, headers=_auth(ctx), prime=True, note=note)
+
+
+def _first_variant_plan(ctx: Context) -> Plan:
+    """The first request for a variant of a 12-megapixel JPEG (4000x3000, quality 90): before
+    each request a fresh copy of the photo is stored, and after it deleted (both untimed), so
+    every timed request does the same work, the variant's first rendering, and no file
+    reaches its cap of variants."""
+    jpeg = media.photo_jpeg(4000, 3000, 90)
+    copies: dict[int, str] = {}
+
+    def prepare(n: int) -> str:
+        stored = media.upload(ctx.base_url, ctx.token, f"bench-12mp-{n}.jpg", jpeg, "image/jpeg")
+        copies[n] = stored["id"]
+        return f"{stored['url']}?w={FIRST_WIDTH}&format={FIRST_FORMAT}"
+
+    def cleanup(n: int, _status: int, _answer: bytes) -> None:
+        media.delete(ctx.base_url, ctx.token, copies.pop(n))
+
+    rendered = media.render_ms(jpeg, FIRST_WIDTH, FIRST_FORMAT)
+    return SequentialPlan(
+        "GET",
+        "",
+        None,
+        headers=_auth(ctx),
+        prepare=prepare,
+        cleanup=cleanup,
+        requests=8 if ctx.quick else 20,
+        warmup=2,
+        sample_rss=True,
+        baseline=("render alone (the media service's code, in the bench's process)", rendered),
+        note=f"{len(jpeg) / media.MiB:.1f} MB JPEG, 4000x3000 → w={FIRST_WIDTH} {FIRST_FORMAT}",
+    )
+
+
 NO_CACHE = "no cache yet: measures the uncached path"
 CACHED_TARGETS = (at_least(0.7, "raw ASGI"), p99_under(5))
 UNCACHED_TARGETS = (at_least(0.7, "echo hop"),)
+FLAT_UPLOADS = (peak_rss_growth_under(20, ("gateway", "media")),)
 NEAR_UNCACHED = (within(1.5, "the uncached item"),)
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -468,19 +586,46 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=(p50_over_baseline(3, "argon2"),),
     ),
     Scenario(
-        "media-upload",
-        "media upload",
+        "media-upload-1mb",
+        "upload a 1 MB file (raw body, streamed), sequential",
         "sequential",
-        "echo",
-        None,
+        "asgi",
+        _upload_plan(1, requests=20, quick_requests=10),
+        requires=frozenset({"media"}),
+        targets=FLAT_UPLOADS,
+    ),
+    Scenario(
+        "media-upload-50mb",
+        "upload a 50 MB file (raw body, streamed), sequential",
+        "sequential",
+        "asgi",
+        _upload_plan(50, requests=5, quick_requests=3),
+        requires=frozenset({"media"}),
+        targets=FLAT_UPLOADS,
+    ),
+    Scenario(
+        "media-original",
+        "deliver a 1 MB original (signed in)",
+        "load",
+        "asgi",
+        _original_plan,
         requires=frozenset({"media"}),
     ),
     Scenario(
-        "media-delivery",
-        "media delivery",
+        "media-variant-cached",
+        "deliver a stored variant (w=480 WebP, signed in)",
         "load",
         "asgi",
-        None,
+        _cached_variant_plan,
+        requires=frozenset({"media"}),
+        targets=(at_least(0.5, "raw ASGI"),),
+    ),
+    Scenario(
+        "media-variant-first",
+        "first-time variant of a 12-megapixel JPEG (w=1024 WebP), sequential",
+        "sequential",
+        "none",
+        _first_variant_plan,
         requires=frozenset({"media"}),
     ),
 )

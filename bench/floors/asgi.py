@@ -1,5 +1,8 @@
 """Raw ASGI floor: `GET /bytes/<n>` answers n bytes of JSON from memory, nothing else.
 
+Any other method reads the request's body to its end first (and drops it): the floor of an
+upload is receiving its bytes, answered with a body as small as an upload's answer.
+
 Served by uvicorn with the gateway's settings (uvloop, httptools, same workers, no access log,
 no server header), so the only difference from a gateway response is Heron's own code.
 """
@@ -31,6 +34,9 @@ def _response(size: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
+    if scope["method"] not in ("GET", "HEAD"):
+        while (await receive()).get("more_body", False):
+            pass
     tail = scope["path"].rpartition("/")[2]
     body, headers = _response(int(tail) if tail.isdigit() else 0)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
