@@ -146,4 +146,10 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     security = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_prefix=DOCS_PREFIX)
     app = RequestIdMiddleware(AccessLogMiddleware(security))
     # Cache hits skip the chain above (each layer's headers are added there in one list).
-    return HotPathMiddleware(app, pages, security.api_headers, cors=bool(settings.cors_origins))
+    return HotPathMiddleware(
+        app,
+        pages,
+        security.api_headers,
+        cors=bool(settings.cors_origins),
+        file_headers=security.file_headers,
+    )

@@ -19,17 +19,19 @@ from heron_common.context import clean_request_id, request_id_var
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from heron_gateway.middleware import (
+    FILES_PREFIX,
     RawHeaders,
     access_logger,
     log_request,
     url_is_clean,
 )
-from heron_gateway.response_cache import CACHEABLE_PREFIXES, ResponseCacheMiddleware, send_page
+from heron_gateway.response_cache import HOT_PREFIXES, ResponseCacheMiddleware, send_page
 
 
 class HotPathMiddleware:
     """`app` is the whole chain; `pages` its page cache layer; `security_headers` what the
-    security layer adds to API answers; `cors` whether a CORS layer is in the chain."""
+    security layer adds to API answers, `file_headers` what it adds to files; `cors` whether a
+    CORS layer is in the chain."""
 
     def __init__(
         self,
@@ -38,17 +40,19 @@ class HotPathMiddleware:
         security_headers: RawHeaders,
         *,
         cors: bool,
+        file_headers: RawHeaders,
     ) -> None:
         self.app = app
         self.pages = pages
         self.security_headers = security_headers
+        self.file_headers = file_headers
         self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["method"] == "GET"
-            and scope["path"].startswith(CACHEABLE_PREFIXES)
+            and scope["path"].startswith(HOT_PREFIXES)
             and url_is_clean(scope["path"], scope.get("query_string", b""))
             and await self._answer(scope, send)
         ):
@@ -62,6 +66,9 @@ class HotPathMiddleware:
             if name in _READ and name not in seen:
                 seen[name] = value
         if self.cors and b"origin" in seen:
+            return False
+        file = scope["path"].startswith(FILES_PREFIX)
+        if file and b"range" in seen:  # a part of a file: its route answers
             return False
         raw = seen.get(b"x-request-id")
         request_id = clean_request_id(raw.decode("latin-1") if raw else None)
@@ -80,7 +87,8 @@ class HotPathMiddleware:
             if found is None:
                 return False
             page, hit, principal = found
-            trailer = [*self.security_headers, (b"x-request-id", request_id.encode())]
+            security = self.file_headers if file else self.security_headers
+            trailer = [*security, (b"x-request-id", request_id.encode())]
             status = await send_page(
                 scope,
                 send,
@@ -97,5 +105,13 @@ class HotPathMiddleware:
 
 
 _READ = frozenset(
-    {b"x-request-id", b"origin", b"authorization", b"cookie", b"cache-control", b"if-none-match"}
+    {
+        b"x-request-id",
+        b"origin",
+        b"authorization",
+        b"cookie",
+        b"cache-control",
+        b"if-none-match",
+        b"range",
+    }
 )

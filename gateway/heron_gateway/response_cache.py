@@ -31,11 +31,14 @@ from heron_common.security.permissions import Principal
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heron_gateway.middleware import header, remembered_for_short_urls
+from heron_gateway.middleware import FILES_PREFIX, header, remembered_for_short_urls
 from heron_gateway.render import CACHE_TAGS_HEADER
 from heron_gateway.security import ACCESS_COOKIE, authenticate, principal_of, remember_principal
 
 CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
+# Files (and their variants) are kept by their route (routes/media.py), which knows a file's
+# size before its bytes; the hot path answers them like pages.
+HOT_PREFIXES = (*CACHEABLE_PREFIXES, FILES_PREFIX)
 # Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
 # (A media file's change shows in pages that include it.)
 CONTENT_WRITE_PREFIXES = (*CACHEABLE_PREFIXES, "/admin/api/collections", "/api/media")
@@ -101,14 +104,31 @@ def asks_fresh(cache_control: bytes | None) -> bool:
 
 
 def _key(principal: Principal, scope: Scope) -> str:
-    """The page's entry: the caller's context and the normalized request."""
-    return f"{_context(principal)}|{_page_key(scope['path'], scope.get('query_string', b''))}"
+    """The page's entry: the caller's context and the normalized request (for a variant in
+    `format=auto`, the format the request's `Accept` picks)."""
+    query: bytes = scope.get("query_string", b"")
+    key = f"{_context(principal)}|{_page_key(scope['path'], query)}"
+    if b"format=auto" in query and scope["path"].startswith(FILES_PREFIX):
+        key += f"|{auto_format((header(scope, b'accept') or b'').decode('latin-1'))}"
+    return key
+
+
+page_key = _key
+
+
+def auto_format(accept: str) -> str:
+    """The smallest image format the client says it takes; empty: the original's."""
+    taken = accept.lower()
+    for candidate in ("avif", "webp"):
+        if f"image/{candidate}" in taken:
+            return candidate
+    return ""
 
 
 _UNTIL = "until:"
 
 
-def _until(tags: list[str], default_ttl: float) -> tuple[list[str], float | None]:
+def until(tags: list[str], default_ttl: float) -> tuple[list[str], float | None]:
     """The tags without a service's `until:<epoch ms>` (the moment the answer may change on
     its own, a scheduled publish), and the TTL that moment leaves (None: the default)."""
     moments = [int(t[len(_UNTIL) :]) for t in tags if t.startswith(_UNTIL) and t[6:].isdigit()]
@@ -207,7 +227,7 @@ class ResponseCacheMiddleware:
                     or any(k == b"set-cookie" for k, _ in headers)
                 ):
                     raise _NotCacheable(messages)
-                tags, ttl = _until(tags, pages.options.ttl)
+                tags, ttl = until(tags, pages.options.ttl)
                 if ttl is not None and ttl <= 0:
                     raise _NotCacheable(messages)
                 body = b"".join(m.get("body", b"") for m in messages[1:])
@@ -297,9 +317,17 @@ async def send_page(
 ) -> int:
     """Answer with a stored page (304 if `match`, the request's If-None-Match, holds its
     ETag); `trailer` headers go last. Returns the status sent."""
-    etag = next((v for k, v in page.headers if k == b"etag"), b"")
-    control = PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
-    extra = [*cache_headers, (b"cache-control", control), (b"vary", VARY), *trailer]
+    etag = own_control = b""
+    for k, v in page.headers:
+        if k == b"etag":
+            etag = v
+        elif k == b"cache-control":
+            own_control = v
+    if own_control:  # a file's own (its bytes never change under its id)
+        extra = [*cache_headers, *trailer]
+    else:
+        control = PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
+        extra = [*cache_headers, (b"cache-control", control), (b"vary", VARY), *trailer]
     if (
         match is not None
         and etag
@@ -308,7 +336,11 @@ async def send_page(
             or etag in [m.strip().removeprefix(b"W/") for m in match.split(b",")]
         )
     ):
-        headers = [(b"etag", etag), *extra]
+        headers = [
+            (b"etag", etag),
+            *([(b"cache-control", own_control)] if own_control else []),
+            *extra,
+        ]
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return 304

@@ -29,6 +29,12 @@ class GatewaySettings(HeronSettings):
     media_max_parts: int = Field(
         default=50, ge=1, description="Parts (files and fields) in one multipart upload."
     )
+    file_cache_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=0,
+        description="Files and variants up to this size are kept in the page cache (memory, "
+        "then Redis) and served from it; 0: none.",
+    )
     media_upload_timeout_seconds: float = Field(
         default=600.0, gt=0, description="Deadline of one file's upload to the media service."
     )

@@ -295,6 +295,16 @@ def test_a_file_is_public_while_published_content_uses_it(media: Media) -> None:
     shown = anon.get(cover["url"])
     assert (shown.status_code, shown.content) == (200, png(color=(71, 72, 73)))
     assert shown.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # Served again from the gateway's memory, with the same headers a file always has.
+    again = anon.get(cover["url"])
+    assert (again.headers["x-cache-status"], again.content) == ("HIT", shown.content)
+    for kept in ("cache-control", "etag", "content-type", "content-security-policy"):
+        assert again.headers[kept] == shown.headers[kept], kept
+    assert again.headers["x-content-type-options"] == "nosniff"
+    unchanged = anon.get(cover["url"], headers={"if-none-match": shown.headers["etag"]})
+    assert unchanged.status_code == 304
+    part = anon.get(cover["url"], headers={"range": "bytes=0-3"})
+    assert (part.status_code, part.content) == (206, shown.content[:4])
     assert anon.get(inline["url"]).status_code == 200  # linked from the richtext body
     assert anon.get(cover["url"], params={"preset": "thumb"}).status_code == 200
     assert anon.get(f"/api/media/{cover['id']}").json()["data"]["alt"] == "Old"
@@ -377,6 +387,11 @@ def test_variants_come_from_the_allowlist_and_are_made_once(media: Media) -> Non
     assert webp.headers["content-type"] == "image/webp"
     plain = client.get(url, params={"w": "200", "format": "auto"}, headers={"accept": "*/*"})
     assert plain.headers["content-type"] == "image/jpeg"
+    # Kept by the gateway per format that `Accept` picks: each client still gets its own.
+    for accept, kind in (("image/webp", "image/webp"), ("*/*", "image/jpeg")):
+        cached = client.get(url, params={"w": "200", "format": "auto"}, headers={"accept": accept})
+        assert (cached.headers["x-cache-status"], cached.headers["content-type"]) == ("HIT", kind)
+        assert cached.headers["vary"] == "Accept"
 
     # Outside the allowlist: a clear 400, and nothing made.
     objects = len(media.objects())

@@ -24,6 +24,9 @@ import grpc
 from cms.common.v1.common_pb2 import PageRequest
 from cms.media.v1 import media_pb2 as pb
 from fastapi import APIRouter, Depends, Path, Query, Request
+from heron_common.cache.codec import CachedResponse
+from heron_common.cache.tags import tags_from
+from heron_common.cache.types import Loaded
 from heron_common.errors import (
     DomainError,
     ErrorDetail,
@@ -45,6 +48,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response, StreamingResponse
 
 from heron_gateway.render import iso_from_ms, json_response, now_iso, page_meta
+from heron_gateway.response_cache import asks_fresh, auto_format, page_key, until
 from heron_gateway.schemas import ERROR_RESPONSES
 from heron_gateway.security import Access
 from heron_gateway.settings import GatewaySettings
@@ -785,12 +789,24 @@ async def download(
     `preset`: a variant of an image, made on the first request for it and stored (sizes,
     qualities and presets are the media service's allowlist)."""
     if w or h or fit or format or q or preset:
-        kind = _auto_format(request.headers.get("accept", "")) if format == "auto" else format
+        kind = auto_format(request.headers.get("accept", "")) if format == "auto" else format
         variant = pb.VariantRequest(
             preset=preset, width=w, height=h, fit=fit, format=kind, quality=q
         )
         return await _send_variant(request, upstreams, settings, principal, media_id, variant)
-    found: pb.Media = await call(
+    wanted = request.headers.get("range")
+    if not wanted:  # the whole file: one call, whose first message says what it is
+        stream = _read_file(upstreams, settings, principal, pb.ReadFileRequest(id=str(media_id)))
+        found = (await _heading(stream, "media")).media
+        headers = _file_headers(found, principal)
+        if _not_modified(request, headers["etag"]):
+            stream.cancel()
+            keep = ("etag", "cache-control", "content-disposition")
+            return Response(status_code=304, headers={k: headers[k] for k in keep})
+        return await _send_file_body(
+            request, upstreams, settings, principal, stream, headers, found.size
+        )
+    found = await call(
         upstreams.media.GetMedia,
         pb.GetMediaRequest(id=str(media_id)),
         timeout=settings.rpc_timeout_seconds,
@@ -801,9 +817,8 @@ async def download(
         keep = ("etag", "cache-control", "content-disposition")
         return Response(status_code=304, headers={k: headers[k] for k in keep})
     status, start, end = 200, 0, found.size
-    wanted = request.headers.get("range")
     if_range = request.headers.get("if-range")
-    if wanted and (if_range is None or if_range == headers["etag"]):
+    if if_range is None or if_range == headers["etag"]:
         try:
             chosen = _byte_range(wanted, found.size)
         except ValueError:
@@ -814,29 +829,41 @@ async def download(
         if chosen is not None:
             status, (start, end) = 206, chosen
             headers["content-range"] = f"bytes {start}-{end - 1}/{found.size}"
-    headers["content-length"] = str(end - start)
-    stream = upstreams.media.ReadFile(
+    stream = _read_file(
+        upstreams,
+        settings,
+        principal,
         pb.ReadFileRequest(id=str(media_id), offset=start, length=end - start),
-        timeout=settings.media_upload_timeout_seconds,
-        metadata=call_metadata(principal.metadata()),
     )
-    try:
-        first: Any = await stream.read()
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from None
-    if first is grpc.aio.EOF or first.WhichOneof("part") != "media":
-        raise _gone()
-
+    await _heading(stream, "media")
+    headers["content-length"] = str(end - start)
     return StreamingResponse(_chunks(stream), status_code=status, headers=headers)
 
 
-def _auto_format(accept: str) -> str:
-    """The smallest format the client says it takes; empty: the original's."""
-    taken = accept.lower()
-    for candidate in ("avif", "webp"):
-        if f"image/{candidate}" in taken:
-            return candidate
-    return ""
+def _read_file(
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    principal: Principal,
+    request: pb.ReadFileRequest,
+) -> Any:
+    return upstreams.media.ReadFile(
+        request,
+        timeout=settings.media_upload_timeout_seconds,
+        metadata=call_metadata(principal.metadata()),
+    )
+
+
+async def _heading(stream: Any, part: str) -> Any:
+    """The next heading message of a ReadFile call (`media`, then `variant`)."""
+    try:
+        message: Any = await stream.read()
+    except grpc.aio.AioRpcError as exc:
+        stream.cancel()
+        raise from_rpc_error(exc) from None
+    if message is grpc.aio.EOF or message.WhichOneof("part") != part:
+        stream.cancel()
+        raise _gone()
+    return message
 
 
 async def _send_variant(
@@ -847,27 +874,11 @@ async def _send_variant(
     media_id: uuid.UUID,
     variant: pb.VariantRequest,
 ) -> Response:
-    stream = upstreams.media.ReadFile(
-        pb.ReadFileRequest(id=str(media_id), variant=variant),
-        timeout=settings.media_upload_timeout_seconds,
-        metadata=call_metadata(principal.metadata()),
+    stream = _read_file(
+        upstreams, settings, principal, pb.ReadFileRequest(id=str(media_id), variant=variant)
     )
-    try:
-        first: Any = await stream.read()
-        second: Any = await stream.read()
-    except grpc.aio.AioRpcError as exc:
-        stream.cancel()
-        raise from_rpc_error(exc) from None
-    if (
-        first is grpc.aio.EOF
-        or second is grpc.aio.EOF
-        or first.WhichOneof("part") != "media"
-        or second.WhichOneof("part") != "variant"
-    ):
-        stream.cancel()
-        raise _gone()
-    original: pb.Media = first.media
-    made: pb.Variant = second.variant
+    original: pb.Media = (await _heading(stream, "media")).media
+    made: pb.Variant = (await _heading(stream, "variant")).variant
     stem = original.filename.rsplit(".", 1)[0] or "file"
     extension = made.mime_type.split("/", 1)[1].replace("jpeg", "jpg")
     headers = {
@@ -882,8 +893,61 @@ async def _send_variant(
     if _not_modified(request, headers["etag"]):
         stream.cancel()
         return Response(status_code=304, headers=headers)
-    headers["content-length"] = str(made.size)
-    return StreamingResponse(_chunks(stream), headers=headers)
+    return await _send_file_body(
+        request, upstreams, settings, principal, stream, headers, made.size
+    )
+
+
+async def _send_file_body(
+    request: Request,
+    upstreams: Upstreams,
+    settings: GatewaySettings,
+    principal: Principal,
+    stream: Any,
+    headers: dict[str, str],
+    size: int,
+) -> Response:
+    """The whole of a file (or variant) whose heading messages were read: from the page cache
+    when it is small enough and the media service named its cache tags (the file's, and for an
+    anonymous reader what made it public), otherwise streamed."""
+    pages = upstreams.pages
+    tags = tags_from(await stream.initial_metadata())
+    ttl = None
+    if tags is not None:
+        tags, ttl = until(tags, pages.options.ttl)
+    if (
+        tags is None
+        or (ttl is not None and ttl <= 0)
+        or size > settings.file_cache_max_bytes
+        or not pages.enabled
+        or asks_fresh(request.headers.get("cache-control", "").encode("latin-1"))
+    ):
+        headers["content-length"] = str(size)
+        return StreamingResponse(_chunks(stream), headers=headers)
+    kept = tuple((k.encode(), v.encode("latin-1")) for k, v in headers.items())
+
+    async def load() -> Loaded[CachedResponse]:
+        body = b"".join([chunk async for chunk in _chunks(stream)])
+        if len(body) != size:  # cut short: never kept
+            raise _gone_meanwhile()
+        return Loaded(CachedResponse(200, kept, body), tags=tags, ttl=ttl)
+
+    try:
+        hit = await pages.get_or_load(page_key(principal, request.scope), load)
+    finally:
+        stream.cancel()  # another request's load answered: this call is not needed
+    assert hit.value is not None
+    response = Response(hit.value.body)
+    response.raw_headers = [
+        *hit.value.headers,
+        (b"content-length", str(len(hit.value.body)).encode()),
+        *hit.headers(),
+    ]
+    return response
+
+
+def _gone_meanwhile() -> Unavailable:
+    return Unavailable("The file could not be read in full; retry.")
 
 
 async def _chunks(stream: Any) -> AsyncIterator[bytes]:

@@ -276,5 +276,6 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> pb.PublishedMediaResponse:
         found = await self.service.items.published_media(request.ids)
         # The answer changes with the items that use these files (their writes carry the tags).
-        context.set_trailing_metadata(tags_metadata(media_tags(set(request.ids))))
+        upcoming = self.service.cache.upcoming.tags()  # a scheduled change may publish one
+        context.set_trailing_metadata(tags_metadata([*media_tags(set(request.ids)), *upcoming]))
         return pb.PublishedMediaResponse(ids=sorted(found))

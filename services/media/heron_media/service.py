@@ -38,7 +38,7 @@ from heron_media.settings import MediaSettings
 from heron_media.sniff import HEAD_BYTES, canonical, sniff
 from heron_media.storage import Storage, Writer, beside
 from heron_media.variants import Spec, render
-from heron_media.visibility import Visibility
+from heron_media.visibility import MEDIA_TAG, Visibility
 
 logger = logging.getLogger("heron.media")
 
@@ -353,16 +353,21 @@ class MediaService:
             )
         return found
 
-    async def readable(self, principal: Principal, media_id: str) -> Media:
+    async def readable(self, principal: Principal, media_id: str) -> tuple[Media, list[str]]:
         """The file, if `principal` may read it (an anonymous caller: only a published
-        one); not found otherwise, so a private file's existence does not show."""
+        one; not found otherwise, so a private file's existence does not show), and the cache
+        tags of that answer (the file's, and what decided that it is public)."""
         found = await self.get(media_id)
-        if not await self.visibility.visible(principal, [found.id]):
+        shown, tags = await self.visibility.visible_with_tags(principal, [found.id])
+        if not shown:
             raise NotFound(
                 "No such media file.",
                 [ErrorDetail("id", "no public media file with this id (sign in to see it)")],
             )
-        return found
+        return found, [
+            f"{MEDIA_TAG}{found.id}",
+            *(t for t in tags if t != f"{MEDIA_TAG}{found.id}"),
+        ]
 
     async def list_media(
         self, principal: Principal, listing: Listing
@@ -383,14 +388,13 @@ class MediaService:
             total = None if total is None else len(rows)
         return rows, total, cursor
 
-    async def read(
-        self, principal: Principal, media_id: str, offset: int, length: int
-    ) -> tuple[Media, AsyncIterator[bytes]]:
-        found = await self.readable(principal, media_id)
+    def read(self, found: Media, offset: int, length: int) -> AsyncIterator[bytes]:
+        """The bytes of `found` (as `readable` returned it) from `offset`, `length` of them
+        (0: to the end)."""
         if offset < 0 or offset > found.size or length < 0:
             raise invalid("range", f"the file has {found.size} bytes")
         end = found.size if length == 0 else min(found.size, offset + length)
-        return found, self.storage.read(found.storage_key, offset, end - offset)
+        return self.storage.read(found.storage_key, offset, end - offset)
 
     # -- variants --------------------------------------------------------------------------
     async def variant(self, found: Media, spec: Spec) -> StoredVariant:

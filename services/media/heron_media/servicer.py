@@ -11,6 +11,7 @@ import grpc
 from cms.common.v1 import common_pb2
 from cms.media.v1 import media_pb2 as pb
 from cms.media.v1 import media_pb2_grpc
+from heron_common.cache.tags import tags_metadata
 from heron_common.errors import DomainError, ErrorDetail, InvalidArgument
 from heron_common.ids import is_id
 from heron_common.rpc.paging import page_bounds
@@ -110,7 +111,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         return await self.service.upload(current_principal(), start, chunks())
 
     async def GetMedia(self, request: pb.GetMediaRequest, context: Context) -> pb.Media:
-        return media_message(await self.service.readable(current_principal(), request.id))
+        found, tags = await self.service.readable(current_principal(), request.id)
+        context.set_trailing_metadata(tags_metadata(tags))
+        return media_message(found)
 
     async def ListMedia(
         self, request: pb.ListMediaRequest, context: Context
@@ -169,10 +172,11 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     async def ReadFile(
         self, request: pb.ReadFileRequest, context: Context
     ) -> AsyncIterator[pb.FileChunk]:
-        principal = current_principal()
+        original, tags = await self.service.readable(current_principal(), request.id)
+        # Before the file: the gateway decides from them whether it may keep a copy.
+        await context.send_initial_metadata(tags_metadata(tags))
         if request.HasField("variant"):
             v = request.variant
-            original = await self.service.readable(principal, request.id)
             spec = spec_of(
                 self.service.settings,
                 original.mime_type,
@@ -188,10 +192,8 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
             yield pb.FileChunk(variant=variant_message(stored))
             data = self.service.read_variant(stored)
         else:
-            found, data = await self.service.read(
-                principal, request.id, request.offset, request.length
-            )
-            yield pb.FileChunk(media=media_message(found))
+            data = self.service.read(original, request.offset, request.length)
+            yield pb.FileChunk(media=media_message(original))
         async for chunk in data:
             yield pb.FileChunk(data=chunk)
 

@@ -22,17 +22,13 @@ from typing import Literal
 from cms.content.v1 import content_pb2 as content_pb
 from cms.content.v1 import content_pb2_grpc
 from heron_common.errors import DeadlineExceeded, ErrorDetail, PermissionDenied, Unavailable
-from heron_common.rpc.client import call
+from heron_common.rpc.client import call_with_tags
 from heron_common.security.permissions import Principal
 
 MEDIA_TAG = "media:"
 PUBLIC_MEDIA_TAG = "media:published"
 """On every answer an anonymous caller gets: what stops any file from being published in bulk
 (a collection's schema change) invalidates them all."""
-
-
-def media_tags(media_id: str, *, anonymous: bool) -> list[str]:
-    return [f"{MEDIA_TAG}{media_id}", *([PUBLIC_MEDIA_TAG] if anonymous else [])]
 
 
 class Visibility:
@@ -52,24 +48,31 @@ class Visibility:
 
     async def visible(self, principal: Principal, ids: Iterable[str]) -> set[str]:
         """Which of `ids` the principal may read."""
+        return (await self.visible_with_tags(principal, ids))[0]
+
+    async def visible_with_tags(
+        self, principal: Principal, ids: Iterable[str]
+    ) -> tuple[set[str], list[str]]:
+        """Which of `ids` the principal may read, and the cache tags of that answer (the
+        content service's, for a restricted caller: a scheduled change's moment too)."""
         wanted = set(ids)
         if not wanted or not self.restricted(principal):
-            return wanted
+            return wanted, []
         if self.content is None:
-            return set()
+            return set(), []
         try:
             # The caller's own (anonymous) rights: what the public role may read of content.
-            answer: content_pb.PublishedMediaResponse = await call(
+            answer, tags = await call_with_tags(
                 self.content.PublishedMedia,
                 content_pb.PublishedMediaRequest(ids=sorted(wanted)),
                 timeout=self.timeout,
             )
         except PermissionDenied:  # the public role reads no content: no file is public
-            return set()
+            return set(), [PUBLIC_MEDIA_TAG]
         except (Unavailable, DeadlineExceeded) as exc:
             raise Unavailable(
                 "the content service is unavailable, so whether this file is public could "
                 "not be checked; retry shortly (signed-in readers are not affected)",
                 [ErrorDetail("id", str(exc))],
             ) from None
-        return set(answer.ids) & wanted
+        return set(answer.ids) & wanted, [PUBLIC_MEDIA_TAG, *(tags or ())]
