@@ -604,6 +604,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=FLAT_UPLOADS,
     ),
     Scenario(
+        "media-upload-200mb",
+        "upload a 200 MB file (raw body, streamed), sequential",
+        "sequential",
+        "asgi",
+        _upload_plan(200, requests=3, quick_requests=2),
+        requires=frozenset({"media"}),
+        targets=FLAT_UPLOADS,
+    ),
+    Scenario(
         "media-original",
         "deliver a 1 MB original (signed in)",
         "load",

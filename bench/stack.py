@@ -22,7 +22,11 @@ from bench.options import Options
 from bench.processes import Server, free_port, wait_http_ok
 
 # What the benchmark sets for a service beyond what every service gets (its own seed data).
-EXTRA_ENV: dict[str, dict[str, str]] = {"content": {"HERON_CONTENT_SEED_DEMO": "false"}}
+UPLOAD_LIMIT = str(256 * 1024 * 1024)  # room for the 200 MB upload scenario
+EXTRA_ENV: dict[str, dict[str, str]] = {
+    "content": {"HERON_CONTENT_SEED_DEMO": "false"},
+    "media": {"HERON_MEDIA_MAX_FILE_BYTES": UPLOAD_LIMIT},
+}
 
 
 def _base_env() -> dict[str, str]:
@@ -117,6 +121,7 @@ class Stack:
             "HERON_GATEWAY_HOST": "127.0.0.1",
             "HERON_GATEWAY_PORT": str(free_port()),
             "HERON_GATEWAY_WORKERS": str(self.options.workers),
+            "HERON_GATEWAY_MEDIA_MAX_REQUEST_BYTES": UPLOAD_LIMIT,
         }
         for service in SERVICES:
             port = free_port()
