@@ -337,6 +337,33 @@ def test_a_file_is_public_while_published_content_uses_it(media: Media) -> None:
     assert anon.get(cover["url"]).status_code == 404
 
 
+def test_a_scheduled_unpublish_makes_a_cached_file_private_on_time(media: Media) -> None:
+    client, anon = media.stack.client, media.stack.anon
+    photo = _upload(client, "timed.png", png(color=(91, 92, 93)), "image/png").json()["data"][0]
+    name = f"timed_{os.urandom(3).hex()}"
+    schema = {"properties": {"photo": {"type": "media"}}}
+    assert client.post("/api/collections", json={"name": name, "schema": schema}).is_success
+    item = client.post(
+        "/api/content",
+        json={"collection": name, "title": "Timed", "data": {"photo": photo["id"]}},
+    ).json()["data"]
+    assert client.post(f"/api/content/{item['id']}/publish").status_code == 200
+    unpublish_at = int(time.time() * 1000) + 2000
+    scheduled = client.post(
+        f"/api/content/{item['id']}/schedule", json={"unpublish_at": unpublish_at}
+    )
+    assert scheduled.status_code == 200, scheduled.text
+    assert anon.get(photo["url"]).status_code == 200
+    assert anon.get(photo["url"]).headers["x-cache-status"] == "HIT"
+    # No request reaches the gateway when the scheduler unpublishes: the cached copy knew
+    # when it had to go (without Redis), or the scheduler's change invalidated it (with it).
+    deadline = time.monotonic() + 8
+    while anon.get(photo["url"]).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert anon.get(photo["url"]).status_code == 404
+    assert int(time.time() * 1000) >= unpublish_at
+
+
 def _jpeg(width: int, height: int, **save: Any) -> bytes:
     out = io.BytesIO()
     gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")

@@ -465,7 +465,7 @@ class Items(UseCases):
                     raise item_not_found(item_id)
                 policy.check_change(principal, current, "content.update", values.get("status"))
                 _check_version(current, expected_version)
-                merged = None
+                merged = stored = None
                 coll: Collection | None = None
                 if data_set:
                     # The stored data is parsed once, for the merge and the no-op check alike.
@@ -512,7 +512,7 @@ class Items(UseCases):
                     document,
                     self.revisions_kept,
                 )
-                shown = await _media_moved(conn, current, written_item, coll, merged)
+                shown = await _media_moved(conn, current, written_item, coll, stored, merged)
                 work.record("item.updated", item_id, [*item_tags(current), *shown])
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except repo.SlugTaken:
@@ -675,18 +675,23 @@ async def _media_moved(
     before: Item,
     after: Item,
     coll: Collection | None,
+    stored: dict[str, Any] | None,
     data: dict[str, Any] | None,
 ) -> list[str]:
     """Record the files an updated item uses now (when its data changed), and the tags of the
     files whose publication it may have changed: those it used or uses, when it was or is
-    published."""
+    published. A change of data that uses no file, before or after, costs no query."""
     data_changed = after.data != before.data
-    if not data_changed and after.status == before.status:
-        return []
-    used = had = await repo.media_of(conn, after.id)
-    if data_changed and coll is not None and data is not None:
+    if data_changed and coll is not None and stored is not None and data is not None:
         used = used_media(coll.schema, data, after.data)
+        if not used and not used_media(coll.schema, stored, before.data):
+            return []
+        had = await repo.media_of(conn, after.id)
         await repo.set_media(conn, after.id, used, had)
+    elif after.status != before.status:
+        used = had = await repo.media_of(conn, after.id)
+    else:
+        return []
     if "published" not in (before.status, after.status):
         return []
     return media_tags(had | used)
