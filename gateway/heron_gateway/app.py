@@ -32,6 +32,7 @@ from heron_gateway.routes import (
     docs,
     health,
     media,
+    plugins,
     revisions,
     users,
 )
@@ -99,6 +100,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(collections.router)
     api.include_router(content.router)
     api.include_router(media.router)
+    api.include_router(plugins.router)
     api.include_router(revisions.router)
     api.include_router(auth.router)
     api.include_router(users.router)

@@ -12,6 +12,7 @@ import grpc
 from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
+from cms.plugins.v1 import plugins_pb2_grpc
 from fastapi import Depends, Request
 from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
@@ -69,6 +70,7 @@ class Upstreams:
         self.content = self.stub("content", content_pb2_grpc.ContentServiceStub)
         self.auth = self.stub("auth", auth_pb2_grpc.AuthServiceStub)
         self.media = self.stub("media", media_pb2_grpc.MediaServiceStub)
+        self.plugins = self.stub("plugins", plugins_pb2_grpc.PluginsServiceStub)
         self.authenticator = Authenticator(
             GrpcAuthSource(self.auth, timeout=settings.rpc_timeout_seconds),
             issuer=settings.jwt_issuer,

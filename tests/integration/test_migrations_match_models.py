@@ -19,12 +19,15 @@ from heron_content import models as content_models
 from heron_content.server import SPEC as CONTENT
 from heron_media import models as media_models
 from heron_media.server import SPEC as MEDIA
+from heron_plugins import models as plugins_models
+from heron_plugins.server import SPEC as PLUGINS
 from sqlalchemy.engine import Connection
 
 SERVICES: dict[str, tuple[ServiceSpec[Any], ModuleType]] = {
     "auth": (AUTH, auth_models),
     "content": (CONTENT, content_models),
     "media": (MEDIA, media_models),
+    "plugins": (PLUGINS, plugins_models),
 }
 
 

@@ -77,6 +77,15 @@ SERVICES: tuple[Service, ...] = (
         target_setting="media_target",
         target_for_all=True,
     ),
+    Service(
+        name="plugins",
+        package="heron_plugins",
+        grpc_service="cms.plugins.v1.PluginsService",
+        default_port=50054,
+        target_variable="HERON_PLUGINS_TARGET",
+        target_setting="plugins_target",
+        target_for_all=True,
+    ),
 )
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}

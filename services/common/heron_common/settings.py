@@ -46,6 +46,12 @@ class HeronSettings(BaseSettings):
         description="host:port of the media service (gRPC): the gateway's upstream, and where "
         "the content service checks and expands media fields.",
     )
+    plugins_target: str = Field(
+        default="127.0.0.1:50054",
+        validation_alias=AliasChoices("HERON_PLUGINS_TARGET"),
+        description="host:port of the plugins service (gRPC): the gateway's upstream, and "
+        "where the services fire hooks.",
+    )
     redis_url: str = Field(
         default="",
         validation_alias=AliasChoices("HERON_REDIS_URL", "REDIS_URL"),

@@ -29,6 +29,7 @@ PERMISSIONS: tuple[str, ...] = (
     "users.read",
     "users.update",
     "users.delete",
+    "plugins.read",
     "plugins.manage",
     "settings.read",
     "settings.update",

@@ -1,0 +1,1 @@
+"""Heron plugins service."""

@@ -1,0 +1,1 @@
+"""The plugins shipped with Heron (each declared in this package's entry points)."""

@@ -1,0 +1,149 @@
+"""What a plugin declares about itself: its manifest.
+
+A plugin is a Python package that names itself in the entry point group `heron.plugins`;
+the entry point loads its `Manifest`:
+
+```toml
+[project.entry-points."heron.plugins"]
+my-plugin = "my_plugin:manifest"
+```
+
+Everything the service does with a plugin (its dependencies, hooks, routes, settings and
+permissions) comes from here, checked when the plugin is found: a manifest that does not hold
+is listed with status `error` and the reason, and never stops the service.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import jsonschema_rs
+from heron_common.security.permissions import VALID_PERMISSIONS
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+PERMISSION_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_]*$")
+MAX_HOOK_TIMEOUT_MS = 5000
+
+EVENTS: tuple[str, ...] = (
+    "content:beforeCreate",
+    "content:afterCreate",
+    "content:beforeUpdate",
+    "content:afterUpdate",
+    "content:beforeDelete",
+    "content:afterDelete",
+    "content:afterPublish",
+    "content:afterUnpublish",
+    "collection:afterChange",
+    "media:beforeUpload",
+    "media:afterUpload",
+    "media:afterDelete",
+    "auth:afterLogin",
+    "auth:afterRegister",
+)
+
+
+class Hook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: Literal[EVENTS]  # type: ignore[valid-type]
+    priority: int = Field(default=100, ge=0, le=10_000, description="Lower runs first.")
+    timeout_ms: int = Field(default=500, ge=1, le=MAX_HOOK_TIMEOUT_MS)
+    on_error: Literal["fail", "skip"] = "fail"
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(pattern=r"^/[A-Za-z0-9_./{}-]*$", max_length=200)
+    permission: str = Field(description="What a caller needs; `public` for anyone.")
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str
+    description: str = Field(default="", max_length=500)
+    author: str = Field(default="", max_length=200)
+    dependencies: dict[str, str] = Field(
+        default_factory=dict, description="Other plugins, by name, with a version range."
+    )
+    hooks: tuple[Hook, ...] = ()
+    routes: tuple[Route, ...] = ()
+    settings_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema of the settings; properties with `writeOnly: true` are "
+        "secrets (never returned).",
+    )
+    permissions: tuple[str, ...] = Field(default=(), description="Added to the role catalogue.")
+    core: bool = Field(default=False, description="Shipped with Heron and always active.")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise ValueError(f"{value!r} is not a version (PEP 440)") from None
+        return value
+
+    @field_validator("dependencies")
+    @classmethod
+    def _dependencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, versions in value.items():
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"{name!r} is not a plugin name")
+            try:
+                SpecifierSet(versions)
+            except InvalidSpecifier:
+                raise ValueError(f"{name}: {versions!r} is not a version range") from None
+        return value
+
+    @field_validator("permissions")
+    @classmethod
+    def _permissions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for permission in value:
+            if not PERMISSION_PATTERN.match(permission):
+                raise ValueError(f"{permission!r} is not a permission (`area.action`)")
+        return value
+
+    @field_validator("settings_schema")
+    @classmethod
+    def _schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") != "object":
+            raise ValueError('the settings schema describes an object ("type": "object")')
+        try:
+            jsonschema_rs.validator_for(value)
+        except Exception as exc:  # the library's own error for a schema that is not one
+            raise ValueError(f"not a JSON Schema: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _routes_need_known_permissions(self) -> Manifest:
+        known = VALID_PERMISSIONS | set(self.permissions) | {"public"}
+        for route in self.routes:
+            if route.permission not in known:
+                raise ValueError(
+                    f"route {route.method} {route.path}: {route.permission!r} is neither a "
+                    "Heron permission nor one the plugin adds"
+                )
+        if self.name in self.dependencies:
+            raise ValueError("a plugin cannot depend on itself")
+        return self
+
+    def secrets(self) -> set[str]:
+        """The names of the secret settings (write-only)."""
+        properties = self.settings_schema.get("properties", {})
+        return {n for n, d in properties.items() if isinstance(d, dict) and d.get("writeOnly")}
+
+    def defaults(self) -> dict[str, Any]:
+        """The settings a plugin starts with: each property's `default`."""
+        properties = self.settings_schema.get("properties", {})
+        return {
+            n: d["default"] for n, d in properties.items() if isinstance(d, dict) and "default" in d
+        }

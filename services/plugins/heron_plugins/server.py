@@ -1,0 +1,49 @@
+"""Assemble the plugins service: the plugins the environment declares, their persisted state,
+the servicer, and the spec `heron_common.service` runs it by (`python -m heron_plugins`)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from cms.plugins.v1 import plugins_pb2_grpc
+from heron_common.db import Database
+from heron_common.service import Built, ServiceSpec, remote_authenticator
+
+from heron_plugins.discovery import discover
+from heron_plugins.service import Plugins
+from heron_plugins.servicer import POLICY, PluginsServicer
+from heron_plugins.settings import PluginsSettings
+
+logger = logging.getLogger("heron.plugins")
+
+
+async def build(
+    settings: PluginsSettings, database: Database, created: bool, stack: AsyncExitStack
+) -> Built:
+    found = discover()
+    plugins = Plugins(database, found)
+    await plugins.start()
+    logger.info(
+        "plugins found",
+        extra={
+            "plugins": sorted(n for n, f in found.items() if f.manifest is not None),
+            "errors": sorted(n for n, f in found.items() if f.manifest is None),
+        },
+    )
+
+    def register(server: Any) -> None:
+        plugins_pb2_grpc.add_PluginsServiceServicer_to_server(PluginsServicer(plugins), server)
+
+    return Built(register=register, authenticator=remote_authenticator(settings, stack))
+
+
+SPEC = ServiceSpec(
+    name="plugins",
+    settings=PluginsSettings,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    policy=POLICY,
+    build=build,
+)

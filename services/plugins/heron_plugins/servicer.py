@@ -1,0 +1,125 @@
+"""gRPC servicer: protobuf messages ⇄ plugin use cases, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+from cms.plugins.v1 import plugins_pb2 as pb
+from cms.plugins.v1 import plugins_pb2_grpc
+from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.security.authz import PUBLIC, current_principal
+
+from heron_plugins.repository import Activity
+from heron_plugins.service import Plugins, PluginState, Settings
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# What each method needs.
+POLICY: dict[str, str] = {
+    "ListPlugins": "plugins.read",
+    "GetPlugin": "plugins.read",
+    "ListPluginActivity": "plugins.read",
+    "InstallPlugin": "plugins.manage",
+    "ActivatePlugin": "plugins.manage",
+    "DeactivatePlugin": "plugins.manage",
+    "UninstallPlugin": "plugins.manage",
+    "GetPluginSettings": "plugins.manage",
+    "UpdatePluginSettings": "plugins.manage",
+}
+assert PUBLIC not in POLICY.values()
+
+
+def plugin_message(state: PluginState) -> pb.Plugin:
+    message = pb.Plugin(name=state.name, status=state.status, error=state.error)
+    m = state.manifest
+    if m is not None:
+        message.version = m.version
+        message.description = m.description
+        message.author = m.author
+        message.core = m.core
+        message.dependencies.extend(
+            pb.Dependency(name=n, versions=v) for n, v in sorted(m.dependencies.items())
+        )
+        message.hooks.extend(pb.HookHandler(event=h.event, priority=h.priority) for h in m.hooks)
+        message.routes.extend(
+            pb.PluginRoute(method=r.method, path=r.path, permission=r.permission) for r in m.routes
+        )
+        message.permissions.extend(m.permissions)
+        message.settings_schema_json = orjson.dumps(m.settings_schema)
+    if state.installed is not None:
+        message.installed_at = state.installed.installed_at
+        message.updated_at = state.installed.updated_at
+    return message
+
+
+def settings_message(name: str, settings: Settings) -> pb.PluginSettings:
+    return pb.PluginSettings(
+        name=name,
+        settings_json=orjson.dumps(settings.values),
+        secrets_set=settings.secrets_set,
+        updated_at=settings.updated_at,
+    )
+
+
+def activity_message(entry: Activity) -> pb.Activity:
+    return pb.Activity(
+        plugin=entry.plugin,
+        action=entry.action,
+        actor=entry.actor,
+        at=entry.at,
+        detail=entry.detail,
+    )
+
+
+class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
+    def __init__(self, plugins: Plugins) -> None:
+        self.plugins = plugins
+
+    async def ListPlugins(
+        self, request: pb.ListPluginsRequest, context: Context
+    ) -> pb.ListPluginsResponse:
+        return pb.ListPluginsResponse(
+            plugins=[plugin_message(p) for p in await self.plugins.registry()]
+        )
+
+    async def GetPlugin(self, request: pb.GetPluginRequest, context: Context) -> pb.Plugin:
+        return plugin_message(await self.plugins.get(request.name))
+
+    async def InstallPlugin(self, request: pb.PluginActionRequest, context: Context) -> pb.Plugin:
+        return plugin_message(await self.plugins.install(current_principal(), request.name))
+
+    async def ActivatePlugin(self, request: pb.PluginActionRequest, context: Context) -> pb.Plugin:
+        return plugin_message(await self.plugins.activate(current_principal(), request.name))
+
+    async def DeactivatePlugin(
+        self, request: pb.PluginActionRequest, context: Context
+    ) -> pb.Plugin:
+        return plugin_message(await self.plugins.deactivate(current_principal(), request.name))
+
+    async def UninstallPlugin(self, request: pb.PluginActionRequest, context: Context) -> pb.Plugin:
+        return plugin_message(await self.plugins.uninstall(current_principal(), request.name))
+
+    async def GetPluginSettings(
+        self, request: pb.GetPluginRequest, context: Context
+    ) -> pb.PluginSettings:
+        return settings_message(request.name, await self.plugins.settings(request.name))
+
+    async def UpdatePluginSettings(
+        self, request: pb.UpdatePluginSettingsRequest, context: Context
+    ) -> pb.PluginSettings:
+        try:
+            values = orjson.loads(request.settings_json or b"{}")
+        except orjson.JSONDecodeError:
+            raise InvalidArgument(
+                "settings: not JSON", [ErrorDetail("settings", "not JSON")]
+            ) from None
+        changed = await self.plugins.update_settings(current_principal(), request.name, values)
+        return settings_message(request.name, changed)
+
+    async def ListPluginActivity(
+        self, request: pb.ListPluginActivityRequest, context: Context
+    ) -> pb.ListPluginActivityResponse:
+        entries = await self.plugins.activity(request.name, request.limit)
+        return pb.ListPluginActivityResponse(activity=[activity_message(e) for e in entries])

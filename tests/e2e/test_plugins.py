@@ -1,0 +1,170 @@
+"""The plugin registry through the gateway: plugins installed into the environment are found
+through their entry points (a broken one is listed with its reason), and go through install →
+activate ⇄ deactivate → uninstall with their dependencies checked, settings validated (secrets
+never returned) and every change logged."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack, start_stack
+
+PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "heron_test_plugins"
+ENTRY_POINTS = """\
+[heron.plugins]
+tester = heron_test_plugins:tester
+needs-tester = heron_test_plugins:needs_tester
+needs-new-tester = heron_test_plugins:needs_new_tester
+bad-manifest = heron_test_plugins:bad_manifest
+broken = heron_test_plugins.broken:plugin
+"""
+
+
+def install_test_plugins(site: Path) -> Path:
+    """The test plugins installed into `site` as an installer lays a package out: the code,
+    and its `.dist-info` with the entry points the plugins service looks for."""
+    shutil.copytree(PACKAGE, site / PACKAGE.name)
+    info = site / "heron_test_plugins-1.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: heron-test-plugins\nVersion: 1.0.0\n"
+    )
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    return site
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("plugins")
+    site = install_test_plugins(tmp_path_factory.mktemp("site"))
+    running = start_stack(tmp, seed=False, extra_env={"PYTHONPATH": str(site)})
+    yield running
+    running.stop()
+
+
+def _plugins(stack: Stack) -> dict[str, dict[str, Any]]:
+    reply = stack.client.get("/api/plugins")
+    assert reply.status_code == 200, reply.text
+    return {p["name"]: p for p in reply.json()["data"]}
+
+
+def _act(stack: Stack, name: str, action: str) -> Any:
+    return stack.client.post(f"/api/plugins/{name}/{action}")
+
+
+def test_the_registry_lists_what_the_environment_declares(stack: Stack) -> None:
+    found = _plugins(stack)
+    assert {"cache", "tester", "needs-tester", "broken", "bad-manifest"} <= set(found)
+    assert (found["cache"]["status"], found["cache"]["core"]) == ("active", True)
+    tester = found["tester"]
+    assert (tester["status"], tester["version"], tester["installed_at"]) == (
+        "available",
+        "1.2.0",
+        None,
+    )
+    assert tester["routes"] == [{"method": "GET", "path": "/hello", "permission": "tester.use"}]
+    assert tester["permissions"] == ["tester.use"]
+    assert tester["settings_schema"]["properties"]["api_key"]["writeOnly"] is True
+    assert found["needs-tester"]["dependencies"] == {"tester": ">=1.0,<2"}
+    broken = found["broken"]
+    assert broken["status"] == "error" and "failed to import" in broken["error"]
+    assert "broken on purpose" in broken["error"]
+    bad = found["bad-manifest"]
+    assert bad["status"] == "error" and "manifest is invalid" in bad["error"]
+    assert "version" in bad["error"]
+    # A plugin that cannot load cannot be installed; one that does not exist is a 404.
+    refused = _act(stack, "broken", "install")
+    assert refused.status_code == 409 and "broken on purpose" in refused.json()["error"]
+    assert _act(stack, "nowhere", "install").status_code == 404
+    assert stack.client.get("/api/plugins/nowhere").status_code == 404
+
+    # Reading needs plugins.read, changing plugins.manage.
+    assert stack.anon.get("/api/plugins").status_code == 401
+    viewer = stack.user("viewer")
+    assert viewer.client.get("/api/plugins").status_code == 403
+    assert viewer.client.post("/api/plugins/tester/install").status_code == 403
+    assert _plugins(stack)["tester"]["status"] == "available"
+
+
+def test_lifecycle_dependencies_settings_and_activity(stack: Stack) -> None:
+    assert _act(stack, "tester", "activate").status_code == 409  # install it first
+    installed = _act(stack, "tester", "install")
+    assert installed.status_code == 200, installed.text
+    assert installed.json()["data"]["status"] == "inactive"
+    assert _act(stack, "tester", "install").status_code == 409
+    url = "/api/plugins/tester/settings"
+    shown = stack.client.get(url).json()["data"]
+    assert (shown["settings"], shown["secrets_set"]) == ({"greeting": "hello", "retries": 3}, [])
+
+    # Settings are checked against the plugin's schema, every write.
+    bad = stack.client.put(url, json={"greeting": "hi", "retries": 99})
+    assert bad.status_code == 400
+    assert [d["field"] for d in bad.json()["details"]] == ["settings.retries"]
+    short = stack.client.put(url, json={"api_key": "abc"})
+    assert short.status_code == 400 and "abc" not in short.text  # a secret is never echoed
+    assert stack.client.put(url, json={"nope": 1}).status_code == 400
+    saved = stack.client.put(url, json={"greeting": "hi", "retries": 5, "api_key": "s3cret-key"})
+    assert saved.status_code == 200, saved.text
+    data = saved.json()["data"]
+    assert (data["settings"], data["secrets_set"]) == (
+        {"greeting": "hi", "retries": 5},
+        ["api_key"],
+    )
+    assert "s3cret-key" not in saved.text
+    # A secret left out keeps its value.
+    kept = stack.client.put(url, json={"greeting": "hey", "retries": 5}).json()["data"]
+    assert kept["secrets_set"] == ["api_key"]
+    assert "s3cret-key" not in stack.client.get(url).text
+
+    # Dependencies: activation needs them active, in range; deactivation, no active dependant.
+    assert _act(stack, "needs-tester", "install").status_code == 200
+    early = _act(stack, "needs-tester", "activate")
+    assert early.status_code == 409 and "tester" in early.json()["error"]
+    assert _act(stack, "tester", "activate").json()["data"]["status"] == "active"
+    assert _act(stack, "needs-tester", "activate").json()["data"]["status"] == "active"
+    assert _act(stack, "needs-new-tester", "install").status_code == 200
+    too_old = _act(stack, "needs-new-tester", "activate")
+    assert too_old.status_code == 409 and "1.2.0 is installed" in too_old.json()["error"]
+    needed = _act(stack, "tester", "deactivate")
+    assert needed.status_code == 409 and "needs-tester" in needed.json()["error"]
+    assert _act(stack, "tester", "uninstall").status_code == 409  # active: deactivate first
+    assert _act(stack, "needs-tester", "deactivate").json()["data"]["status"] == "inactive"
+    assert _act(stack, "tester", "deactivate").json()["data"]["status"] == "inactive"
+    assert _act(stack, "cache", "deactivate").status_code == 409  # core: always active
+
+    # Every change is logged: who, when, what (setting names, never values).
+    log = stack.client.get("/api/plugins/tester/activity").json()["data"]
+    actions = [e["action"] for e in log]
+    assert actions[:2] == ["deactivated", "activated"]
+    assert actions.count("settings_changed") == 2 and actions[-1] == "installed"
+    changed = [e for e in log if e["action"] == "settings_changed"]
+    assert "api_key" in changed[-1]["detail"] and "s3cret" not in str(log)
+    assert {e["actor"] for e in log} == {stack.client.get("/auth/me").json()["user"]["id"]}
+
+    # Uninstall removes its settings: installed again, it starts from its defaults.
+    assert _act(stack, "tester", "uninstall").json()["data"]["status"] == "available"
+    assert stack.client.get(url).status_code == 409
+    assert _act(stack, "tester", "install").status_code == 200
+    again = stack.client.get(url).json()["data"]
+    assert (again["settings"], again["secrets_set"]) == ({"greeting": "hello", "retries": 3}, [])
+
+
+def test_state_survives_a_restart_of_the_plugins_service(stack: Stack) -> None:
+    if _plugins(stack)["needs-tester"]["status"] == "available":
+        assert _act(stack, "needs-tester", "install").status_code == 200
+    if _plugins(stack)["tester"]["status"] == "available":
+        assert _act(stack, "tester", "install").status_code == 200
+    assert _act(stack, "tester", "activate").status_code == 200
+    before = _plugins(stack)
+    service = stack.backends["plugins"]
+    service.stop()
+    service.start()
+    stack.wait_ready()
+    after = _plugins(stack)
+    assert {n: p["status"] for n, p in after.items()} == {n: p["status"] for n, p in before.items()}
+    assert after["tester"]["status"] == "active" and after["cache"]["status"] == "active"
