@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header, send_error
-from heron_gateway.security import ACCESS_COOKIE, OPEN, SAFE_METHODS, Access
+from heron_gateway.security import ACCESS_COOKIE, OPEN, PLUGIN, SAFE_METHODS, Access
 
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -44,6 +44,8 @@ class RouteInfo:
     need: str
     takes_body: bool
     template: str = ""
+    any_query: bool = False
+    """Its query is someone else's to check (a plugin's route): any parameter passes."""
 
 
 def _flatten(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
@@ -69,7 +71,8 @@ def _route_info(route: BaseRoute) -> RouteInfo | None:
         methods = frozenset(route.methods or ())
         need = needs[0] if needs else OPEN
         takes_body = route.body_field is not None
-        return RouteInfo(route.path_regex, methods, query, need, takes_body, route.path)
+        any_query = bool(getattr(route.endpoint, "takes_any_query", False))
+        return RouteInfo(route.path_regex, methods, query, need, takes_body, route.path, any_query)
     if isinstance(route, Route) and route.methods:  # the API description's own pages
         methods = frozenset(route.methods)
         return RouteInfo(route.path_regex, methods, frozenset(), OPEN, False, route.path)
@@ -187,7 +190,11 @@ class RouteGuardMiddleware:
                 scope, send, 405, f"Method {method} is not allowed on {path}.", [(b"allow", allow)]
             )
             return
-        unknown = _unknown_parameters(scope.get("query_string", b""), route.query)
+        unknown = (
+            []
+            if route.any_query
+            else _unknown_parameters(scope.get("query_string", b""), route.query)
+        )
         if unknown:
             known = ", ".join(sorted(route.query)) or "none"
             await send_error(
@@ -202,7 +209,7 @@ class RouteGuardMiddleware:
             )
             return
         if method not in SAFE_METHODS:
-            if route.need not in (PUBLIC, OPEN) and not _has_credentials(scope):
+            if route.need not in (PUBLIC, OPEN, PLUGIN) and not _has_credentials(scope):
                 await send_error(
                     scope,
                     send,

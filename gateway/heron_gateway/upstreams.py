@@ -4,6 +4,8 @@ rate limiter, and the API token cache."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
@@ -18,6 +20,7 @@ from grpc_health.v1 import health_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import RESPONSE, CachedResponse
 from heron_common.cache.lru import BoundedLRU
+from heron_common.plugin_hooks import PluginHooks
 from heron_common.redis.client import create_redis
 from heron_common.redis.ratelimit import RateLimiter
 from heron_common.registry import SERVICES
@@ -71,6 +74,14 @@ class Upstreams:
         self.auth = self.stub("auth", auth_pb2_grpc.AuthServiceStub)
         self.media = self.stub("media", media_pb2_grpc.MediaServiceStub)
         self.plugins = self.stub("plugins", plugins_pb2_grpc.PluginsServiceStub)
+        # The active plugins' routes (and hooks), fetched each second.
+        self.active_plugins = PluginHooks(
+            self.plugins,
+            settings.internal_secret,
+            poll_seconds=settings.auth_poll_seconds,
+            timeout=settings.rpc_timeout_seconds,
+        )
+        self._active_task: asyncio.Task[None] | None = None
         self.authenticator = Authenticator(
             GrpcAuthSource(self.auth, timeout=settings.rpc_timeout_seconds),
             issuer=settings.jwt_issuer,
@@ -106,8 +117,13 @@ class Upstreams:
     async def start(self) -> None:
         await self.pages.start()
         await self.authenticator.start()
+        self._active_task = asyncio.create_task(self.active_plugins.run(), name="active-plugins")
 
     async def close(self) -> None:
+        if self._active_task is not None:
+            self._active_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._active_task
         await self.authenticator.stop()
         await self.pages.stop()
         for channel in self.channels.values():

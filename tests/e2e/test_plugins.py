@@ -6,6 +6,8 @@ never returned) and every change logged."""
 from __future__ import annotations
 
 import shutil
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ needs-tester = heron_test_plugins:needs_tester
 needs-new-tester = heron_test_plugins:needs_new_tester
 bad-manifest = heron_test_plugins:bad_manifest
 broken = heron_test_plugins.broken:plugin
+sleeper = heron_test_plugins:sleeper
+skipper = heron_test_plugins:skipper
 """
 
 
@@ -67,7 +71,10 @@ def test_the_registry_lists_what_the_environment_declares(stack: Stack) -> None:
         "1.2.0",
         None,
     )
-    assert tester["routes"] == [{"method": "GET", "path": "/hello", "permission": "tester.use"}]
+    assert tester["routes"] == [
+        {"method": "GET", "path": "/hello", "permission": "tester.use"},
+        {"method": "POST", "path": "/echo/{what}", "permission": "public"},
+    ]
     assert tester["permissions"] == ["tester.use"]
     assert tester["settings_schema"]["properties"]["api_key"]["writeOnly"] is True
     assert found["needs-tester"]["dependencies"] == {"tester": ">=1.0,<2"}
@@ -168,3 +175,80 @@ def test_state_survives_a_restart_of_the_plugins_service(stack: Stack) -> None:
     after = _plugins(stack)
     assert {n: p["status"] for n, p in after.items()} == {n: p["status"] for n, p in before.items()}
     assert after["tester"]["status"] == "active" and after["cache"]["status"] == "active"
+
+
+def _ensure_active(stack: Stack, name: str) -> None:
+    if _plugins(stack)[name]["status"] == "available":
+        assert _act(stack, name, "install").status_code == 200
+    reply = _act(stack, name, "activate")
+    assert reply.status_code == 200, reply.text
+
+
+def _eventually(check: Any, seconds: float = 6) -> Any:
+    """What `check` returns once truthy (active plugins reach every process within ~1 s)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
+    for name in ("tester", "sleeper", "skipper"):
+        _ensure_active(stack, name)
+    collection = f"hooked_{uuid.uuid4().hex[:6]}"
+    schema = {"properties": {"count": {"type": "integer"}}}
+    assert stack.client.post(
+        "/api/collections", json={"name": collection, "schema": schema}
+    ).is_success
+
+    def create(title: str) -> Any:
+        return stack.client.post(
+            "/api/content", json={"collection": collection, "title": title, "data": {"count": 1}}
+        )
+
+    def stored() -> list[str]:
+        page = stack.client.get(f"/api/collections/{collection}/content", params={"limit": 100})
+        return sorted(i["title"] for i in page.json()["data"])
+
+    # A before hook changes the item (its result is checked again, as any item is)...
+    made = _eventually(
+        lambda: (r := create("Hello")).json()["data"]["title"].endswith(" (checked)") and r
+    )
+    assert made and made.status_code == 201
+    broken = create("Break the data")
+    assert broken.status_code == 400 and broken.json()["details"][0]["field"] == "data.count"
+    # ... or refuses it, with its reason, naming the plugin; nothing is written either way.
+    before = stored()
+    vetoed = create("Veto this")
+    assert vetoed.status_code == 409
+    assert "tester" in vetoed.json()["error"] and "Veto are refused" in vetoed.json()["error"]
+    slow = create("a slow one")
+    assert slow.status_code == 503 and "sleeper" in slow.json()["error"]
+    assert "200 ms" in slow.json()["error"]
+    assert stored() == before
+    # A failing hook whose manifest says `skip` is skipped (every create above ran it), counted.
+    skipper = stack.client.get("/api/plugins/skipper").json()["data"]
+    assert skipper["stats"]["content:beforeCreate"]["failures"] >= 3
+    sleeper = stack.client.get("/api/plugins/sleeper").json()["data"]
+    assert sleeper["stats"]["content:beforeCreate"]["timeouts"] >= 1
+
+    # A plugin's route, with the permission its manifest declares (once the gateway knows it).
+    assert _eventually(lambda: stack.client.get("/api/plugins/tester/hello").status_code == 200)
+    assert stack.anon.get("/api/plugins/tester/hello").status_code == 401
+    assert stack.user("viewer").client.get("/api/plugins/tester/hello").status_code == 403
+    hello = stack.client.get("/api/plugins/tester/hello", params={"who": "x"})
+    assert hello.status_code == 200, hello.text
+    me = stack.client.get("/auth/me").json()["user"]["id"]
+    assert hello.json() == {"greeting": "hello", "user": me, "who": "x"}
+    echoed = stack.anon.post("/api/plugins/tester/echo/abc", json={"a": 1})
+    assert (echoed.status_code, echoed.json()) == (201, {"echo": {"a": 1}})
+    assert stack.client.get("/api/plugins/tester/nope").status_code == 404
+
+    # Deactivated: its routes answer 404 and its hook is no longer called.
+    for name in ("tester", "sleeper", "skipper"):
+        assert _act(stack, name, "deactivate").status_code == 200
+    assert _eventually(lambda: stack.client.get("/api/plugins/tester/hello").status_code == 404)
+    plain = _eventually(lambda: (r := create("Veto later")).status_code == 201 and r)
+    assert plain and plain.json()["data"]["title"] == "Veto later"

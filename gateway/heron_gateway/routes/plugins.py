@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any
 
 import orjson
 from cms.plugins.v1 import plugins_pb2 as pb
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from heron_common.errors import ErrorDetail, NotFound
 from heron_common.rpc.client import call
-from heron_common.security.permissions import Principal
+from heron_common.security.authz import PUBLIC, deny
+from heron_common.security.permissions import ADMIN_ROLE, PERMISSIONS, Principal
 from starlette.responses import Response
 
 from heron_gateway.render import iso_from_ms, json_response
 from heron_gateway.schemas import ERROR_RESPONSES
-from heron_gateway.security import Access
+from heron_gateway.security import PLUGIN, Access
 from heron_gateway.upstreams import SettingsDep, UpstreamsDep
 
 router = APIRouter(tags=["plugins"], responses=ERROR_RESPONSES)
 
 CanRead = Annotated[Principal, Depends(Access("plugins.read"))]
 CanManage = Annotated[Principal, Depends(Access("plugins.manage"))]
+# A plugin route's permission is the plugin's, checked in the route (it is known only then).
+Anyone = Annotated[Principal, Depends(Access(PLUGIN))]
+ADMIN_PERMISSIONS = frozenset(PERMISSIONS)
 Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,63}$", description="The plugin's name.")]
 
 
@@ -43,6 +49,8 @@ def plugin_json(p: pb.Plugin) -> dict[str, Any]:
         ],
         "permissions": list(p.permissions),
         "settings_schema": orjson.loads(p.settings_schema_json) if p.settings_schema_json else None,
+        # Calls, failures and timeouts per hook and route, since the plugins service started.
+        "stats": orjson.loads(p.stats_json) if p.stats_json else {},
         "installed_at": _ms(p.installed_at),
         "updated_at": _ms(p.updated_at),
     }
@@ -86,33 +94,39 @@ async def get_plugin(
     return json_response({"data": plugin_json(reply)})
 
 
-Action = Literal["install", "activate", "deactivate", "uninstall"]
+ACTIONS = {
+    "install": "Install a plugin (its settings start at their defaults)",
+    "activate": "Activate a plugin (its dependencies must be active, in range)",
+    "deactivate": "Deactivate a plugin (no active plugin may need it)",
+    "uninstall": "Uninstall a plugin (once inactive; its settings go)",
+}
 
 
-@router.post("/api/plugins/{name}/{action}", summary="Install, activate, deactivate or uninstall")
-async def change_plugin(
-    name: Name,
-    action: Annotated[Action, Path()],
-    upstreams: UpstreamsDep,
-    settings: SettingsDep,
-    principal: CanManage,
-) -> Response:
-    """`install` (settings start at their defaults), `activate` (its dependencies must be
-    active, in the versions it takes), `deactivate` (no active plugin may need it) and
-    `uninstall` (once inactive; its settings go). A refusal (409) says why."""
-    method = {
-        "install": upstreams.plugins.InstallPlugin,
-        "activate": upstreams.plugins.ActivatePlugin,
-        "deactivate": upstreams.plugins.DeactivatePlugin,
-        "uninstall": upstreams.plugins.UninstallPlugin,
-    }[action]
-    reply = await call(
-        method,
-        pb.PluginActionRequest(name=name),
-        timeout=settings.rpc_timeout_seconds,
-        metadata=principal.metadata(),
-    )
-    return json_response({"data": plugin_json(reply)})
+def _lifecycle_route(action: str) -> None:
+    async def change_plugin(
+        name: Name, upstreams: UpstreamsDep, settings: SettingsDep, principal: CanManage
+    ) -> Response:
+        method = {
+            "install": upstreams.plugins.InstallPlugin,
+            "activate": upstreams.plugins.ActivatePlugin,
+            "deactivate": upstreams.plugins.DeactivatePlugin,
+            "uninstall": upstreams.plugins.UninstallPlugin,
+        }[action]
+        reply = await call(
+            method,
+            pb.PluginActionRequest(name=name),
+            timeout=settings.rpc_timeout_seconds,
+            metadata=principal.metadata(),
+        )
+        return json_response({"data": plugin_json(reply)})
+
+    change_plugin.__name__ = f"{action}_plugin"
+    change_plugin.__doc__ = "A refusal (409) says which plugin and why."
+    router.post(f"/api/plugins/{{name}}/{action}", summary=ACTIONS[action])(change_plugin)
+
+
+for _action in ACTIONS:
+    _lifecycle_route(_action)
 
 
 @router.get("/api/plugins/{name}/settings", summary="Get a plugin's settings")
@@ -171,3 +185,87 @@ async def plugin_activity(
         for a in reply.activity
     ]
     return json_response({"data": data, "meta": {"count": len(data)}})
+
+
+# What a plugin route gets of the request's headers (never credentials or cookies: the
+# plugin learns who the caller is from the verified principal).
+FORWARDED_HEADERS = ("content-type", "accept", "accept-language", "user-agent", "if-none-match")
+# What the gateway passes back of a plugin's answer.
+RETURNED_HEADERS = frozenset({"content-type", "cache-control", "etag", "location", "vary"})
+
+
+async def plugin_route(
+    name: Name,
+    path: str,
+    request: Request,
+    upstreams: UpstreamsDep,
+    settings: SettingsDep,
+    principal: Anyone,
+) -> Response:
+    """Served by the plugin through the plugins service, with the permission its manifest
+    declares checked here (401 anonymous, 403 without it); 404 unless the plugin is active."""
+    wanted = "/" + path
+    route = next(
+        (
+            r
+            for r in upstreams.active_plugins.routes
+            if r.plugin == name and r.method == request.method and _matches(r.path, wanted)
+        ),
+        None,
+    )
+    if route is None:
+        raise NotFound(
+            "No such route of an active plugin.",
+            [ErrorDetail("path", f"{request.method} /api/plugins/{name}{wanted}")],
+        )
+    if route.permission != PUBLIC and not _may(principal, route.permission):
+        raise deny(principal, f"this route of {name} needs the `{route.permission}` permission.")
+    body = await request.body()
+    forwarded = [
+        pb.Header(name=h, value=request.headers[h])
+        for h in FORWARDED_HEADERS
+        if h in request.headers
+    ]
+    reply = await call(
+        upstreams.plugins.HandleRoute,
+        pb.RouteRequest(
+            plugin=name,
+            method=request.method,
+            path=wanted,
+            query=request.url.query.encode("latin-1"),
+            headers=forwarded,
+            body=body,
+        ),
+        timeout=settings.rpc_timeout_seconds,
+        metadata=(*principal.metadata(), *upstreams.active_plugins.metadata),
+    )
+    response = Response(reply.body, status_code=reply.status)
+    for header in reply.headers:
+        if header.name.lower() in RETURNED_HEADERS:
+            response.headers[header.name.lower()] = header.value
+    return response
+
+
+# The plugin checks its own query parameters (heron_gateway.routing lets any through).
+plugin_route.takes_any_query = True  # type: ignore[attr-defined]
+for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+    router.add_api_route(
+        "/api/plugins/{name}/{path:path}",
+        plugin_route,
+        methods=[_method],
+        operation_id=f"plugin_route_{_method.lower()}",
+        summary="An active plugin's own routes",
+    )
+
+
+def _matches(pattern: str, path: str) -> bool:
+    regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"[^/]+", re.escape(pattern)) + "$"
+    return re.match(regex, path) is not None
+
+
+def _may(principal: Principal, permission: str) -> bool:
+    """A plugin's own permissions are held by admins (every permission) until roles may
+    be given them; Heron's are checked as everywhere."""
+    if principal.may(permission):
+        return True
+    return principal.role == ADMIN_ROLE and ADMIN_PERMISSIONS <= principal.permissions

@@ -153,9 +153,12 @@ def remote_authenticator(settings: ServiceSettings, stack: AsyncExitStack) -> Au
     )
 
 
-def grpc_server(spec: ServiceSpec[SettingsT], built: Built) -> grpc.aio.Server:
+def grpc_server(
+    spec: ServiceSpec[SettingsT], built: Built, internal_secret: str = ""
+) -> grpc.aio.Server:
     """The service's server: its method policy enforced on every call, its servicer added."""
-    server = create_server(policy=MethodPolicy(built.authenticator, spec.grpc_service, spec.policy))
+    policy = MethodPolicy(built.authenticator, spec.grpc_service, spec.policy, internal_secret)
+    server = create_server(policy=policy)
     built.register(server)
     return server
 
@@ -171,7 +174,7 @@ async def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
             task = asyncio.create_task(loop(), name=f"{spec.name}-background")
             stack.push_async_callback(_cancel, task)
         await run_server(
-            grpc_server(spec, built),
+            grpc_server(spec, built, settings.internal_secret),
             host=settings.grpc_host,
             port=settings.grpc_port,
             service_names=[spec.grpc_service],

@@ -10,9 +10,11 @@ from typing import Any
 
 from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
+from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import MsgpackCodec
 from heron_common.db import Database
+from heron_common.plugin_hooks import PluginHooks
 from heron_common.redis.client import create_redis
 from heron_common.rpc.client import create_channel
 from heron_common.service import Built, ServiceSpec, remote_authenticator
@@ -55,6 +57,15 @@ async def build(
     # Media fields are checked against the media service, and included from it.
     media_channel = create_channel(settings.media_target)
     stack.push_async_callback(media_channel.close)
+    # The active plugins' hooks, fetched each second; a write calls them only when one is active.
+    plugins_channel = create_channel(settings.plugins_target)
+    stack.push_async_callback(plugins_channel.close)
+    hooks = PluginHooks(
+        plugins_pb2_grpc.PluginsServiceStub(plugins_channel),
+        settings.internal_secret,
+        poll_seconds=settings.auth_poll_seconds,
+        timeout=settings.peer_timeout_seconds,
+    )
     service = ContentService(
         database,
         ContentCache(rows, pages),
@@ -64,6 +75,7 @@ async def build(
             media_pb2_grpc.MediaServiceStub(media_channel),
             settings.peer_timeout_seconds,
         ),
+        hooks=hooks,
     )
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:
@@ -83,7 +95,9 @@ async def build(
         interval=settings.scheduler_interval_seconds,
         batch=settings.scheduler_batch,
     )
-    return Built(register=register, authenticator=authenticator, background=[scheduler.run])
+    return Built(
+        register=register, authenticator=authenticator, background=[scheduler.run, hooks.run]
+    )
 
 
 SPEC = ServiceSpec(

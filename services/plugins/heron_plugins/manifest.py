@@ -16,6 +16,8 @@ is listed with status `error` and the reason, and never stops the service.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jsonschema_rs
@@ -46,6 +48,51 @@ EVENTS: tuple[str, ...] = (
 )
 
 
+class Reject(Exception):
+    """Raised by a before hook: the write is refused, and the client gets `status` (400, or
+    409 for a conflict) with the reason, naming the plugin."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status if status in (400, 409) else 400
+
+
+@dataclass(frozen=True)
+class PluginRequest:
+    """A request to a plugin's route, as the gateway forwarded it."""
+
+    method: str
+    path: str
+    path_params: Mapping[str, str]
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    user_id: str
+    role: str
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    def json(self) -> Any:
+        import orjson
+
+        return orjson.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class PluginResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+HookHandler = Callable[[dict[str, Any]], Any]
+"""Takes the payload; returns it changed (or None: unchanged), or raises `Reject`. A coroutine
+function or a plain one (a plain one runs on a thread, so it cannot hold up the service)."""
+RouteHandler = Callable[[PluginRequest], Any]
+"""Takes the request; returns a `PluginResponse`, or anything JSON can hold (a 200)."""
+
+
 class Hook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +100,7 @@ class Hook(BaseModel):
     priority: int = Field(default=100, ge=0, le=10_000, description="Lower runs first.")
     timeout_ms: int = Field(default=500, ge=1, le=MAX_HOOK_TIMEOUT_MS)
     on_error: Literal["fail", "skip"] = "fail"
+    handler: HookHandler | None = Field(default=None, exclude=True)
 
 
 class Route(BaseModel):
@@ -61,6 +109,13 @@ class Route(BaseModel):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str = Field(pattern=r"^/[A-Za-z0-9_./{}-]*$", max_length=200)
     permission: str = Field(description="What a caller needs; `public` for anyone.")
+    handler: RouteHandler | None = Field(default=None, exclude=True)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path's parameters if `path` is this route's (`/items/{id}` takes `/items/7`)."""
+        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        found = re.match(pattern, path)
+        return None if found is None else found.groupdict()
 
 
 class Manifest(BaseModel):

@@ -13,6 +13,7 @@ from heron_common.db import Database
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_plugins.discovery import discover
+from heron_plugins.runtime import Runtime
 from heron_plugins.service import Plugins
 from heron_plugins.servicer import POLICY, PluginsServicer
 from heron_plugins.settings import PluginsSettings
@@ -35,7 +36,8 @@ async def build(
     )
 
     def register(server: Any) -> None:
-        plugins_pb2_grpc.add_PluginsServiceServicer_to_server(PluginsServicer(plugins), server)
+        servicer = PluginsServicer(plugins, Runtime(plugins))
+        plugins_pb2_grpc.add_PluginsServiceServicer_to_server(servicer, server)
 
     return Built(register=register, authenticator=remote_authenticator(settings, stack))
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import grpc
 import orjson
 from cms.plugins.v1 import plugins_pb2 as pb
 from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.errors import ErrorDetail, InvalidArgument
-from heron_common.security.authz import PUBLIC, current_principal
+from heron_common.security.authz import INTERNAL, PUBLIC, current_principal
 
+from heron_plugins.manifest import PluginRequest
 from heron_plugins.repository import Activity
+from heron_plugins.runtime import Runtime
 from heron_plugins.service import Plugins, PluginState, Settings
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -27,6 +30,9 @@ POLICY: dict[str, str] = {
     "UninstallPlugin": "plugins.manage",
     "GetPluginSettings": "plugins.manage",
     "UpdatePluginSettings": "plugins.manage",
+    "GetActiveState": INTERNAL,
+    "RunHook": INTERNAL,
+    "HandleRoute": INTERNAL,
 }
 assert PUBLIC not in POLICY.values()
 
@@ -74,8 +80,9 @@ def activity_message(entry: Activity) -> pb.Activity:
 
 
 class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
-    def __init__(self, plugins: Plugins) -> None:
+    def __init__(self, plugins: Plugins, runtime: Runtime) -> None:
         self.plugins = plugins
+        self.runtime = runtime
 
     async def ListPlugins(
         self, request: pb.ListPluginsRequest, context: Context
@@ -85,7 +92,9 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
         )
 
     async def GetPlugin(self, request: pb.GetPluginRequest, context: Context) -> pb.Plugin:
-        return plugin_message(await self.plugins.get(request.name))
+        message = plugin_message(await self.plugins.get(request.name))
+        message.stats_json = orjson.dumps(self.runtime.stats(request.name))
+        return message
 
     async def InstallPlugin(self, request: pb.PluginActionRequest, context: Context) -> pb.Plugin:
         return plugin_message(await self.plugins.install(current_principal(), request.name))
@@ -123,3 +132,65 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
     ) -> pb.ListPluginActivityResponse:
         entries = await self.plugins.activity(request.name, request.limit)
         return pb.ListPluginActivityResponse(activity=[activity_message(e) for e in entries])
+
+    async def GetActiveState(
+        self, request: pb.GetActiveStateRequest, context: Context
+    ) -> pb.ActiveState:
+        active = await self.runtime.active()
+        if request.known_version == active.version:
+            return pb.ActiveState(version=active.version, unchanged=True)
+        return pb.ActiveState(
+            version=active.version,
+            hooks=[
+                pb.ActiveHook(plugin=n, event=h.event, priority=h.priority, timeout_ms=h.timeout_ms)
+                for n, h in active.hooks
+            ],
+            routes=[
+                pb.ActiveRoute(plugin=n, method=r.method, path=r.path, permission=r.permission)
+                for n, r in active.routes
+            ],
+        )
+
+    async def RunHook(self, request: pb.RunHookRequest, context: Context) -> pb.RunHookResponse:
+        try:
+            payload = orjson.loads(request.payload_json)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument(
+                "payload: not JSON", [ErrorDetail("payload", "not JSON")]
+            ) from None
+        outcome = await self.runtime.run_hook(request.event, payload)
+        if outcome.refused is not None:
+            r = outcome.refused
+            return pb.RunHookResponse(
+                refused=pb.HookRefusal(plugin=r.plugin, reason=r.reason, status=r.status),
+                skipped=outcome.skipped,
+            )
+        return pb.RunHookResponse(
+            payload_json=orjson.dumps(outcome.payload), skipped=outcome.skipped
+        )
+
+    async def HandleRoute(self, request: pb.RouteRequest, context: Context) -> pb.RouteResponse:
+        principal = current_principal()
+        query: dict[str, list[str]] = {}
+        for name, value in parse_qsl(request.query.decode("latin-1"), keep_blank_values=True):
+            query.setdefault(name, []).append(value)
+        asked = PluginRequest(
+            method=request.method,
+            path=request.path,
+            path_params={},
+            query=query,
+            headers={h.name.lower(): h.value for h in request.headers},
+            body=request.body,
+            user_id=principal.user_id,
+            role=principal.role,
+            permissions=frozenset(principal.permissions),
+        )
+        answer = await self.runtime.handle_route(
+            request.plugin, request.method, request.path, asked
+        )
+        if answer is None:
+            body = orjson.dumps({"error": "Not found"})
+            return pb.RouteResponse(status=404, body=body)
+        headers = [pb.Header(name="content-type", value=answer.content_type)]
+        headers += [pb.Header(name=k, value=v) for k, v in answer.headers.items()]
+        return pb.RouteResponse(status=answer.status, headers=headers, body=answer.body)

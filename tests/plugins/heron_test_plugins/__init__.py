@@ -3,7 +3,40 @@ found through their entry points, as any plugin is."""
 
 from __future__ import annotations
 
-from heron_plugins.manifest import Manifest
+import asyncio
+import time
+from typing import Any
+
+from heron_plugins.manifest import Manifest, PluginRequest, PluginResponse, Reject
+
+
+async def check_title(payload: dict[str, Any]) -> dict[str, Any]:
+    """Refuses titles starting with "Veto"; marks the others as checked; makes the data of
+    "Break the data" wrong (the content service must check the result again)."""
+    item = payload["item"]
+    if item["title"].startswith("Veto"):
+        raise Reject("titles starting with Veto are refused", status=409)
+    if item["title"] == "Break the data":
+        item["data"] = {"count": "not a number"}
+    item["title"] = item["title"] + " (checked)"
+    return payload
+
+
+def hello(request: PluginRequest) -> Any:
+    if request.method == "POST":
+        return PluginResponse(201, b'{"echo": ' + request.body + b"}")
+    return {"greeting": "hello", "user": request.user_id, "who": request.query.get("who", [""])[0]}
+
+
+async def slow(payload: dict[str, Any]) -> None:
+    if "slow" in payload["item"].get("title", ""):
+        await asyncio.sleep(2)
+
+
+def failing(payload: dict[str, Any]) -> None:
+    time.sleep(0.01)
+    raise RuntimeError("this hook always fails")
+
 
 tester = Manifest(
     name="tester",
@@ -11,8 +44,11 @@ tester = Manifest(
     description="Greets.",
     author="Heron tests",
     permissions=("tester.use",),
-    routes=({"method": "GET", "path": "/hello", "permission": "tester.use"},),  # type: ignore[arg-type]
-    hooks=({"event": "content:beforeCreate", "priority": 10},),  # type: ignore[arg-type]
+    routes=(
+        {"method": "GET", "path": "/hello", "permission": "tester.use", "handler": hello},
+        {"method": "POST", "path": "/echo/{what}", "permission": "public", "handler": hello},
+    ),  # type: ignore[arg-type]
+    hooks=({"event": "content:beforeCreate", "priority": 10, "handler": check_title},),  # type: ignore[arg-type]
     settings_schema={
         "type": "object",
         "properties": {
@@ -31,3 +67,19 @@ needs_new_tester = Manifest(
 )
 
 bad_manifest = {"name": "bad-manifest", "version": "not a version"}
+
+sleeper = Manifest(
+    name="sleeper",
+    version="1.0.0",
+    hooks=(
+        {"event": "content:beforeCreate", "timeout_ms": 200, "on_error": "fail", "handler": slow},
+    ),  # type: ignore[arg-type]
+)
+
+skipper = Manifest(
+    name="skipper",
+    version="1.0.0",
+    hooks=(
+        {"event": "content:beforeCreate", "priority": 1, "on_error": "skip", "handler": failing},
+    ),  # type: ignore[arg-type]
+)

@@ -10,15 +10,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from google.protobuf import descriptor_pool
 from heron_common.registry import SERVICES, Service
+from heron_common.security.authz import INTERNAL
 from heron_common.security.permissions import VALID_PERMISSIONS
 from heron_gateway.app import create_app
-from heron_gateway.security import OPEN, Access
+from heron_gateway.security import OPEN, PLUGIN, Access
 from heron_gateway.settings import GatewaySettings
 from starlette.routing import Route
 
 # The route FastAPI itself adds for the API description; it holds no data.
 DOCUMENTATION = {"/openapi.json"}
-MARKERS = {"public", "authenticated", OPEN}
+MARKERS = {"public", "authenticated", OPEN, PLUGIN}
 
 
 def _accesses(dependant: Dependant) -> list[Access]:
@@ -66,6 +67,8 @@ def test_write_routes_are_never_open_to_anonymous_callers() -> None:
         need = _accesses(route.dependant)[0].need
         if route.path.startswith("/auth/"):
             continue  # sign-in routes authenticate by the credentials in their body
+        if need == PLUGIN:
+            continue  # the plugin's manifest names the permission; the route checks it
         assert need not in ("public", OPEN), f"{route.path} writes without a permission"
 
 
@@ -76,5 +79,5 @@ def test_every_grpc_method_declares_its_permission(service: Service) -> None:
     descriptor = descriptor_pool.Default().FindServiceByName(service.grpc_service)
     methods = {m.name for m in descriptor.methods}
     assert methods == set(policy), f"undeclared: {methods - set(policy)}"
-    for need in policy.values():
-        assert need in MARKERS | VALID_PERMISSIONS
+    for need in policy.values():  # INTERNAL: for Heron's own processes only
+        assert need in {"public", "authenticated", INTERNAL} | VALID_PERMISSIONS

@@ -1,7 +1,9 @@
 """Per-method permissions of a gRPC service: who may call what, deny by default.
 
 Every method of a service is declared with what it needs: a permission string, `AUTHENTICATED`
-(any signed-in principal) or `PUBLIC` (anyone; the method authenticates by its own inputs).
+(any signed-in principal), `PUBLIC` (anyone; the method authenticates by its own inputs) or
+`INTERNAL` (another Heron process: the call carries the installation's `HERON_INTERNAL_SECRET`;
+the principal is still whoever its token says, or anonymous).
 A method missing from the declaration is refused. Credentials come from the `authorization`
 metadata and are verified here, by the service itself: a call that reaches a service directly
 without valid credentials is anonymous, and one with invalid credentials is refused.
@@ -9,6 +11,7 @@ without valid credentials is anonymous, and one with invalid credentials is refu
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -19,6 +22,8 @@ from heron_common.security.permissions import Principal, anonymous
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+INTERNAL = "internal"
+INTERNAL_METADATA_KEY = "heron-internal"
 # Standard services every server runs; they reveal nothing about the data.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -46,8 +51,10 @@ class MethodPolicy:
         authenticator: Authenticator,
         service: str,
         requirements: Mapping[str, str],
+        internal_secret: str = "",
     ) -> None:
         self.authenticator = authenticator
+        self.internal_secret = internal_secret
         self.requirements = {f"/{service}/{name}": need for name, need in requirements.items()}
 
     def declared(self, method: str) -> bool:
@@ -60,16 +67,24 @@ class MethodPolicy:
                 return anonymous({})  # health and reflection need no permission
             raise PermissionDenied("This method is not open to callers.")
         token = None
+        vouched = ""
         for key, value in metadata:
             if key == "authorization" and isinstance(value, str):
                 token = bearer_token(value)
                 if token is None:
                     raise Unauthenticated("Only Bearer access tokens are accepted.")
-                break
+            elif key == INTERNAL_METADATA_KEY and isinstance(value, str):
+                vouched = value
+        if need == INTERNAL and not (
+            self.internal_secret and hmac.compare_digest(vouched, self.internal_secret)
+        ):
+            raise PermissionDenied(
+                "This method is for Heron's own processes (they send HERON_INTERNAL_SECRET)."
+            )
         principal = (
             await self.authenticator.verify(token) if token else self.authenticator.anonymous()
         )
-        if need == PUBLIC:
+        if need in (PUBLIC, INTERNAL):
             return principal
         if need == AUTHENTICATED:
             if principal.anonymous:

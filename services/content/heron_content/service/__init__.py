@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from heron_common.db import Database
 from heron_common.events import EventBus
+from heron_common.plugin_hooks import PluginHooks
 
 from heron_content.caching import ContentCache
 from heron_content.media import MediaFiles
@@ -23,6 +24,7 @@ class ContentService:
         revisions_kept: int = 50,
         search_window: int = 1000,
         media: MediaFiles | None = None,
+        hooks: PluginHooks | None = None,
     ) -> None:
         self.cache = cache or ContentCache()
         # Every write's events, after its commit: the cache drops what they made stale.
@@ -30,5 +32,12 @@ class ContentService:
         self.events.subscribe(self.cache.on_committed)
         self.collections = Collections(db, self.cache, self.events, revisions_kept)
         self.items = Items(
-            db, self.cache, self.events, self.collections, revisions_kept, search_window, media
+            db,
+            self.cache,
+            self.events,
+            self.collections,
+            revisions_kept,
+            search_window,
+            media,
+            hooks,
         )

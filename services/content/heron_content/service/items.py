@@ -10,12 +10,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from heron_common.context import request_id_var
 from heron_common.db import Database
-from heron_common.errors import AlreadyExists, Conflict, ErrorDetail, InvalidArgument, NotFound
+from heron_common.errors import (
+    AlreadyExists,
+    Conflict,
+    ErrorDetail,
+    Internal,
+    InvalidArgument,
+    NotFound,
+)
 from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENGTH
+from heron_common.plugin_hooks import PluginHooks
 from heron_common.query import ListQuery
 from heron_common.rpc.paging import Page
 from heron_common.security.permissions import Principal
@@ -108,8 +117,11 @@ class Items(UseCases):
         revisions_kept: int = 50,
         search_window: int = 1000,
         media: MediaFiles | None = None,
+        hooks: PluginHooks | None = None,
     ) -> None:
         super().__init__(db, cache, events, revisions_kept)
+        self.hooks = hooks
+        """The active plugins' before hooks (heron_common.plugin_hooks); None: none."""
         self.collections = collections
         self.media = media
         """Where media fields' files are checked and expanded (None: not checked)."""
@@ -132,6 +144,25 @@ class Items(UseCases):
         title = _check_title(title)
         status = _check_status(status or "draft")
         policy.check_create(principal, status)
+        if self.hooks is not None and self.hooks.handles(BEFORE_CREATE):
+            # Before anything is written: a plugin may change the item (checked again below,
+            # as any item is) or refuse it.
+            changed = await self._before(
+                BEFORE_CREATE,
+                principal,
+                {
+                    "collection": collection,
+                    "title": title,
+                    "slug": slug,
+                    "status": status,
+                    "data": {} if data is None else data,
+                },
+            )
+            title = _check_title(_text_of(changed, "title", title))
+            slug = _text_of(changed, "slug", slug)
+            status = _check_status(_text_of(changed, "status", status))
+            policy.check_create(principal, status)
+            data = changed.get("data", data)
         if principal is not None:
             author_id = principal.user_id
         if slug:
@@ -423,6 +454,17 @@ class Items(UseCases):
             check_json_document(data, "data")
         if not is_id(item_id):
             raise item_not_found(item_id)
+        if self.hooks is not None and self.hooks.handles(BEFORE_UPDATE):
+            asked = {**values, **({"data": data} if data_set else {})}
+            changed = await self._before(BEFORE_UPDATE, principal, {"id": item_id, **asked})
+            for name in ("title", "slug", "status"):
+                if name in changed and changed[name] != asked.get(name):
+                    checks = {"title": _check_title, "slug": _check_slug, "status": _check_status}
+                    values[name] = checks[name](_text_of(changed, name, ""))
+            if data_set and "data" in changed:
+                data = changed["data"]
+                if not isinstance(data, dict):
+                    raise invalid("data", "a plugin's hook made it something other than an object")
         # Without `version` the caller asked for last-write-wins: a concurrent change is not
         # its problem, so the read-merge-write is retried on top of it (a few times).
         attempts = 1 if expected_version is not None else _CONCURRENT_UPDATE_RETRIES + 1
@@ -635,6 +677,8 @@ class Items(UseCases):
     ) -> None:
         if not is_id(item_id):
             raise item_not_found(item_id)
+        if self.hooks is not None and self.hooks.handles(BEFORE_DELETE):
+            await self._before(BEFORE_DELETE, principal, {"id": item_id})
         async with self._unit_of_work() as work:
             current = await repo.get_item(work.conn, item_id, for_update=True)
             if current is None or not policy.can_see(principal, current):
@@ -652,6 +696,22 @@ class Items(UseCases):
                 raise item_not_found(item_id)
             work.record("item.deleted", item_id, [*item_tags(current), *shown])
         logger.info("item deleted", extra={"item_id": item_id})
+
+    async def _before(
+        self, event: str, principal: Principal | None, item: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The item as the active plugins' `event` hooks leave it (or their refusal)."""
+        assert self.hooks is not None
+        actor = (
+            {"id": principal.user_id, "role": principal.role}
+            if principal is not None
+            else {"id": "", "role": "service"}
+        )
+        payload = {"item": item, "actor": actor, "request_id": request_id_var.get()}
+        changed = (await self.hooks.before(event, payload)).get("item")
+        if not isinstance(changed, dict):
+            raise Internal(f"a plugin's {event} hook left no item in its payload")
+        return changed
 
     async def published_media(self, ids: Iterable[str]) -> set[str]:
         """Which of these files published items use (at most `MAX_MEDIA_ASKED` of them)."""
@@ -698,6 +758,20 @@ async def _media_moved(
 
 
 MAX_MEDIA_ASKED = 1000
+BEFORE_CREATE, BEFORE_UPDATE, BEFORE_DELETE = (
+    "content:beforeCreate",
+    "content:beforeUpdate",
+    "content:beforeDelete",
+)
+
+
+def _text_of(item: dict[str, Any], name: str, default: str) -> str:
+    value = item.get(name, default)
+    if not isinstance(value, str):
+        raise Internal(f"a plugin's hook made {name} a {type(value).__name__}, not text")
+    return value
+
+
 _SLUG_RACE_RETRIES = 5
 _CONCURRENT_UPDATE_RETRIES = 8
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ms/plugins/v1/plugins.proto\x12\x0e\x63ms.plugins.v1\",\n\nDependency\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08versions\x18\x02 \x01(\t\".\n\x0bHookHandler\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\"?\n\x0bPluginRoute\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\npermission\x18\x03 \x01(\t\"\xe1\x02\n\x06Plugin\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x30\n\x0c\x64\x65pendencies\x18\x07 \x03(\x0b\x32\x1a.cms.plugins.v1.Dependency\x12*\n\x05hooks\x18\x08 \x03(\x0b\x32\x1b.cms.plugins.v1.HookHandler\x12+\n\x06routes\x18\t \x03(\x0b\x32\x1b.cms.plugins.v1.PluginRoute\x12\x13\n\x0bpermissions\x18\n \x03(\t\x12\x1c\n\x14settings_schema_json\x18\x0b \x01(\x0c\x12\x0c\n\x04\x63ore\x18\x0c \x01(\x08\x12\x14\n\x0cinstalled_at\x18\r \x01(\x03\x12\x12\n\nupdated_at\x18\x0e \x01(\x03\"\x14\n\x12ListPluginsRequest\">\n\x13ListPluginsResponse\x12\'\n\x07plugins\x18\x01 \x03(\x0b\x32\x16.cms.plugins.v1.Plugin\" \n\x10GetPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"#\n\x13PluginActionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"^\n\x0ePluginSettings\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsettings_json\x18\x02 \x01(\x0c\x12\x13\n\x0bsecrets_set\x18\x03 \x03(\t\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\"B\n\x1bUpdatePluginSettingsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsettings_json\x18\x02 \x01(\x0c\"8\n\x19ListPluginActivityRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"U\n\x08\x41\x63tivity\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"H\n\x1aListPluginActivityResponse\x12*\n\x08\x61\x63tivity\x18\x01 \x03(\x0b\x32\x18.cms.plugins.v1.Activity2\x96\x06\n\x0ePluginsService\x12V\n\x0bListPlugins\x12\".cms.plugins.v1.ListPluginsRequest\x1a#.cms.plugins.v1.ListPluginsResponse\x12\x45\n\tGetPlugin\x12 .cms.plugins.v1.GetPluginRequest\x1a\x16.cms.plugins.v1.Plugin\x12L\n\rInstallPlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12M\n\x0e\x41\x63tivatePlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12O\n\x10\x44\x65\x61\x63tivatePlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12N\n\x0fUninstallPlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12U\n\x11GetPluginSettings\x12 .cms.plugins.v1.GetPluginRequest\x1a\x1e.cms.plugins.v1.PluginSettings\x12\x63\n\x14UpdatePluginSettings\x12+.cms.plugins.v1.UpdatePluginSettingsRequest\x1a\x1e.cms.plugins.v1.PluginSettings\x12k\n\x12ListPluginActivity\x12).cms.plugins.v1.ListPluginActivityRequest\x1a*.cms.plugins.v1.ListPluginActivityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ms/plugins/v1/plugins.proto\x12\x0e\x63ms.plugins.v1\",\n\nDependency\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08versions\x18\x02 \x01(\t\".\n\x0bHookHandler\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\"?\n\x0bPluginRoute\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\npermission\x18\x03 \x01(\t\"\xf5\x02\n\x06Plugin\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x30\n\x0c\x64\x65pendencies\x18\x07 \x03(\x0b\x32\x1a.cms.plugins.v1.Dependency\x12*\n\x05hooks\x18\x08 \x03(\x0b\x32\x1b.cms.plugins.v1.HookHandler\x12+\n\x06routes\x18\t \x03(\x0b\x32\x1b.cms.plugins.v1.PluginRoute\x12\x13\n\x0bpermissions\x18\n \x03(\t\x12\x1c\n\x14settings_schema_json\x18\x0b \x01(\x0c\x12\x0c\n\x04\x63ore\x18\x0c \x01(\x08\x12\x14\n\x0cinstalled_at\x18\r \x01(\x03\x12\x12\n\nupdated_at\x18\x0e \x01(\x03\x12\x12\n\nstats_json\x18\x0f \x01(\x0c\"\x14\n\x12ListPluginsRequest\">\n\x13ListPluginsResponse\x12\'\n\x07plugins\x18\x01 \x03(\x0b\x32\x16.cms.plugins.v1.Plugin\" \n\x10GetPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"#\n\x13PluginActionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"^\n\x0ePluginSettings\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsettings_json\x18\x02 \x01(\x0c\x12\x13\n\x0bsecrets_set\x18\x03 \x03(\t\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\"B\n\x1bUpdatePluginSettingsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsettings_json\x18\x02 \x01(\x0c\"8\n\x19ListPluginActivityRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"U\n\x08\x41\x63tivity\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"H\n\x1aListPluginActivityResponse\x12*\n\x08\x61\x63tivity\x18\x01 \x03(\x0b\x32\x18.cms.plugins.v1.Activity\".\n\x15GetActiveStateRequest\x12\x15\n\rknown_version\x18\x01 \x01(\t\"Q\n\nActiveHook\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x05\"O\n\x0b\x41\x63tiveRoute\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x12\n\npermission\x18\x04 \x01(\t\"\x89\x01\n\x0b\x41\x63tiveState\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x12)\n\x05hooks\x18\x03 \x03(\x0b\x32\x1a.cms.plugins.v1.ActiveHook\x12+\n\x06routes\x18\x04 \x03(\x0b\x32\x1b.cms.plugins.v1.ActiveRoute\"5\n\x0eRunHookRequest\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x14\n\x0cpayload_json\x18\x02 \x01(\x0c\"=\n\x0bHookRefusal\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\x05\"u\n\x0fRunHookResponse\x12\x16\n\x0cpayload_json\x18\x01 \x01(\x0cH\x00\x12.\n\x07refused\x18\x02 \x01(\x0b\x32\x1b.cms.plugins.v1.HookRefusalH\x00\x12\x0f\n\x07skipped\x18\x03 \x03(\tB\t\n\x07outcome\"\x82\x01\n\x0cRouteRequest\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\r\n\x05query\x18\x04 \x01(\x0c\x12\'\n\x07headers\x18\x05 \x03(\x0b\x32\x16.cms.plugins.v1.Header\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"V\n\rRouteResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\'\n\x07headers\x18\x02 \x03(\x0b\x32\x16.cms.plugins.v1.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x32\x84\x08\n\x0ePluginsService\x12V\n\x0bListPlugins\x12\".cms.plugins.v1.ListPluginsRequest\x1a#.cms.plugins.v1.ListPluginsResponse\x12\x45\n\tGetPlugin\x12 .cms.plugins.v1.GetPluginRequest\x1a\x16.cms.plugins.v1.Plugin\x12L\n\rInstallPlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12M\n\x0e\x41\x63tivatePlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12O\n\x10\x44\x65\x61\x63tivatePlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12N\n\x0fUninstallPlugin\x12#.cms.plugins.v1.PluginActionRequest\x1a\x16.cms.plugins.v1.Plugin\x12U\n\x11GetPluginSettings\x12 .cms.plugins.v1.GetPluginRequest\x1a\x1e.cms.plugins.v1.PluginSettings\x12\x63\n\x14UpdatePluginSettings\x12+.cms.plugins.v1.UpdatePluginSettingsRequest\x1a\x1e.cms.plugins.v1.PluginSettings\x12k\n\x12ListPluginActivity\x12).cms.plugins.v1.ListPluginActivityRequest\x1a*.cms.plugins.v1.ListPluginActivityResponse\x12T\n\x0eGetActiveState\x12%.cms.plugins.v1.GetActiveStateRequest\x1a\x1b.cms.plugins.v1.ActiveState\x12J\n\x07RunHook\x12\x1e.cms.plugins.v1.RunHookRequest\x1a\x1f.cms.plugins.v1.RunHookResponse\x12J\n\x0bHandleRoute\x12\x1c.cms.plugins.v1.RouteRequest\x1a\x1d.cms.plugins.v1.RouteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,25 +38,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGINROUTE']._serialized_start=142
   _globals['_PLUGINROUTE']._serialized_end=205
   _globals['_PLUGIN']._serialized_start=208
-  _globals['_PLUGIN']._serialized_end=561
-  _globals['_LISTPLUGINSREQUEST']._serialized_start=563
-  _globals['_LISTPLUGINSREQUEST']._serialized_end=583
-  _globals['_LISTPLUGINSRESPONSE']._serialized_start=585
-  _globals['_LISTPLUGINSRESPONSE']._serialized_end=647
-  _globals['_GETPLUGINREQUEST']._serialized_start=649
-  _globals['_GETPLUGINREQUEST']._serialized_end=681
-  _globals['_PLUGINACTIONREQUEST']._serialized_start=683
-  _globals['_PLUGINACTIONREQUEST']._serialized_end=718
-  _globals['_PLUGINSETTINGS']._serialized_start=720
-  _globals['_PLUGINSETTINGS']._serialized_end=814
-  _globals['_UPDATEPLUGINSETTINGSREQUEST']._serialized_start=816
-  _globals['_UPDATEPLUGINSETTINGSREQUEST']._serialized_end=882
-  _globals['_LISTPLUGINACTIVITYREQUEST']._serialized_start=884
-  _globals['_LISTPLUGINACTIVITYREQUEST']._serialized_end=940
-  _globals['_ACTIVITY']._serialized_start=942
-  _globals['_ACTIVITY']._serialized_end=1027
-  _globals['_LISTPLUGINACTIVITYRESPONSE']._serialized_start=1029
-  _globals['_LISTPLUGINACTIVITYRESPONSE']._serialized_end=1101
-  _globals['_PLUGINSSERVICE']._serialized_start=1104
-  _globals['_PLUGINSSERVICE']._serialized_end=1894
+  _globals['_PLUGIN']._serialized_end=581
+  _globals['_LISTPLUGINSREQUEST']._serialized_start=583
+  _globals['_LISTPLUGINSREQUEST']._serialized_end=603
+  _globals['_LISTPLUGINSRESPONSE']._serialized_start=605
+  _globals['_LISTPLUGINSRESPONSE']._serialized_end=667
+  _globals['_GETPLUGINREQUEST']._serialized_start=669
+  _globals['_GETPLUGINREQUEST']._serialized_end=701
+  _globals['_PLUGINACTIONREQUEST']._serialized_start=703
+  _globals['_PLUGINACTIONREQUEST']._serialized_end=738
+  _globals['_PLUGINSETTINGS']._serialized_start=740
+  _globals['_PLUGINSETTINGS']._serialized_end=834
+  _globals['_UPDATEPLUGINSETTINGSREQUEST']._serialized_start=836
+  _globals['_UPDATEPLUGINSETTINGSREQUEST']._serialized_end=902
+  _globals['_LISTPLUGINACTIVITYREQUEST']._serialized_start=904
+  _globals['_LISTPLUGINACTIVITYREQUEST']._serialized_end=960
+  _globals['_ACTIVITY']._serialized_start=962
+  _globals['_ACTIVITY']._serialized_end=1047
+  _globals['_LISTPLUGINACTIVITYRESPONSE']._serialized_start=1049
+  _globals['_LISTPLUGINACTIVITYRESPONSE']._serialized_end=1121
+  _globals['_GETACTIVESTATEREQUEST']._serialized_start=1123
+  _globals['_GETACTIVESTATEREQUEST']._serialized_end=1169
+  _globals['_ACTIVEHOOK']._serialized_start=1171
+  _globals['_ACTIVEHOOK']._serialized_end=1252
+  _globals['_ACTIVEROUTE']._serialized_start=1254
+  _globals['_ACTIVEROUTE']._serialized_end=1333
+  _globals['_ACTIVESTATE']._serialized_start=1336
+  _globals['_ACTIVESTATE']._serialized_end=1473
+  _globals['_RUNHOOKREQUEST']._serialized_start=1475
+  _globals['_RUNHOOKREQUEST']._serialized_end=1528
+  _globals['_HOOKREFUSAL']._serialized_start=1530
+  _globals['_HOOKREFUSAL']._serialized_end=1591
+  _globals['_RUNHOOKRESPONSE']._serialized_start=1593
+  _globals['_RUNHOOKRESPONSE']._serialized_end=1710
+  _globals['_ROUTEREQUEST']._serialized_start=1713
+  _globals['_ROUTEREQUEST']._serialized_end=1843
+  _globals['_HEADER']._serialized_start=1845
+  _globals['_HEADER']._serialized_end=1882
+  _globals['_ROUTERESPONSE']._serialized_start=1884
+  _globals['_ROUTERESPONSE']._serialized_end=1970
+  _globals['_PLUGINSSERVICE']._serialized_start=1973
+  _globals['_PLUGINSSERVICE']._serialized_end=3001
 # @@protoc_insertion_point(module_scope)

@@ -79,6 +79,21 @@ class PluginsServiceStub:
                 request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityRequest.SerializeToString,
                 response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityResponse.FromString,
                 _registered_method=True)
+        self.GetActiveState = channel.unary_unary(
+                '/cms.plugins.v1.PluginsService/GetActiveState',
+                request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.GetActiveStateRequest.SerializeToString,
+                response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ActiveState.FromString,
+                _registered_method=True)
+        self.RunHook = channel.unary_unary(
+                '/cms.plugins.v1.PluginsService/RunHook',
+                request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookRequest.SerializeToString,
+                response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookResponse.FromString,
+                _registered_method=True)
+        self.HandleRoute = channel.unary_unary(
+                '/cms.plugins.v1.PluginsService/HandleRoute',
+                request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.SerializeToString,
+                response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.FromString,
+                _registered_method=True)
 
 
 class PluginsServiceServicer:
@@ -141,6 +156,28 @@ class PluginsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetActiveState(self, request, context):
+        """For Heron's own processes (they send HERON_INTERNAL_SECRET):
+        the active plugins' hooks and routes, polled by every gateway and service;
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunHook(self, request, context):
+        """every active handler of a before hook, in priority order, on one payload;
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HandleRoute(self, request, context):
+        """a request to an active plugin's route (its permission checked by the gateway).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +225,21 @@ def add_PluginsServiceServicer_to_server(servicer, server):
                     servicer.ListPluginActivity,
                     request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityRequest.FromString,
                     response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityResponse.SerializeToString,
+            ),
+            'GetActiveState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActiveState,
+                    request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.GetActiveStateRequest.FromString,
+                    response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.ActiveState.SerializeToString,
+            ),
+            'RunHook': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunHook,
+                    request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookRequest.FromString,
+                    response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookResponse.SerializeToString,
+            ),
+            'HandleRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleRoute,
+                    request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.FromString,
+                    response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +485,87 @@ class PluginsService:
             '/cms.plugins.v1.PluginsService/ListPluginActivity',
             cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityRequest.SerializeToString,
             cms_dot_plugins_dot_v1_dot_plugins__pb2.ListPluginActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActiveState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.plugins.v1.PluginsService/GetActiveState',
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.GetActiveStateRequest.SerializeToString,
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.ActiveState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunHook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.plugins.v1.PluginsService/RunHook',
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookRequest.SerializeToString,
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.RunHookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.plugins.v1.PluginsService/HandleRoute',
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.SerializeToString,
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.FromString,
             options,
             channel_credentials,
             insecure,

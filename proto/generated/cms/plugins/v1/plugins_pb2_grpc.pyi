@@ -46,6 +46,14 @@ class PluginsServiceStub:
     """Settings as the plugin's schema describes them; secrets are never returned."""
     UpdatePluginSettings: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.UpdatePluginSettingsRequest, _plugins_pb2.PluginSettings]
     ListPluginActivity: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.ListPluginActivityRequest, _plugins_pb2.ListPluginActivityResponse]
+    GetActiveState: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.GetActiveStateRequest, _plugins_pb2.ActiveState]
+    """For Heron's own processes (they send HERON_INTERNAL_SECRET):
+    the active plugins' hooks and routes, polled by every gateway and service;
+    """
+    RunHook: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.RunHookRequest, _plugins_pb2.RunHookResponse]
+    """every active handler of a before hook, in priority order, on one payload;"""
+    HandleRoute: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.RouteRequest, _plugins_pb2.RouteResponse]
+    """a request to an active plugin's route (its permission checked by the gateway)."""
 
 @_typing.type_check_only
 class PluginsServiceAsyncStub(PluginsServiceStub):
@@ -62,6 +70,14 @@ class PluginsServiceAsyncStub(PluginsServiceStub):
     """Settings as the plugin's schema describes them; secrets are never returned."""
     UpdatePluginSettings: _aio.UnaryUnaryMultiCallable[_plugins_pb2.UpdatePluginSettingsRequest, _plugins_pb2.PluginSettings]  # type: ignore[assignment]
     ListPluginActivity: _aio.UnaryUnaryMultiCallable[_plugins_pb2.ListPluginActivityRequest, _plugins_pb2.ListPluginActivityResponse]  # type: ignore[assignment]
+    GetActiveState: _aio.UnaryUnaryMultiCallable[_plugins_pb2.GetActiveStateRequest, _plugins_pb2.ActiveState]  # type: ignore[assignment]
+    """For Heron's own processes (they send HERON_INTERNAL_SECRET):
+    the active plugins' hooks and routes, polled by every gateway and service;
+    """
+    RunHook: _aio.UnaryUnaryMultiCallable[_plugins_pb2.RunHookRequest, _plugins_pb2.RunHookResponse]  # type: ignore[assignment]
+    """every active handler of a before hook, in priority order, on one payload;"""
+    HandleRoute: _aio.UnaryUnaryMultiCallable[_plugins_pb2.RouteRequest, _plugins_pb2.RouteResponse]  # type: ignore[assignment]
+    """a request to an active plugin's route (its permission checked by the gateway)."""
 
 class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -129,5 +145,31 @@ class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _plugins_pb2.ListPluginActivityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_plugins_pb2.ListPluginActivityResponse, _abc.Awaitable[_plugins_pb2.ListPluginActivityResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetActiveState(
+        self,
+        request: _plugins_pb2.GetActiveStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugins_pb2.ActiveState, _abc.Awaitable[_plugins_pb2.ActiveState]]:
+        """For Heron's own processes (they send HERON_INTERNAL_SECRET):
+        the active plugins' hooks and routes, polled by every gateway and service;
+        """
+
+    @_abc_1.abstractmethod
+    def RunHook(
+        self,
+        request: _plugins_pb2.RunHookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugins_pb2.RunHookResponse, _abc.Awaitable[_plugins_pb2.RunHookResponse]]:
+        """every active handler of a before hook, in priority order, on one payload;"""
+
+    @_abc_1.abstractmethod
+    def HandleRoute(
+        self,
+        request: _plugins_pb2.RouteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugins_pb2.RouteResponse, _abc.Awaitable[_plugins_pb2.RouteResponse]]:
+        """a request to an active plugin's route (its permission checked by the gateway)."""
 
 def add_PluginsServiceServicer_to_server(servicer: PluginsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,171 @@
+"""Running active plugins: the state every process polls (which hooks and routes are active),
+before hooks on a payload, and requests to plugin routes.
+
+Each handler is bounded by its deadline: a plugin that is slow or raises is reported (counts
+per plugin and hook) and, by its manifest's `on_error`, fails the caller's write with an error
+that names it or is skipped. A plain (not async) handler runs on a thread, so one that loops
+holds a thread, never the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from heron_plugins.manifest import Hook, Manifest, PluginRequest, PluginResponse, Reject, Route
+from heron_plugins.service import ACTIVE, Plugins
+
+logger = logging.getLogger("heron.plugins")
+
+ROUTE_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Active:
+    version: str
+    hooks: list[tuple[str, Hook]]
+    """(plugin, hook) in the order they run: priority, then plugin name."""
+    routes: list[tuple[str, Route]]
+    manifests: dict[str, Manifest]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    plugin: str
+    reason: str
+    status: int
+
+
+@dataclass
+class Outcome:
+    payload: dict[str, Any] | None = None
+    refused: Refusal | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+class Runtime:
+    def __init__(self, plugins: Plugins) -> None:
+        self.plugins = plugins
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.failures: Counter[tuple[str, str]] = Counter()
+        self.timeouts: Counter[tuple[str, str]] = Counter()
+
+    async def active(self) -> Active:
+        states = await self.plugins.registry()
+        manifests = {
+            s.name: s.manifest for s in states if s.status == ACTIVE and s.manifest is not None
+        }
+        hooks = sorted(
+            ((name, h) for name, m in manifests.items() for h in m.hooks),
+            key=lambda pair: (pair[1].priority, pair[0]),
+        )
+        routes = [(name, r) for name, m in manifests.items() for r in m.routes]
+        shape = [
+            [(n, h.event, h.priority) for n, h in hooks],
+            [(n, r.method, r.path, r.permission) for n, r in routes],
+        ]
+        version = hashlib.sha256(orjson.dumps(shape)).hexdigest()[:16]
+        return Active(version, hooks, routes, manifests)
+
+    async def run_hook(self, event: str, payload: dict[str, Any]) -> Outcome:
+        active = await self.active()
+        outcome = Outcome(payload)
+        for plugin, hook in active.hooks:
+            if hook.event != event or hook.handler is None:
+                continue
+            key = (plugin, event)
+            self.calls[key] += 1
+            try:
+                async with asyncio.timeout(hook.timeout_ms / 1000):
+                    result = await _call(hook.handler, outcome.payload)
+            except Reject as refusal:
+                return Outcome(refused=Refusal(plugin, refusal.reason, refusal.status))
+            except TimeoutError:
+                self.timeouts[key] += 1
+                logger.warning("hook timed out", extra={"plugin": plugin, "hook": event})
+                if hook.on_error == "skip":
+                    outcome.skipped.append(plugin)
+                    continue
+                reason = f"its {event} hook did not answer within {hook.timeout_ms} ms"
+                return Outcome(refused=Refusal(plugin, reason, 503))
+            except Exception as exc:  # the plugin's own failure: reported, bounded
+                self.failures[key] += 1
+                logger.warning(
+                    "hook failed",
+                    extra={"plugin": plugin, "hook": event, "error": type(exc).__name__},
+                )
+                if hook.on_error == "skip":
+                    outcome.skipped.append(plugin)
+                    continue
+                reason = f"its {event} hook failed ({type(exc).__name__})"
+                return Outcome(refused=Refusal(plugin, reason, 500))
+            if result is not None:
+                if not isinstance(result, dict):
+                    self.failures[key] += 1
+                    reason = f"its {event} hook returned {type(result).__name__}, not the payload"
+                    return Outcome(refused=Refusal(plugin, reason, 500))
+                outcome.payload = result
+        return outcome
+
+    async def handle_route(
+        self, plugin: str, method: str, path: str, request: PluginRequest
+    ) -> PluginResponse | None:
+        """The plugin route's answer; None when no active route of the plugin matches."""
+        active = await self.active()
+        for name, route in active.routes:
+            if name != plugin or route.method != method or route.handler is None:
+                continue
+            params = route.match(path)
+            if params is None:
+                continue
+            asked = PluginRequest(**{**request.__dict__, "path_params": params})
+            key = (plugin, f"route {method} {route.path}")
+            self.calls[key] += 1
+            try:
+                async with asyncio.timeout(ROUTE_TIMEOUT_SECONDS):
+                    result = await _call(route.handler, asked)
+            except TimeoutError:
+                self.timeouts[key] += 1
+                return _error(504, f"the plugin {plugin!r} did not answer in time")
+            except Exception as exc:
+                self.failures[key] += 1
+                logger.warning(
+                    "plugin route failed", extra={"plugin": plugin, "error": type(exc).__name__}
+                )
+                return _error(500, f"the plugin {plugin!r} failed ({type(exc).__name__})")
+            if isinstance(result, PluginResponse):
+                return result
+            return PluginResponse(200, orjson.dumps(result))
+        return None
+
+    def stats(self, plugin: str) -> dict[str, dict[str, int]]:
+        """Calls, failures and timeouts of the plugin's hooks and routes, by hook or route."""
+        found: dict[str, dict[str, int]] = {}
+        for counter, label in (
+            (self.calls, "calls"),
+            (self.failures, "failures"),
+            (self.timeouts, "timeouts"),
+        ):
+            for (name, what), count in counter.items():
+                if name == plugin:
+                    found.setdefault(what, {"calls": 0, "failures": 0, "timeouts": 0})[label] = (
+                        count
+                    )
+        return found
+
+
+async def _call(handler: Any, argument: Any) -> Any:
+    if inspect.iscoroutinefunction(handler):
+        return await handler(argument)
+    return await asyncio.to_thread(handler, argument)
+
+
+def _error(status: int, message: str) -> PluginResponse:
+    return PluginResponse(status, orjson.dumps({"error": message}))
