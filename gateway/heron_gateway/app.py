@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -96,6 +97,17 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         openapi_url="/openapi.json",
     )
     install_error_handlers(api)
+    described = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The API description, with the routes of the plugins active now."""
+        upstreams: Upstreams | None = getattr(api.state, "upstreams", None)
+        document = described()
+        if upstreams is None:
+            return document
+        return plugins.with_active_routes(document, upstreams.active_plugins.routes)
+
+    api.openapi = openapi  # type: ignore[method-assign]
     api.include_router(health.router)
     api.include_router(collections.router)
     api.include_router(content.router)

@@ -214,7 +214,11 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
 
     # A before hook changes the item (its result is checked again, as any item is)...
     made = _eventually(
-        lambda: (r := create("Hello")).json()["data"]["title"].endswith(" (checked)") and r
+        lambda: (
+            (r := create("Hello")).status_code == 201
+            and r.json()["data"]["title"].endswith(" (checked)")
+            and r
+        )
     )
     assert made and made.status_code == 201
     broken = create("Break the data")
@@ -234,6 +238,21 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     sleeper = stack.client.get("/api/plugins/sleeper").json()["data"]
     assert sleeper["stats"]["content:beforeCreate"]["timeouts"] >= 1
 
+    # The media service's before hook: a refused upload stores nothing.
+    def upload(name: str) -> Any:
+        return stack.client.put(
+            f"/api/media/upload/{name}",
+            content=b"some words\n",
+            headers={"content-type": "text/plain"},
+        )
+
+    refused = _eventually(lambda: (r := upload("forbidden.txt")).status_code == 400 and r)
+    assert (
+        refused and "tester" in refused.json()["error"] and "forbidden" in refused.json()["error"]
+    )
+    assert stack.client.get("/api/media", params={"search": "forbidden"}).json()["data"] == []
+    assert upload("allowed.txt").status_code == 201
+
     # A plugin's route, with the permission its manifest declares (once the gateway knows it).
     assert _eventually(lambda: stack.client.get("/api/plugins/tester/hello").status_code == 200)
     assert stack.anon.get("/api/plugins/tester/hello").status_code == 401
@@ -245,10 +264,17 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     echoed = stack.anon.post("/api/plugins/tester/echo/abc", json={"a": 1})
     assert (echoed.status_code, echoed.json()) == (201, {"echo": {"a": 1}})
     assert stack.client.get("/api/plugins/tester/nope").status_code == 404
+    described = stack.anon.get("/openapi.json").json()["paths"]
+    assert described["/api/plugins/tester/hello"]["get"]["description"].endswith("`tester.use`.")
+    assert "post" in described["/api/plugins/tester/echo/{what}"]
 
     # Deactivated: its routes answer 404 and its hook is no longer called.
     for name in ("tester", "sleeper", "skipper"):
         assert _act(stack, name, "deactivate").status_code == 200
     assert _eventually(lambda: stack.client.get("/api/plugins/tester/hello").status_code == 404)
+    assert _eventually(
+        lambda: "/api/plugins/tester/hello" not in stack.anon.get("/openapi.json").json()["paths"]
+    )
     plain = _eventually(lambda: (r := create("Veto later")).status_code == 201 and r)
     assert plain and plain.json()["data"]["title"] == "Veto later"
+    assert _eventually(lambda: upload("forbidden-no-more.txt").status_code == 201)

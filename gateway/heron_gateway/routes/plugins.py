@@ -9,6 +9,7 @@ import orjson
 from cms.plugins.v1 import plugins_pb2 as pb
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from heron_common.errors import ErrorDetail, NotFound
+from heron_common.plugin_hooks import ActiveRoute
 from heron_common.rpc.client import call
 from heron_common.security.authz import PUBLIC, deny
 from heron_common.security.permissions import ADMIN_ROLE, PERMISSIONS, Principal
@@ -269,3 +270,32 @@ def _may(principal: Principal, permission: str) -> bool:
     if principal.may(permission):
         return True
     return principal.role == ADMIN_ROLE and ADMIN_PERMISSIONS <= principal.permissions
+
+
+def with_active_routes(document: dict[str, Any], routes: list[ActiveRoute]) -> dict[str, Any]:
+    """The API description with the active plugins' routes in it (a copy: `document` is the
+    app's own, cached)."""
+    if not routes:
+        return document
+    paths = dict(document.get("paths", {}))
+    for route in routes:
+        url = f"/api/plugins/{route.plugin}{route.path}"
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", route.path)
+        ]
+        needs = "anyone" if route.permission == PUBLIC else f"`{route.permission}`"
+        operation = {
+            "tags": ["plugins"],
+            "summary": f"{route.plugin}: {route.method} {route.path}",
+            "description": f"Served by the plugin `{route.plugin}`; needs {needs}.",
+            "operationId": f"plugin_{route.plugin}_{route.method.lower()}_{route.path}",
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "The plugin's answer"},
+                "401": {"description": "Sign in first"},
+                "403": {"description": "The permission is missing"},
+            },
+        }
+        paths[url] = {**paths.get(url, {}), route.method.lower(): operation}
+    return {**document, "paths": paths}

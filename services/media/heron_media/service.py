@@ -185,7 +185,7 @@ class MediaService:
         alt, caption = _text("alt", start.alt), _text("caption", start.caption)
         if start.declared_size > limit:
             raise _too_large(limit)
-        await self.hooks.before_upload(principal, filename, start.claimed_type)
+        await self.hooks.before_upload(principal, filename, start.claimed_type, folder)
         id_ = new_id()
         key = uuid.uuid4().hex
         async with self.db.transaction() as conn:

@@ -22,6 +22,11 @@ async def check_title(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def check_upload(payload: dict[str, Any]) -> None:
+    if "forbidden" in payload["file"]["filename"]:
+        raise Reject("forbidden files are not taken")
+
+
 def hello(request: PluginRequest) -> Any:
     if request.method == "POST":
         return PluginResponse(201, b'{"echo": ' + request.body + b"}")
@@ -48,7 +53,10 @@ tester = Manifest(
         {"method": "GET", "path": "/hello", "permission": "tester.use", "handler": hello},
         {"method": "POST", "path": "/echo/{what}", "permission": "public", "handler": hello},
     ),  # type: ignore[arg-type]
-    hooks=({"event": "content:beforeCreate", "priority": 10, "handler": check_title},),  # type: ignore[arg-type]
+    hooks=(
+        {"event": "content:beforeCreate", "priority": 10, "handler": check_title},
+        {"event": "media:beforeUpload", "handler": check_upload},
+    ),  # type: ignore[arg-type]
     settings_schema={
         "type": "object",
         "properties": {
