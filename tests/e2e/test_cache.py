@@ -322,6 +322,9 @@ def _second_pair(
     common = {
         "HERON_DATA_DIR": str(tmp),
         "HERON_AUTH_TARGET": first.gateway.env["HERON_AUTH_TARGET"],
+        "HERON_MEDIA_TARGET": first.gateway.env["HERON_MEDIA_TARGET"],
+        "HERON_PLUGINS_TARGET": first.gateway.env["HERON_PLUGINS_TARGET"],
+        "HERON_INTERNAL_SECRET": first.gateway.env["HERON_INTERNAL_SECRET"],
         "HERON_REDIS_URL": redis_url,
         "HERON_REDIS_PREFIX": prefix,
     }
@@ -342,7 +345,6 @@ def _second_pair(
             **common,
             "HERON_GATEWAY_PORT": str(gateway_port),
             "HERON_CONTENT_TARGET": f"127.0.0.1:{content_port}",
-            "HERON_MEDIA_TARGET": first.gateway.env["HERON_MEDIA_TARGET"],
         },
         tmp / "gateway2.log",
     )
@@ -561,6 +563,7 @@ def test_no_cache_skips_every_tier_down_to_the_database(stack: Stack) -> None:
     assert fresh.json()["data"]["title"] == "Behind"
 
 
+@pytest.mark.timeout(300)  # 300 rounds of writes and reads, slow on a loaded machine
 def test_several_gateway_workers_never_serve_a_stale_page(tmp_path: Path, redis_url: str) -> None:
     """Each worker is a process with its own page cache; the invalidation bus keeps them all
     current: a read after a write is the new data whichever worker answers it."""

@@ -284,6 +284,7 @@ def test_health_ready_openapi_docs(stack: Stack) -> None:
             "content": "serving",
             "auth": "serving",
             "media": "serving",
+            "plugins": "serving",
             "permissions": "synced",
         },
     }

@@ -264,6 +264,9 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     echoed = stack.anon.post("/api/plugins/tester/echo/abc", json={"a": 1})
     assert (echoed.status_code, echoed.json()) == (201, {"echo": {"a": 1}})
     assert stack.client.get("/api/plugins/tester/nope").status_code == 404
+    # The registry's own routes of a plugin are never a plugin route.
+    allowed = stack.client.options("/api/plugins/tester/settings").headers["allow"]
+    assert allowed == "GET, HEAD, PUT, OPTIONS"
     described = stack.anon.get("/openapi.json").json()["paths"]
     assert described["/api/plugins/tester/hello"]["get"]["description"].endswith("`tester.use`.")
     assert "post" in described["/api/plugins/tester/echo/{what}"]

@@ -13,6 +13,7 @@ from heron_common.plugin_hooks import ActiveRoute
 from heron_common.rpc.client import call
 from heron_common.security.authz import PUBLIC, deny
 from heron_common.security.permissions import ADMIN_ROLE, PERMISSIONS, Principal
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.responses import Response
 
 from heron_gateway.render import iso_from_ms, json_response
@@ -249,9 +250,22 @@ async def plugin_route(
 
 # The plugin checks its own query parameters (heron_gateway.routing lets any through).
 plugin_route.takes_any_query = True  # type: ignore[attr-defined]
+
+
+RESERVED = (*ACTIONS, "settings", "activity")
+
+
+class PluginPath(PathConvertor):
+    """A plugin route's path: anything but the registry's own routes of a plugin (so that
+    `/api/plugins/x/settings` is only the settings', and its `Allow` says so)."""
+
+    regex = "(?!(?:" + "|".join(RESERVED) + ")$).*"
+
+
+register_url_convertor("pluginpath", PluginPath())
 for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
     router.add_api_route(
-        "/api/plugins/{name}/{path:path}",
+        "/api/plugins/{name}/{path:pluginpath}",
         plugin_route,
         methods=[_method],
         operation_id=f"plugin_route_{_method.lower()}",
