@@ -4,6 +4,7 @@ Scenarios that need a missing feature are reported as "n/a (not built yet)". Whe
 lands, check that its probe here matches how it was built:
 - auth:    the OpenAPI document has `/auth/login`.
 - media:   the OpenAPI document has a path under `/api/media`.
+- plugins: the OpenAPI document has a path under `/api/plugins`.
 - filters: the collection-list endpoint takes a `sort` or `filter` query parameter.
 - keyset:  the collection-list endpoint takes a `cursor` (or `after`) query parameter.
 - include: the collection-list endpoint takes an `include` query parameter.
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 
-FEATURES = ("cache", "filters", "keyset", "include", "search", "auth", "media")
+FEATURES = ("cache", "filters", "keyset", "include", "search", "auth", "media", "plugins")
 LIST_PATH = "/api/collections/{name}/content"
 
 
@@ -42,4 +43,5 @@ def detect(base_url: str, item_path: str) -> dict[str, bool]:
         "search": "search" in params,
         "auth": "/auth/login" in paths,
         "media": any(p.startswith("/api/media") for p in paths),
+        "plugins": any(p.startswith("/api/plugins") for p in paths),
     }

@@ -7,6 +7,7 @@ run's `Context` returning what to request) and, if needed, how `Context` gets wh
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from bench import media
+from bench import media, plugins
 from bench.content import SEARCH_WORDS, item_payload
 from bench.errors import BenchError
 from bench.sequential import Body, Cleanup, Prepare
@@ -342,6 +343,13 @@ def _create_plan(ctx: Context) -> Plan:
     return SequentialPlan("POST", "/api/content", body, headers=_auth(ctx))
 
 
+def _create_hooked_plan(ctx: Context) -> Plan:
+    plugins.activate(ctx.base_url, ctx.token or "", ctx.collection)
+    # Target (issue: plugins): at most one gRPC round trip (about 1 ms) over `create-item`.
+    note = "one active content:beforeCreate hook (it hands the payload back unchanged)"
+    return dataclasses.replace(_create_plan(ctx), note=note)
+
+
 def _login_plan(ctx: Context) -> Plan:
     # Successful sign-ins only (failures are rate limited per account): each one verifies the
     # argon2id hash, which is most of its cost, and opens a session.
@@ -636,5 +644,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "none",
         _first_variant_plan,
         requires=frozenset({"media"}),
+    ),
+    # Last: it leaves the bench's plugin active, and no later scenario should pay for it.
+    Scenario(
+        "create-item-hooked",
+        "create item with one active before hook, sequential",
+        "sequential",
+        "echo",
+        _create_hooked_plan,
+        requires=frozenset({"plugins"}),
     ),
 )

@@ -10,6 +10,7 @@ from types import TracebackType
 
 from heron_common.registry import SERVICES
 
+from bench import plugins
 from bench.database import (
     create_database,
     delete_redis_keys,
@@ -93,6 +94,9 @@ class Stack:
         common = {
             **_base_env(),
             "HERON_DATA_DIR": str(data_dir),
+            # The bench's plugin (a before hook), found by the plugins service, off until the
+            # scenario that measures it activates it.
+            "PYTHONPATH": str(plugins.install(self.workdir / "site")),
             # The JSON access log would otherwise cost more than some of what is measured.
             "HERON_LOG_LEVEL": "WARNING",
             "HERON_LOG_JSON": "true",
@@ -123,8 +127,16 @@ class Stack:
             "HERON_GATEWAY_WORKERS": str(self.options.workers),
             "HERON_GATEWAY_MEDIA_MAX_REQUEST_BYTES": UPLOAD_LIMIT,
         }
+        # Every address is known before the first service starts: services call each other
+        # (content and media ask each other about files, all of them the plugins service).
+        ports = {service.name: free_port() for service in SERVICES}
         for service in SERVICES:
-            port = free_port()
+            target = f"127.0.0.1:{ports[service.name]}"
+            gateway_env[service.target_variable] = target
+            if service.target_for_all:
+                common[service.target_variable] = target
+        for service in SERVICES:
+            port = ports[service.name]
             env = {**common, **EXTRA_ENV.get(service.name, {}), service.port_variable: str(port)}
             if service.name == "auth":
                 env["HERON_ADMIN_EMAIL"] = self.admin_email
@@ -142,10 +154,6 @@ class Stack:
             if service.name == "content":
                 self.content_database_url = url
             self.services.append(self._server(service.name, service.package, [], env))
-            target = f"127.0.0.1:{port}"
-            gateway_env[service.target_variable] = target
-            if service.target_for_all:
-                common[service.target_variable] = target
         gateway = self.gateways["gateway"] = self._server(
             "gateway", "heron_gateway", [], gateway_env
         )

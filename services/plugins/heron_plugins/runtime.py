@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from heron_plugins.service import ACTIVE, Plugins
 logger = logging.getLogger("heron.plugins")
 
 ROUTE_TIMEOUT_SECONDS = 10.0
+ACTIVE_TTL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,22 @@ class Runtime:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[tuple[str, str]] = Counter()
         self.timeouts: Counter[tuple[str, str]] = Counter()
+        self._active: tuple[float, int, Active] | None = None
 
     async def active(self) -> Active:
+        """What is active, read from the database at most once per `ACTIVE_TTL_SECONDS` (a
+        change made through another replica shows within that; one made here at once)."""
+        now = time.monotonic()
+        if self._active is not None:
+            at, generation, active = self._active
+            if now - at < ACTIVE_TTL_SECONDS and generation == self.plugins.generation:
+                return active
+        generation = self.plugins.generation
+        active = await self._read_active()
+        self._active = (now, generation, active)
+        return active
+
+    async def _read_active(self) -> Active:
         states = await self.plugins.registry()
         manifests = {
             s.name: s.manifest for s in states if s.status == ACTIVE and s.manifest is not None

@@ -57,6 +57,8 @@ class Plugins:
     def __init__(self, database: Database, found: dict[str, Found]) -> None:
         self.db = database
         self.found = found
+        self.generation = 0
+        """Counts this process's lifecycle changes (what is active may differ after one)."""
 
     async def start(self) -> None:
         """Install and activate the core plugins (once; they stay active)."""
@@ -125,6 +127,7 @@ class Plugins:
             await repo.log(
                 conn, Activity(name, "installed", _actor(principal), now, manifest.version)
             )
+        self.generation += 1
         logger.info("plugin installed", extra={"plugin": name})
         return PluginState(name, INACTIVE, manifest, installed=row)
 
@@ -164,6 +167,7 @@ class Plugins:
             now = now_ms()
             await repo.update(conn, name, status=ACTIVE, version=manifest.version, updated_at=now)
             await repo.log(conn, Activity(name, "activated", _actor(principal), now, ""))
+        self.generation += 1
         logger.info("plugin activated", extra={"plugin": name})
         return PluginState(name, ACTIVE, manifest, installed=_changed(row, ACTIVE, now))
 
@@ -193,6 +197,7 @@ class Plugins:
             now = now_ms()
             await repo.update(conn, name, status=INACTIVE, updated_at=now)
             await repo.log(conn, Activity(name, "deactivated", _actor(principal), now, ""))
+        self.generation += 1
         logger.info("plugin deactivated", extra={"plugin": name})
         return PluginState(name, INACTIVE, manifest, installed=_changed(row, INACTIVE, now))
 
@@ -206,6 +211,7 @@ class Plugins:
                 raise Conflict(f"The plugin {name!r} is active: deactivate it first.")
             await repo.delete(conn, name)
             await repo.log(conn, Activity(name, "uninstalled", _actor(principal), now_ms(), ""))
+        self.generation += 1
         logger.info("plugin uninstalled", extra={"plugin": name})
         return self._state(name, None)
 
