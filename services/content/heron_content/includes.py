@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from heron_common.cache.tags import media_tags
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.security.permissions import Principal
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_key
-from heron_content.media_refs import media_tags
 from heron_content.repository import Item
 
 MAX_DEPTH = 3

@@ -9,16 +9,10 @@ uses a file invalidates what caches hold of it (the `media:<id>` tag).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from heron_common.ids import is_id
-
-MEDIA_TAG = "media:"
-PUBLIC_MEDIA_TAG = "media:published"
-"""Every file page served to anonymous callers carries it: a change that may stop any file
-from being published (a collection deleted, its schema changed) invalidates them all."""
 
 _FILE_LINK = re.compile(
     r"/files/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?=[/?#\"'\s)\\]|$)"
@@ -94,7 +88,3 @@ def linked(document: str) -> set[str]:
 def used_media(schema: dict[str, Any], data: dict[str, Any], document: str) -> set[str]:
     """Every file the item uses: its media fields' ids and the files its text links to."""
     return {r.media_id for r in field_refs(schema, data)} | linked(document)
-
-
-def media_tags(ids: Iterable[str]) -> list[str]:
-    return [f"{MEDIA_TAG}{i}" for i in sorted(ids)]

@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+from heron_common.cache.tags import media_tags
 from heron_common.events import unit_of_work
 from heron_common.ids import now_ms
 
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_tags
-from heron_content.media_refs import media_tags
 from heron_content.repository import Item
 from heron_content.service import ContentService
 

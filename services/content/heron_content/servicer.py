@@ -9,7 +9,7 @@ import orjson
 from cms.common.v1 import common_pb2
 from cms.content.v1 import content_pb2 as pb
 from cms.content.v1 import content_pb2_grpc
-from heron_common.cache.tags import tags_metadata
+from heron_common.cache.tags import media_tags, tags_metadata
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.limits import (
     DEFAULT_REVISIONS_PAGE_SIZE,
@@ -21,7 +21,6 @@ from heron_common.rpc.paging import page_bounds
 from heron_common.security.authz import PUBLIC, current_principal
 
 from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
-from heron_content.media_refs import media_tags
 from heron_content.policy import sees_unpublished
 from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService

@@ -12,6 +12,7 @@ from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
 from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.cache import TieredCache
+from heron_common.cache.tags import media_tags
 from heron_common.db import Database
 from heron_common.plugin_hooks import PluginHooks
 from heron_common.redis.client import create_redis
@@ -23,7 +24,7 @@ from heron_media.service import MediaService
 from heron_media.servicer import POLICY, MediaServicer
 from heron_media.settings import MediaSettings
 from heron_media.storage import create_storage
-from heron_media.visibility import MEDIA_TAG, Visibility
+from heron_media.visibility import Visibility
 
 logger = logging.getLogger("heron.media")
 
@@ -52,7 +53,7 @@ async def build(
         )
 
         async def changed(media_id: str) -> None:
-            await pages.invalidate(tags=[f"{MEDIA_TAG}{media_id}"])
+            await pages.invalidate(tags=media_tags([media_id]))
 
     plugins_channel = create_channel(settings.plugins_target)
     stack.push_async_callback(plugins_channel.close)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from heron_common import names
+from heron_common.cache.tags import media_tags
 from heron_common.db import Database
 from heron_common.errors import (
     Conflict,
@@ -38,7 +39,7 @@ from heron_media.settings import MediaSettings
 from heron_media.sniff import HEAD_BYTES, canonical, sniff
 from heron_media.storage import Storage, Writer, beside
 from heron_media.variants import Spec, render
-from heron_media.visibility import MEDIA_TAG, Visibility
+from heron_media.visibility import Visibility
 
 logger = logging.getLogger("heron.media")
 
@@ -364,10 +365,8 @@ class MediaService:
                 "No such media file.",
                 [ErrorDetail("id", "no public media file with this id (sign in to see it)")],
             )
-        return found, [
-            f"{MEDIA_TAG}{found.id}",
-            *(t for t in tags if t != f"{MEDIA_TAG}{found.id}"),
-        ]
+        own = media_tags([found.id])
+        return found, [*own, *(t for t in tags if t not in own)]
 
     async def list_media(
         self, principal: Principal, listing: Listing

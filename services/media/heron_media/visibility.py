@@ -21,14 +21,10 @@ from typing import Literal
 
 from cms.content.v1 import content_pb2 as content_pb
 from cms.content.v1 import content_pb2_grpc
+from heron_common.cache.tags import PUBLIC_MEDIA_TAG
 from heron_common.errors import DeadlineExceeded, ErrorDetail, PermissionDenied, Unavailable
 from heron_common.rpc.client import call_with_tags
 from heron_common.security.permissions import Principal
-
-MEDIA_TAG = "media:"
-PUBLIC_MEDIA_TAG = "media:published"
-"""On every answer an anonymous caller gets: what stops any file from being published in bulk
-(a collection's schema change) invalidates them all."""
 
 
 class Visibility:

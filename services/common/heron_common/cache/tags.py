@@ -24,3 +24,15 @@ def tags_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str] |
             text = value.decode() if isinstance(value, bytes) else value
             return [tag for tag in text.split(",") if tag] or None
     return None
+
+
+# A media file's tag: what content and media writes invalidate when the file, or whether it
+# is public, changes (answers that show the file carry it).
+MEDIA_TAG = "media:"
+PUBLIC_MEDIA_TAG = "media:published"
+"""On every file answer an anonymous caller gets: a change that may stop any file from being
+published at once (a collection's schema refitted) invalidates them all."""
+
+
+def media_tags(ids: Iterable[str]) -> list[str]:
+    return [f"{MEDIA_TAG}{i}" for i in sorted(ids)]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from heron_common.cache.tags import PUBLIC_MEDIA_TAG
 from heron_common.errors import (
     AlreadyExists,
     Conflict,
@@ -29,7 +30,7 @@ from heron_content.caching import (
     listing_tags,
 )
 from heron_content.indexes import sync_indexes
-from heron_content.media_refs import PUBLIC_MEDIA_TAG, used_media
+from heron_content.media_refs import used_media
 from heron_content.repository import Collection
 from heron_content.schema import (
     Conformed,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from heron_common.cache.tags import media_tags
 from heron_common.context import request_id_var
 from heron_common.db import Database
 from heron_common.errors import (
@@ -35,7 +36,7 @@ from heron_content import includes, policy, search
 from heron_content import repository as repo
 from heron_content.caching import ContentCache, item_key, item_tags, listing_tags
 from heron_content.media import MediaFiles, media_json
-from heron_content.media_refs import MediaRef, field_refs, media_tags, used_media
+from heron_content.media_refs import MediaRef, field_refs, used_media
 from heron_content.models import items as items_table
 from heron_content.query import (
     Compiler,
