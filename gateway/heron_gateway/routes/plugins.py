@@ -211,7 +211,7 @@ async def plugin_route(
         (
             r
             for r in upstreams.active_plugins.routes
-            if r.plugin == name and r.method == request.method and _matches(r.path, wanted)
+            if r.plugin == name and r.method == request.method and r.pattern.match(wanted)
         ),
         None,
     )
@@ -271,11 +271,6 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         operation_id=f"plugin_route_{_method.lower()}",
         summary="An active plugin's own routes",
     )
-
-
-def _matches(pattern: str, path: str) -> bool:
-    regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"[^/]+", re.escape(pattern)) + "$"
-    return re.match(regex, path) is not None
 
 
 def _may(principal: Principal, permission: str) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -36,12 +37,19 @@ logger = logging.getLogger("heron.plugins")
 _MARGIN_SECONDS = 1.0
 
 
+def route_pattern(template: str) -> re.Pattern[str]:
+    """A plugin route's path template as a pattern: `/items/{id}` takes `/items/7`, with the
+    parameter `id` as a named group."""
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
 @dataclass(frozen=True)
 class ActiveRoute:
     plugin: str
     method: str
     path: str
     permission: str
+    pattern: re.Pattern[str] = field(compare=False, repr=False)
 
 
 class PluginHooks:
@@ -78,7 +86,10 @@ class PluginHooks:
         for hook in state.hooks:
             hooks.setdefault(hook.event, []).append(hook)
         self.hooks = hooks
-        self.routes = [ActiveRoute(r.plugin, r.method, r.path, r.permission) for r in state.routes]
+        self.routes = [
+            ActiveRoute(r.plugin, r.method, r.path, r.permission, route_pattern(r.path))
+            for r in state.routes
+        ]
         self.version = state.version
         logger.info(
             "active plugins changed",

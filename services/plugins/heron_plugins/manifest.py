@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jsonschema_rs
+from heron_common.plugin_hooks import route_pattern
 from heron_common.security.permissions import VALID_PERMISSIONS
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -113,8 +114,7 @@ class Route(BaseModel):
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path's parameters if `path` is this route's (`/items/{id}` takes `/items/7`)."""
-        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
-        found = re.match(pattern, path)
+        found = route_pattern(self.path).match(path)
         return None if found is None else found.groupdict()
 
 
