@@ -28,10 +28,12 @@ from typing import Any, Generic, TypeVar
 import grpc
 import uvloop
 from cms.auth.v1 import auth_pb2_grpc
+from cms.plugins.v1 import plugins_pb2_grpc
 
 from heron_common.db import Database, create_engine, revisions
 from heron_common.errors import DomainError
 from heron_common.logging import configure_logging
+from heron_common.plugin_hooks import PluginHooks
 from heron_common.registry import BY_NAME
 from heron_common.rpc.client import create_channel
 from heron_common.rpc.server import create_server, run_server
@@ -150,6 +152,19 @@ def remote_authenticator(settings: ServiceSettings, stack: AsyncExitStack) -> Au
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         poll_seconds=settings.auth_poll_seconds,
+    )
+
+
+def remote_plugin_hooks(settings: ServiceSettings, stack: AsyncExitStack) -> PluginHooks:
+    """The active plugins' hooks, fetched from the plugins service every `auth_poll_seconds`
+    (run its `run` as a background loop), for a service whose writes fire hooks."""
+    channel = create_channel(settings.plugins_target)
+    stack.push_async_callback(channel.close)
+    return PluginHooks(
+        plugins_pb2_grpc.PluginsServiceStub(channel),
+        settings.internal_secret,
+        poll_seconds=settings.auth_poll_seconds,
+        timeout=settings.peer_timeout_seconds,
     )
 
 

@@ -10,14 +10,12 @@ from typing import Any
 
 from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
-from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.codec import MsgpackCodec
 from heron_common.db import Database
-from heron_common.plugin_hooks import PluginHooks
 from heron_common.redis.client import create_redis
 from heron_common.rpc.client import create_channel
-from heron_common.service import Built, ServiceSpec, remote_authenticator
+from heron_common.service import Built, ServiceSpec, remote_authenticator, remote_plugin_hooks
 
 from heron_content.caching import ContentCache
 from heron_content.collections_as_code import sync_collections
@@ -57,15 +55,8 @@ async def build(
     # Media fields are checked against the media service, and included from it.
     media_channel = create_channel(settings.media_target)
     stack.push_async_callback(media_channel.close)
-    # The active plugins' hooks, fetched each second; a write calls them only when one is active.
-    plugins_channel = create_channel(settings.plugins_target)
-    stack.push_async_callback(plugins_channel.close)
-    hooks = PluginHooks(
-        plugins_pb2_grpc.PluginsServiceStub(plugins_channel),
-        settings.internal_secret,
-        poll_seconds=settings.auth_poll_seconds,
-        timeout=settings.peer_timeout_seconds,
-    )
+    # The active plugins' hooks; a write calls them only when one is active.
+    hooks = remote_plugin_hooks(settings, stack)
     service = ContentService(
         database,
         ContentCache(rows, pages),

@@ -10,14 +10,12 @@ from typing import Any
 
 from cms.content.v1 import content_pb2_grpc
 from cms.media.v1 import media_pb2_grpc
-from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.cache import TieredCache
 from heron_common.cache.tags import media_tags
 from heron_common.db import Database
-from heron_common.plugin_hooks import PluginHooks
 from heron_common.redis.client import create_redis
 from heron_common.rpc.client import create_channel
-from heron_common.service import Built, ServiceSpec, remote_authenticator
+from heron_common.service import Built, ServiceSpec, remote_authenticator, remote_plugin_hooks
 
 from heron_media.hooks import Hooks
 from heron_media.service import MediaService
@@ -55,14 +53,7 @@ async def build(
         async def changed(media_id: str) -> None:
             await pages.invalidate(tags=media_tags([media_id]))
 
-    plugins_channel = create_channel(settings.plugins_target)
-    stack.push_async_callback(plugins_channel.close)
-    plugins = PluginHooks(
-        plugins_pb2_grpc.PluginsServiceStub(plugins_channel),
-        settings.internal_secret,
-        poll_seconds=settings.auth_poll_seconds,
-        timeout=settings.peer_timeout_seconds,
-    )
+    plugins = remote_plugin_hooks(settings, stack)
     service = MediaService(
         database, storage, settings, Hooks(plugins), visibility=visibility, changed=changed
     )
