@@ -219,7 +219,7 @@ class Plugins:
     async def settings(self, name: str) -> Settings:
         manifest = self._loaded(name)
         async with self.db.read() as conn:
-            row = await self._installed(conn, name)
+            row = await self._installed(conn, name, for_update=False)
         return _shown(manifest, row.settings, row.updated_at)
 
     async def update_settings(self, principal: Principal, name: str, values: Any) -> Settings:
@@ -229,7 +229,7 @@ class Plugins:
                 "settings: expected an object", [ErrorDetail("settings", "expected an object")]
             )
         async with self.db.transaction() as conn:
-            row = await self._installed(conn, name, for_update=True)
+            row = await self._installed(conn, name)
             secrets = manifest.secrets()
             # A secret left out keeps its value: reads never return it to be sent back.
             merged = {
@@ -262,6 +262,7 @@ class Plugins:
         return plugin.manifest
 
     async def _installed(self, conn: Any, name: str, *, for_update: bool = True) -> Installed:
+        """The installed plugin's row, locked for the transaction of `conn` unless only read."""
         row = await repo.get(conn, name, for_update=for_update)
         if row is None:
             raise Conflict(f"The plugin {name!r} is not installed: install it first.")
