@@ -40,7 +40,7 @@ from heron_common.errors import (
     from_trailer,
 )
 from heron_common.limits import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
-from heron_common.names import FILENAME_PATTERN, FOLDER_PATTERN, is_folder
+from heron_common.names import FILENAME_PATTERN, FOLDER_PATTERN, file_path, is_folder
 from heron_common.rpc.client import call, call_metadata
 from heron_common.security.permissions import Principal
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,12 +103,8 @@ def media_json(m: pb.Media) -> dict[str, Any]:
         "uploaded_at": iso_from_ms(m.uploaded_at),
         "updated_at": iso_from_ms(m.updated_at),
         "version": m.version,
-        "url": file_path(m),
+        "url": file_path(m.id, m.filename),
     }
-
-
-def file_path(m: pb.Media) -> str:
-    return f"/files/{m.id}/{quote(m.filename, safe='')}"
 
 
 # -- streaming multipart -------------------------------------------------------------------

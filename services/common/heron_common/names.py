@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote
 
 # Every code point of the categories above (Unicode 14, Python 3.11's), and the two slashes;
 # `forbidden()` also asks unicodedata, so a later Unicode's new format characters count too.
@@ -57,3 +58,8 @@ def forbidden(text: str) -> bool:
 
 def is_folder(text: str) -> bool:
     return bool(_FOLDER.match(text))
+
+
+def file_path(media_id: str, filename: str) -> str:
+    """Where the gateway serves a media file: `/files/<id>/<its name, URL-quoted>`."""
+    return f"/files/{media_id}/{quote(filename, safe='')}"

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from cms.common.v1 import common_pb2
 from cms.media.v1 import media_pb2 as pb
 from cms.media.v1 import media_pb2_grpc
 from heron_common.errors import DeadlineExceeded, ErrorDetail, InvalidArgument, Unavailable
+from heron_common.names import file_path
 from heron_common.rpc.client import call
 from heron_common.security.permissions import Principal
 
@@ -79,7 +79,7 @@ def media_json(m: pb.Media) -> dict[str, Any]:
     """A file as an included media field shows it: what a page needs to show it."""
     return {
         "id": m.id,
-        "url": f"/files/{m.id}/{quote(m.filename, safe='')}",
+        "url": file_path(m.id, m.filename),
         "filename": m.filename,
         "mime_type": m.mime_type,
         "size": m.size,
