@@ -103,7 +103,7 @@ def asks_fresh(cache_control: bytes | None) -> bool:
     return b"no-cache" in control or b"no-store" in control
 
 
-def _key(principal: Principal, scope: Scope) -> str:
+def page_key(principal: Principal, scope: Scope) -> str:
     """The page's entry: the caller's context and the normalized request (for a variant in
     `format=auto`, the format the request's `Accept` picks)."""
     query: bytes = scope.get("query_string", b"")
@@ -111,9 +111,6 @@ def _key(principal: Principal, scope: Scope) -> str:
     if b"format=auto" in query and scope["path"].startswith(FILES_PREFIX):
         key += f"|{auto_format((header(scope, b'accept') or b'').decode('latin-1'))}"
     return key
-
-
-page_key = _key
 
 
 def auto_format(accept: str) -> str:
@@ -204,7 +201,7 @@ class ResponseCacheMiddleware:
                 fresh_var.set(True)  # the services' caches are skipped too
             await self.app(scope, receive, _decorate(send, public))
             return
-        key = _key(principal, scope)
+        key = page_key(principal, scope)
         hit = pages.peek(key)
         if hit is None:
             ran = False
@@ -276,7 +273,7 @@ class ResponseCacheMiddleware:
             )
         except DomainError:
             return None
-        hit = pages.peek(_key(principal, scope))
+        hit = pages.peek(page_key(principal, scope))
         if hit is None or hit.value is None:
             return None
         return hit.value, hit, principal
