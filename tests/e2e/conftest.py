@@ -176,6 +176,7 @@ def start_stack(
     admin_email: str = "",
     name: str = "",
     media_database_url: str = "",
+    plugins_database_url: str = "",
 ) -> Stack:
     """Start auth, content and gateway; `name` prefixes the log files (several stacks may
     share one data directory, and so one store); `admin_email` signs in to an existing one."""
@@ -209,6 +210,7 @@ def start_stack(
             "HERON_CONTENT_SEED_DEMO": "true" if seed else "false",
         },
         "media": {"HERON_MEDIA_DATABASE_URL": media_database_url},
+        "plugins": {"HERON_PLUGINS_DATABASE_URL": plugins_database_url},
     }
     backends = {
         service.name: Service(

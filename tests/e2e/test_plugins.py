@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_stack
+from tests.conftest import throwaway_database
+from tests.e2e.conftest import Stack, content_sql, start_stack
 
 PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "heron_test_plugins"
 ENTRY_POINTS = """\
@@ -74,6 +75,7 @@ def test_the_registry_lists_what_the_environment_declares(stack: Stack) -> None:
     assert tester["routes"] == [
         {"method": "GET", "path": "/hello", "permission": "tester.use"},
         {"method": "POST", "path": "/echo/{what}", "permission": "public"},
+        {"method": "GET", "path": "/events", "permission": "tester.use"},
     ]
     assert tester["permissions"] == ["tester.use"]
     assert tester["settings_schema"]["properties"]["api_key"]["writeOnly"] is True
@@ -281,3 +283,178 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     plain = _eventually(lambda: (r := create("Veto later")).status_code == 201 and r)
     assert plain and plain.json()["data"]["title"] == "Veto later"
     assert _eventually(lambda: upload("forbidden-no-more.txt").status_code == 201)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hooked_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A private stack with the test plugins, on each database (its processes get killed)."""
+    env = {"PYTHONPATH": str(install_test_plugins(tmp_path_factory.mktemp("site")))}
+    if request.param == "sqlite":
+        running = start_stack(tmp_path, seed=False, extra_env=env)
+        yield running
+        running.stop()
+        return
+    server = request.getfixturevalue("postgres_server_url")
+    with (
+        throwaway_database(server) as content_url,
+        throwaway_database(server) as auth_url,
+        throwaway_database(server) as media_url,
+        throwaway_database(server) as plugins_url,
+    ):
+        running = start_stack(
+            tmp_path,
+            content_url,
+            seed=False,
+            auth_database_url=auth_url,
+            media_database_url=media_url,
+            plugins_database_url=plugins_url,
+            extra_env=env,
+        )
+        yield running
+        running.stop()
+
+
+def _seen(stack: Stack, event: str = "") -> list[dict[str, Any]]:
+    """The after-events the tester plugin's handlers received (in the plugins service)."""
+    reply = stack.client.get("/api/plugins/tester/events", params={"event": event})
+    return reply.json() if reply.status_code == 200 else []
+
+
+def _of(stack: Stack, subject: str) -> list[tuple[str, int]]:
+    return [
+        (p["event"], p["item"]["version"])
+        for p in _seen(stack)
+        if p.get("item", {}).get("id") == subject
+    ]
+
+
+def test_after_hooks_fire_once_in_order_and_survive_a_killed_service(
+    hooked_stack: Stack,
+) -> None:
+    stack = hooked_stack
+    for name in ("tester", "sleeper", "skipper"):
+        _ensure_active(stack, name)
+    probe = f"probe_{uuid.uuid4().hex[:6]}"
+    assert stack.client.post("/api/collections", json={"name": probe, "schema": {}}).is_success
+    collection = f"after_{uuid.uuid4().hex[:6]}"
+
+    def create(title: str, status: str = "draft") -> dict[str, Any]:
+        reply = stack.client.post(
+            "/api/content", json={"collection": collection, "title": title, "status": status}
+        )
+        assert reply.status_code == 201, reply.text
+        return reply.json()["data"]
+
+    def update(item_id: str, **values: Any) -> Any:
+        return stack.client.put(f"/api/content/{item_id}", json=values)
+
+    # Once the content service knows the plugins' hooks (the before hook shows it)...
+    def probed() -> bool:
+        reply = stack.client.post("/api/content", json={"collection": probe, "title": "p"})
+        assert reply.status_code == 201, reply.text
+        return bool(reply.json()["data"]["title"] == "p (checked)")
+
+    assert _eventually(probed)
+    # ... a change of a collection is an event,
+    assert stack.client.post("/api/collections", json={"name": collection, "schema": {}}).is_success
+    changed = _eventually(
+        lambda: [
+            p
+            for p in _seen(stack, "collection:afterChange")
+            if p["collection"]["name"] == collection
+        ]
+    )
+    assert changed and changed[0]["change"] == "created" and changed[0]["actor"]["role"] == "admin"
+
+    # Every write of an item is an event, delivered in the order of the writes.
+    item = create("Ordered")
+    for n in range(5):
+        assert update(item["id"], title=f"Ordered {n}").status_code == 200
+    assert update(item["id"], status="published").status_code == 200
+    assert update(item["id"], status="draft").status_code == 200
+    assert stack.client.delete(f"/api/content/{item['id']}").status_code == 200
+    expected = [
+        ("content:afterCreate", 1),
+        *(("content:afterUpdate", v) for v in range(2, 7)),
+        ("content:afterUpdate", 7),
+        ("content:afterPublish", 7),
+        ("content:afterUpdate", 8),
+        ("content:afterUnpublish", 8),
+        ("content:afterDelete", 8),
+    ]
+    assert _eventually(lambda: _of(stack, item["id"]) == expected, 15), _of(stack, item["id"])
+    created = next(p for p in _seen(stack, "content:afterCreate") if p["item"]["id"] == item["id"])
+    assert created["item"]["title"] == "Ordered (checked)" and created["source"] == "content"
+    assert created["actor"]["role"] == "admin" and created["request_id"]
+
+    # A write that was refused leaves no event.
+    vetoed = stack.client.post("/api/content", json={"collection": collection, "title": "Veto"})
+    assert vetoed.status_code == 409
+    kept = create("Kept")
+    bad = update(kept["id"], title="")
+    assert bad.status_code == 400
+    assert update(kept["id"], title="Kept again").status_code == 200
+    assert _eventually(
+        lambda: _of(stack, kept["id"]) == [("content:afterCreate", 1), ("content:afterUpdate", 2)]
+    )
+    assert not [p for p in _seen(stack) if p.get("item", {}).get("title", "").startswith("Veto")]
+
+    # An after hook that sleeps past its deadline, or raises, never holds up or fails a write;
+    # it is bounded and counted, and the other plugins' handlers still run.
+    started = time.monotonic()
+    slow = create("a lazy one")
+    assert time.monotonic() - started < 1.0  # the sleeper's handler takes 3 s (bounded at 1 s)
+    assert update(slow["id"], title="still lazy").status_code == 200
+    assert _eventually(lambda: len(_of(stack, slow["id"])) == 2, 10)
+    sleeper = stack.client.get("/api/plugins/sleeper").json()["data"]["stats"]
+    assert sleeper["content:afterCreate"]["timeouts"] >= 1
+    skipper = stack.client.get("/api/plugins/skipper").json()["data"]["stats"]
+    assert skipper["content:afterUpdate"]["failures"] >= 1
+
+    # Files and accounts too.
+    uploaded = stack.client.put(
+        "/api/media/upload/after.txt", content=b"words\n", headers={"content-type": "text/plain"}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    media_id = uploaded.json()["data"]["id"]
+    assert stack.client.delete(f"/api/media/{media_id}").status_code in (200, 204)
+    assert _eventually(
+        lambda: (
+            [p["event"] for p in _seen(stack) if p.get("media", {}).get("id") == media_id]
+            == ["media:afterUpload", "media:afterDelete"]
+        ),
+        10,
+    )
+    viewer = stack.user("viewer")
+    registered = _eventually(
+        lambda: [
+            p for p in _seen(stack, "auth:afterRegister") if p["user"]["email"] == viewer.email
+        ],
+        10,
+    )
+    assert registered and "password_hash" not in registered[0]["user"]
+    assert _eventually(
+        lambda: [p for p in _seen(stack, "auth:afterLogin") if p["user"]["email"] == viewer.email],
+        10,
+    )
+    ids = [p["id"] for p in _seen(stack)]
+    assert len(ids) == len(set(ids))
+
+    # The plugins service away: writes go on; the content service killed right after a
+    # committed write; both back: the event is delivered, once.
+    survivor = create("Survivor")
+    assert _eventually(lambda: len(_of(stack, survivor["id"])) == 1)
+    stack.backends["plugins"].stop()
+    assert update(survivor["id"], title="Survivor, changed").status_code == 200
+    stack.backends["content"].kill()
+    stack.backends["plugins"].start()
+    stack.backends["content"].start()
+    stack.wait_ready()
+    assert _eventually(lambda: _of(stack, survivor["id"]) == [("content:afterUpdate", 2)], 15), _of(
+        stack, survivor["id"]
+    )
+    time.sleep(1.5)  # a second relay pass delivers nothing again
+    assert _of(stack, survivor["id"]) == [("content:afterUpdate", 2)]
+    assert content_sql(stack, "SELECT COUNT(*) FROM outbox") == [(0,)]

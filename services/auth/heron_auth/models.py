@@ -3,6 +3,7 @@ signing keys. Secrets are stored only as hashes; timestamps are epoch millisecon
 
 from __future__ import annotations
 
+from heron_common.outbox import outbox_table
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -137,3 +138,6 @@ signing_keys = Table(
     # A retired key signs nothing new and stays published until its last token expired.
     Column("retired_at", BigInteger, nullable=True),
 )
+
+# After-events waiting for the relay (heron_common.outbox).
+outbox = outbox_table(metadata)

@@ -14,8 +14,15 @@ from heron_common.db import Database
 from heron_common.redis.client import create_redis
 from heron_common.redis.ratelimit import RateLimiter
 from heron_common.security.identity import Authenticator, StateUpdate
-from heron_common.service import Built, ServiceSpec, open_database
+from heron_common.service import (
+    Built,
+    ServiceSpec,
+    open_database,
+    plugin_outbox,
+    remote_plugin_hooks,
+)
 
+from heron_auth import models
 from heron_auth.passwords import Passwords
 from heron_auth.service import AuthService
 from heron_auth.servicer import POLICY, AuthServicer
@@ -97,13 +104,18 @@ async def build(
             except Exception:
                 logger.exception("pruning expired sessions failed")
 
+    # Sign-ins and sign-ups are after-events for the plugins (heron_common.outbox).
+    hooks = remote_plugin_hooks(settings, stack)
+    outbox, relay = plugin_outbox("auth", database, models.outbox, hooks)
+    service.context.outbox = outbox
+
     def register(server: Any) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)
 
     return Built(
         register=register,
         authenticator=build_authenticator(service, settings),
-        background=[prune_forever],
+        background=[prune_forever, hooks.run, relay.run],
     )
 
 

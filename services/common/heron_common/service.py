@@ -33,6 +33,7 @@ from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.db import Database, create_engine, revisions
 from heron_common.errors import DomainError
 from heron_common.logging import configure_logging
+from heron_common.outbox import Outbox, Relay
 from heron_common.plugin_hooks import PluginHooks
 from heron_common.registry import BY_NAME
 from heron_common.rpc.client import create_channel
@@ -166,6 +167,18 @@ def remote_plugin_hooks(settings: ServiceSettings, stack: AsyncExitStack) -> Plu
         poll_seconds=settings.auth_poll_seconds,
         timeout=settings.peer_timeout_seconds,
     )
+
+
+def plugin_outbox(
+    source: str, database: Database, table: Any, hooks: PluginHooks
+) -> tuple[Outbox, Relay]:
+    """The service's outbox of after-events (kept only for events an active plugin listens
+    to) and its relay to the plugins service (run its `run` as a background loop)."""
+    outbox = Outbox(table, source, hooks)
+    relay = Relay(
+        database, outbox, hooks.stub, hooks.metadata, poll_seconds=1.0, timeout=hooks.timeout
+    )
+    return outbox, relay
 
 
 def grpc_server(

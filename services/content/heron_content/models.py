@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from heron_common.outbox import outbox_table
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -136,3 +137,6 @@ item_revisions = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("item_id", "version", name="pk_item_revisions"),
 )
+
+# After-events waiting for the relay (heron_common.outbox).
+outbox = outbox_table(metadata)

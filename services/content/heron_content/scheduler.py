@@ -20,12 +20,13 @@ from typing import Any
 
 import orjson
 from heron_common.cache.tags import media_tags
-from heron_common.events import unit_of_work
+from heron_common.events import UnitOfWork, unit_of_work
 from heron_common.ids import now_ms
 
 from heron_content import policy
 from heron_content import repository as repo
 from heron_content.caching import item_tags
+from heron_content.outbox import emit_item_events
 from heron_content.repository import Item
 from heron_content.service import ContentService
 
@@ -65,12 +66,12 @@ class Scheduler:
         """Apply the due changes; how many items were taken."""
         now = now_ms()
         items = self.service.items
-        async with unit_of_work(items.db, items.events) as work:
+        async with unit_of_work(items.db, items.events, items.outbox) as work:
             due = await repo.due_items(work.conn, now, self.batch, MAX_ATTEMPTS)
             for item in due:
                 try:
                     async with work.conn.begin_nested():
-                        await self._apply(work.conn, item, now)
+                        await self._apply(work, item, now)
                 except _Changed:
                     continue  # written meanwhile (SQLite takes no lock): the next tick sees it
                 except Exception as exc:  # this item only: the others still go
@@ -88,7 +89,8 @@ class Scheduler:
         )
         return len(due)
 
-    async def _apply(self, conn: Any, item: Item, now: int) -> None:
+    async def _apply(self, work: UnitOfWork, item: Item, now: int) -> None:
+        conn = work.conn
         permissions = self.role_permissions().get(item.scheduled_role, frozenset())
         if not policy.may_still_publish(item, permissions):
             message = (
@@ -132,6 +134,9 @@ class Scheduler:
                 orjson.loads(current.data),
                 self.service.items.revisions_kept,
             )
+        # Who scheduled it is who changed it.
+        actor = {"id": item.scheduled_by, "role": item.scheduled_role}
+        await emit_item_events(work, actor, item, current)
         logger.info(
             "scheduled change applied",
             extra={"item_id": item.id, "status": current.status},

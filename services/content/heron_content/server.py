@@ -15,8 +15,15 @@ from heron_common.cache.codec import MsgpackCodec
 from heron_common.db import Database
 from heron_common.redis.client import create_redis
 from heron_common.rpc.client import create_channel
-from heron_common.service import Built, ServiceSpec, remote_authenticator, remote_plugin_hooks
+from heron_common.service import (
+    Built,
+    ServiceSpec,
+    plugin_outbox,
+    remote_authenticator,
+    remote_plugin_hooks,
+)
 
+from heron_content import models
 from heron_content.caching import ContentCache
 from heron_content.collections_as_code import sync_collections
 from heron_content.media import MediaFiles
@@ -57,6 +64,7 @@ async def build(
     stack.push_async_callback(media_channel.close)
     # The active plugins' hooks; a write calls them only when one is active.
     hooks = remote_plugin_hooks(settings, stack)
+    outbox, relay = plugin_outbox("content", database, models.outbox, hooks)
     service = ContentService(
         database,
         ContentCache(rows, pages),
@@ -67,6 +75,7 @@ async def build(
             settings.peer_timeout_seconds,
         ),
         hooks=hooks,
+        outbox=outbox,
     )
     # Only a store created just now gets the demo: one its owner emptied stays empty.
     if settings.seed_demo and created:
@@ -87,7 +96,9 @@ async def build(
         batch=settings.scheduler_batch,
     )
     return Built(
-        register=register, authenticator=authenticator, background=[scheduler.run, hooks.run]
+        register=register,
+        authenticator=authenticator,
+        background=[scheduler.run, hooks.run, relay.run],
     )
 
 

@@ -15,6 +15,7 @@ deleting the file removes every object beside it, with or without a row, then th
 
 from __future__ import annotations
 
+from heron_common.outbox import outbox_table
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -83,3 +84,6 @@ variants = Table(
     Column("sha256", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# After-events waiting for the relay (heron_common.outbox).
+outbox = outbox_table(metadata)

@@ -15,8 +15,15 @@ from heron_common.cache.tags import media_tags
 from heron_common.db import Database
 from heron_common.redis.client import create_redis
 from heron_common.rpc.client import create_channel
-from heron_common.service import Built, ServiceSpec, remote_authenticator, remote_plugin_hooks
+from heron_common.service import (
+    Built,
+    ServiceSpec,
+    plugin_outbox,
+    remote_authenticator,
+    remote_plugin_hooks,
+)
 
+from heron_media import models
 from heron_media.hooks import Hooks
 from heron_media.service import MediaService
 from heron_media.servicer import POLICY, MediaServicer
@@ -54,8 +61,14 @@ async def build(
             await pages.invalidate(tags=media_tags([media_id]))
 
     plugins = remote_plugin_hooks(settings, stack)
+    outbox, relay = plugin_outbox("media", database, models.outbox, plugins)
     service = MediaService(
-        database, storage, settings, Hooks(plugins), visibility=visibility, changed=changed
+        database,
+        storage,
+        settings,
+        Hooks(plugins, outbox),
+        visibility=visibility,
+        changed=changed,
     )
     stack.callback(service.close)
     # What a crash left half-done is removed before serving, then every minute.
@@ -68,7 +81,7 @@ async def build(
     return Built(
         register=register,
         authenticator=remote_authenticator(settings, stack),
-        background=[service.reap_forever, plugins.run],
+        background=[service.reap_forever, plugins.run, relay.run],
     )
 
 

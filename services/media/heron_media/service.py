@@ -264,7 +264,10 @@ class MediaService:
                 if not await repo.finish_upload(conn, id_, values):
                     raise Conflict("The upload took too long and was abandoned; send it again.")
                 made = await repo.get_media(conn, id_)
-            assert made is not None
+                assert made is not None
+                emitted = await self.hooks.after_upload(conn, principal, made)
+            if emitted:
+                self.hooks.committed()
             done = True
         finally:
             if not done:
@@ -277,7 +280,6 @@ class MediaService:
                 earlier = await repo.same_bytes(conn, made.sha256, made.id)
             duplicate = earlier.id if earlier is not None else ""
         logger.info("media uploaded", extra={"media_id": made.id, "size": made.size})
-        await self.hooks.after_upload(principal, made)
         return Uploaded(made, duplicate_of=duplicate)
 
     def _scrubbed(self, checked: _Checked, head: bytes) -> bytes:
@@ -547,14 +549,16 @@ class MediaService:
         media_id = current.id
         async with self.db.transaction() as conn:
             hidden = await repo.hide_for_delete(conn, media_id, now_ms())
+            emitted = hidden is not None and await self.hooks.after_delete(conn, principal, current)
         if hidden is None:
             raise NotFound("No such media file.", [ErrorDetail("id", "deleted meanwhile")])
+        if emitted:
+            self.hooks.committed()
         await self._changed(media_id)  # hidden now: no cache may still serve it
         await self.storage.delete(hidden.storage_key, hidden.multipart_id)
         async with self.db.transaction() as conn:
             await repo.forget(conn, media_id)
         logger.info("media deleted", extra={"media_id": media_id})
-        await self.hooks.after_delete(principal, current)
 
     async def _changed(self, media_id: str) -> None:
         if self.changed is None:

@@ -1,5 +1,5 @@
-"""Plugin tables (SQLAlchemy Core): each installed plugin's state and settings, and the log of
-every change made to a plugin."""
+"""Plugin tables (SQLAlchemy Core): each installed plugin's state and settings, the log of
+every change made to a plugin, and the after-events received from the services' outboxes."""
 
 from __future__ import annotations
 
@@ -32,4 +32,24 @@ plugin_activity = Table(
     Column("at", BigInteger, nullable=False),
     Column("detail", Text, nullable=False, default=""),
     Index("ix_plugin_activity_plugin", "plugin", "id"),
+)
+
+# Each after-event once (by its id), in the order received; `handled_at` once every active
+# plugin's handler of it has run. Handled events are kept a while: a relay that sends a batch
+# again (after a crash between its delivery and its delete) finds their ids here.
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("event", String(64), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("handled_at", BigInteger, nullable=True),
+    Index("ix_events_pending", "handled_at", "seq"),
 )

@@ -130,6 +130,41 @@ class Runtime:
                 outcome.payload = result
         return outcome
 
+    async def run_after(self, event: str, payload: dict[str, Any]) -> int:
+        """Every active handler of the after-event, in priority order, each within its own
+        deadline and on its own copy of the payload; how many ran without failing. Nothing a
+        handler does reaches the write (it committed) or another handler."""
+        active = await self.active()
+        body = orjson.dumps(payload)
+        succeeded = 0
+        for plugin, hook in active.hooks:
+            if hook.event != event or hook.handler is None:
+                continue
+            key = (plugin, event)
+            self.calls[key] += 1
+            try:
+                async with asyncio.timeout(hook.timeout_ms / 1000):
+                    await _call(hook.handler, orjson.loads(body))
+                succeeded += 1
+            except TimeoutError:
+                self.timeouts[key] += 1
+                logger.warning(
+                    "after hook timed out",
+                    extra={"plugin": plugin, "hook": event, "event_id": payload.get("id")},
+                )
+            except Exception as exc:  # the plugin's own failure: reported, bounded
+                self.failures[key] += 1
+                logger.warning(
+                    "after hook failed",
+                    extra={
+                        "plugin": plugin,
+                        "hook": event,
+                        "event_id": payload.get("id"),
+                        "error": type(exc).__name__,
+                    },
+                )
+        return succeeded
+
     async def handle_route(
         self, plugin: str, method: str, path: str, request: PluginRequest
     ) -> PluginResponse | None:

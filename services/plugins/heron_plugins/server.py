@@ -13,6 +13,7 @@ from heron_common.db import Database
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_plugins.discovery import discover
+from heron_plugins.inbox import Inbox
 from heron_plugins.runtime import Runtime
 from heron_plugins.service import Plugins
 from heron_plugins.servicer import POLICY, PluginsServicer
@@ -35,11 +36,18 @@ async def build(
         },
     )
 
+    runtime = Runtime(plugins)
+    inbox = Inbox(database, runtime)
+
     def register(server: Any) -> None:
-        servicer = PluginsServicer(plugins, Runtime(plugins))
+        servicer = PluginsServicer(plugins, runtime, inbox)
         plugins_pb2_grpc.add_PluginsServiceServicer_to_server(servicer, server)
 
-    return Built(register=register, authenticator=remote_authenticator(settings, stack))
+    return Built(
+        register=register,
+        authenticator=remote_authenticator(settings, stack),
+        background=[inbox.run],
+    )
 
 
 SPEC = ServiceSpec(

@@ -12,6 +12,7 @@ from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.errors import ErrorDetail, InvalidArgument
 from heron_common.security.authz import INTERNAL, PUBLIC, current_principal
 
+from heron_plugins.inbox import Inbox, Incoming
 from heron_plugins.manifest import PluginRequest
 from heron_plugins.repository import Activity
 from heron_plugins.runtime import Runtime
@@ -33,6 +34,7 @@ POLICY: dict[str, str] = {
     "GetActiveState": INTERNAL,
     "RunHook": INTERNAL,
     "HandleRoute": INTERNAL,
+    "DeliverEvents": INTERNAL,
 }
 assert PUBLIC not in POLICY.values()
 
@@ -80,9 +82,10 @@ def activity_message(entry: Activity) -> pb.Activity:
 
 
 class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
-    def __init__(self, plugins: Plugins, runtime: Runtime) -> None:
+    def __init__(self, plugins: Plugins, runtime: Runtime, inbox: Inbox) -> None:
         self.plugins = plugins
         self.runtime = runtime
+        self.inbox = inbox
 
     async def ListPlugins(
         self, request: pb.ListPluginsRequest, context: Context
@@ -194,3 +197,15 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
         headers = [pb.Header(name="content-type", value=answer.content_type)]
         headers += [pb.Header(name=k, value=v) for k, v in answer.headers.items()]
         return pb.RouteResponse(status=answer.status, headers=headers, body=answer.body)
+
+    async def DeliverEvents(
+        self, request: pb.DeliverEventsRequest, context: Context
+    ) -> pb.DeliverEventsResponse:
+        accepted = await self.inbox.accept(
+            request.source,
+            [
+                Incoming(e.id, e.event, e.subject, e.payload_json, e.occurred_at)
+                for e in request.events
+            ],
+        )
+        return pb.DeliverEventsResponse(accepted=accepted)

@@ -27,6 +27,32 @@ def check_upload(payload: dict[str, Any]) -> None:
         raise Reject("forbidden files are not taken")
 
 
+SEEN: list[dict[str, Any]] = []
+"""Every after-event the tester's handlers received, in order (in the plugins service)."""
+
+AFTER_EVENTS = (
+    "content:afterCreate",
+    "content:afterUpdate",
+    "content:afterDelete",
+    "content:afterPublish",
+    "content:afterUnpublish",
+    "collection:afterChange",
+    "media:afterUpload",
+    "media:afterDelete",
+    "auth:afterLogin",
+    "auth:afterRegister",
+)
+
+
+async def remember(payload: dict[str, Any]) -> None:
+    SEEN.append(payload)
+
+
+def seen(request: PluginRequest) -> Any:
+    wanted = request.query.get("event", [""])[0]
+    return [p for p in SEEN if not wanted or p["event"] == wanted]
+
+
 def hello(request: PluginRequest) -> Any:
     if request.method == "POST":
         return PluginResponse(201, b'{"echo": ' + request.body + b"}")
@@ -36,6 +62,12 @@ def hello(request: PluginRequest) -> Any:
 async def slow(payload: dict[str, Any]) -> None:
     if "slow" in payload["item"].get("title", ""):
         await asyncio.sleep(2)
+
+
+async def slow_after(payload: dict[str, Any]) -> None:
+    """Past its deadline for lazy items: the write it follows never waits for it."""
+    if "lazy" in payload["item"].get("title", ""):
+        await asyncio.sleep(3)
 
 
 def failing(payload: dict[str, Any]) -> None:
@@ -52,10 +84,12 @@ tester = Manifest(
     routes=(
         {"method": "GET", "path": "/hello", "permission": "tester.use", "handler": hello},
         {"method": "POST", "path": "/echo/{what}", "permission": "public", "handler": hello},
+        {"method": "GET", "path": "/events", "permission": "tester.use", "handler": seen},
     ),  # type: ignore[arg-type]
     hooks=(
         {"event": "content:beforeCreate", "priority": 10, "handler": check_title},
         {"event": "media:beforeUpload", "handler": check_upload},
+        *({"event": event, "priority": 50, "handler": remember} for event in AFTER_EVENTS),
     ),  # type: ignore[arg-type]
     settings_schema={
         "type": "object",
@@ -81,6 +115,7 @@ sleeper = Manifest(
     version="1.0.0",
     hooks=(
         {"event": "content:beforeCreate", "timeout_ms": 200, "on_error": "fail", "handler": slow},
+        {"event": "content:afterCreate", "timeout_ms": 1000, "handler": slow_after},
     ),  # type: ignore[arg-type]
 )
 
@@ -89,5 +124,6 @@ skipper = Manifest(
     version="1.0.0",
     hooks=(
         {"event": "content:beforeCreate", "priority": 1, "on_error": "skip", "handler": failing},
+        {"event": "content:afterUpdate", "priority": 1, "handler": failing},
     ),  # type: ignore[arg-type]
 )

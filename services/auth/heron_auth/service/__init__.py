@@ -31,9 +31,9 @@ class AuthService:
     ) -> None:
         self.settings = settings
         self.issuer = issuer
-        # Every write's events, after its commit (for the plugins' hooks and outbox to come).
+        # Every write's events, after its commit; after-events go to the outbox once attached.
         self.events = EventBus()
-        context = Context(database, settings, self.events)
+        self.context = context = Context(database, settings, self.events)
         self.roles = Roles(context)
         self.users = Users(context, passwords, throttle)
         self.sessions = Sessions(context, passwords, issuer, throttle, self.users)

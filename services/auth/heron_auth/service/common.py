@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from heron_common.db import Database
 from heron_common.errors import (
@@ -19,6 +20,7 @@ from heron_common.errors import (
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.ids import now_ms
+from heron_common.outbox import Outbox
 from heron_common.security.permissions import PUBLIC_ROLE, Principal, covers
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,18 +33,20 @@ MAX_EMAIL_LENGTH = 254
 REVOCATION_MARGIN_MS = 60_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     database: Database
     settings: AuthSettings
     events: EventBus
+    outbox: Outbox | None = None
+    """Where the after-events go (`auth:afterLogin`, `auth:afterRegister`); None: nowhere."""
 
     @property
     def access_ttl_ms(self) -> int:
         return self.settings.access_token_ttl_seconds * 1000
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.database, self.events)
+        return unit_of_work(self.database, self.events, self.outbox)
 
 
 def normalize_email(email: str) -> tuple[str, str]:
@@ -107,3 +111,21 @@ async def revoke_sessions(context: Context, work: UnitOfWork, session_ids: Itera
 async def revoke_user_sessions(context: Context, work: UnitOfWork, user_id: str) -> None:
     live = await repo.live_session_ids(work.conn, now_ms(), user_id=user_id)
     await revoke_sessions(context, work, [s for s, _ in live])
+
+
+AFTER_LOGIN = "auth:afterLogin"
+AFTER_REGISTER = "auth:afterRegister"
+
+
+def user_summary(user: repo.User) -> dict[str, Any]:
+    """A user as an after-event shows them: never a secret (no password hash)."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "status": user.status,
+        "created_at": user.created_at,
+        "last_login_at": user.last_login_at,
+    }

@@ -20,7 +20,13 @@ from heron_auth import repository as repo
 from heron_auth.passwords import Passwords
 from heron_auth.profile import Profile
 from heron_auth.repository import Role, User
-from heron_auth.service.common import Context, account_key, revoke_sessions
+from heron_auth.service.common import (
+    AFTER_LOGIN,
+    Context,
+    account_key,
+    revoke_sessions,
+    user_summary,
+)
 from heron_auth.service.users import Users
 from heron_auth.throttle import SignInThrottle, address_hash
 from heron_auth.tokens import TokenIssuer, new_refresh_token, secret_hash
@@ -88,7 +94,13 @@ class Sessions:
             await repo.update_user(work.conn, user.id, **updates)
             work.record("user.signed_in", user.id)
             await repo.remember_address(work.conn, user.id, address_hash(address), now)
-            return await self._start(work, repo.changed(user, updates))
+            signed_in = repo.changed(user, updates)
+            await work.emit(
+                AFTER_LOGIN,
+                user.id,
+                lambda: {"user": user_summary(signed_in), "method": "password"},
+            )
+            return await self._start(work, signed_in)
 
     async def register(self, email: str, password: str, profile: Profile) -> Issued:
         if not self.settings.registration_enabled:

@@ -15,7 +15,9 @@ from heron_common.errors import (
     validation_failed,
 )
 from heron_common.ids import is_id, new_id, now_ms
+from heron_common.outbox import actor_of
 from heron_common.rpc.paging import Page
+from heron_common.security.authz import principal_var
 from heron_common.security.permissions import ADMIN_ROLE, Principal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,12 +33,14 @@ from heron_auth.profile import (
 )
 from heron_auth.repository import User
 from heron_auth.service.common import (
+    AFTER_REGISTER,
     Context,
     check_may_grant,
     normalize_email,
     revoke_user_sessions,
     role_permissions,
     taken,
+    user_summary,
 )
 from heron_auth.throttle import SignInThrottle
 
@@ -104,6 +108,15 @@ class Users:
                     )
                     await repo.insert_user(conn, user)
                     work.record("user.created", user.id)
+                    await work.emit(
+                        AFTER_REGISTER,
+                        user.id,
+                        lambda made=user: {  # type: ignore[misc]
+                            "user": user_summary(made),
+                            "self_service": self_service,
+                            "actor": actor_of(principal_var.get()),
+                        },
+                    )
                 return user
             except repo.EmailTaken:
                 raise taken("email") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from heron_common.db import Database
 from heron_common.events import EventBus
+from heron_common.outbox import Outbox
 from heron_common.plugin_hooks import PluginHooks
 
 from heron_content.caching import ContentCache
@@ -25,12 +26,13 @@ class ContentService:
         search_window: int = 1000,
         media: MediaFiles | None = None,
         hooks: PluginHooks | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.cache = cache or ContentCache()
         # Every write's events, after its commit: the cache drops what they made stale.
         self.events = EventBus()
         self.events.subscribe(self.cache.on_committed)
-        self.collections = Collections(db, self.cache, self.events, revisions_kept)
+        self.collections = Collections(db, self.cache, self.events, revisions_kept, outbox)
         self.items = Items(
             db,
             self.cache,
@@ -40,4 +42,5 @@ class ContentService:
             search_window,
             media,
             hooks,
+            outbox,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from heron_common.errors import (
 )
 from heron_common.ids import new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
+from heron_common.outbox import actor_of
+from heron_common.security.authz import principal_var
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
@@ -31,6 +34,7 @@ from heron_content.caching import (
 )
 from heron_content.indexes import sync_indexes
 from heron_content.media_refs import used_media
+from heron_content.outbox import emit_collection_changed
 from heron_content.repository import Collection
 from heron_content.schema import (
     Conformed,
@@ -94,6 +98,7 @@ class Collections(UseCases):
                 await repo.insert_collection(work.conn, row)
                 await sync_indexes(work.conn, row.id, None, row.schema)
                 work.record("collection.created", row.id, collection_tags(row))
+                await emit_collection_changed(work, _actor(), row, "created")
         except repo.NameTaken:
             raise AlreadyExists(f"a collection named {name!r} already exists") from None
         logger.info("collection created", extra={"collection": name})
@@ -177,6 +182,9 @@ class Collections(UseCases):
                     tags += [*listing_tags(row), ALL_ITEMS, *map(item_key, refitted)]
                     tags.append(PUBLIC_MEDIA_TAG)  # a file its items no longer use may be one
                 work.record("collection.updated", row.id, tags)
+                await emit_collection_changed(
+                    work, _actor(), dataclasses.replace(row, **values), "updated"
+                )
         logger.info(
             "collection updated",
             extra={
@@ -276,9 +284,15 @@ class Collections(UseCases):
                 work.record(
                     "collection.deleted", row.id, [*collection_tags(row), *listing_tags(row)]
                 )
+                await emit_collection_changed(work, _actor(), row, "deleted")
         except repo.CollectionInUse:
             raise _not_empty(row.name, 1) from None
         logger.info("collection deleted", extra={"collection": row.name})
+
+
+def _actor() -> dict[str, str]:
+    """Who changes the collection: the call's principal (None: the service, e.g. its files)."""
+    return actor_of(principal_var.get())
 
 
 async def _check_targets(conn: AsyncConnection, schema: dict[str, Any], own_name: str) -> None:

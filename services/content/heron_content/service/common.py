@@ -12,6 +12,7 @@ from heron_common.errors import ErrorDetail, InvalidArgument, NotFound
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.ids import is_id
 from heron_common.limits import MAX_COLLECTION_NAME_LENGTH
+from heron_common.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from heron_content import repository as repo
@@ -26,19 +27,25 @@ CONTENT_NOT_FOUND = "Content not found"
 
 
 class UseCases:
-    """A content aggregate's use cases: the database, the cache, the service's events, and how
-    many revisions each item keeps."""
+    """A content aggregate's use cases: the database, the cache, the service's events, how
+    many revisions each item keeps, and the outbox its after-events go to (None: none)."""
 
     def __init__(
-        self, db: Database, cache: ContentCache, events: EventBus, revisions_kept: int = 50
+        self,
+        db: Database,
+        cache: ContentCache,
+        events: EventBus,
+        revisions_kept: int = 50,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
         self.cache = cache
         self.events = events
         self.revisions_kept = revisions_kept
+        self.outbox = outbox
 
     def _unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.db, self.events)
+        return unit_of_work(self.db, self.events, self.outbox)
 
 
 def invalid(field: str, message: str) -> InvalidArgument:

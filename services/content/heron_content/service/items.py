@@ -25,6 +25,7 @@ from heron_common.events import EventBus
 from heron_common.ids import is_id, new_id, now_ms
 from heron_common.jsondoc import check_json_document, check_text
 from heron_common.limits import DEFAULT_PAGE_SIZE, ITEM_STATUSES, MAX_TITLE_LENGTH
+from heron_common.outbox import Outbox, actor_of
 from heron_common.plugin_hooks import PluginHooks
 from heron_common.query import ListQuery
 from heron_common.rpc.paging import Page
@@ -38,6 +39,7 @@ from heron_content.caching import ContentCache, item_key, item_tags, listing_tag
 from heron_content.media import MediaFiles, media_json
 from heron_content.media_refs import MediaRef, field_refs, used_media
 from heron_content.models import items as items_table
+from heron_content.outbox import emit_item_events
 from heron_content.query import (
     Compiler,
     Scope,
@@ -119,8 +121,9 @@ class Items(UseCases):
         search_window: int = 1000,
         media: MediaFiles | None = None,
         hooks: PluginHooks | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        super().__init__(db, cache, events, revisions_kept)
+        super().__init__(db, cache, events, revisions_kept, outbox)
         self.hooks = hooks
         """The active plugins' before hooks (heron_common.plugin_hooks); None: none."""
         self.collections = collections
@@ -275,6 +278,7 @@ class Items(UseCases):
             )
             shown = media_tags(used) if status == "published" else []
             work.record("item.created", item.id, [*item_tags(item), *shown])
+            await emit_item_events(work, actor_of(principal), None, item, data)
         # What was written is what a read would return: no second round trip to re-read it.
         return item, True
 
@@ -557,6 +561,7 @@ class Items(UseCases):
                 )
                 shown = await _media_moved(conn, current, written_item, coll, stored, merged)
                 work.record("item.updated", item_id, [*item_tags(current), *shown])
+                await emit_item_events(work, actor_of(principal), current, written_item, document)
             logger.info("item updated", extra={"item_id": item_id, "fields": sorted(values)})
         except repo.SlugTaken:
             raise _slug_taken(values.get("slug", "")) from None
@@ -668,6 +673,7 @@ class Items(UseCases):
                 self.revisions_kept,
             )
             work.record("item.updated", item_id, item_tags(current))
+            await emit_item_events(work, actor_of(principal), current, written)
         self.cache.upcoming.note(publish_at)
         self.cache.upcoming.note(unpublish_at)
         logger.info("item scheduled", extra={"item_id": item_id, "cancel": cancel})
@@ -696,6 +702,7 @@ class Items(UseCases):
                     raise _changed_concurrently()
                 raise item_not_found(item_id)
             work.record("item.deleted", item_id, [*item_tags(current), *shown])
+            await emit_item_events(work, actor_of(principal), current, None)
         logger.info("item deleted", extra={"item_id": item_id})
 
     async def _before(
@@ -703,12 +710,7 @@ class Items(UseCases):
     ) -> dict[str, Any]:
         """The item as the active plugins' `event` hooks leave it (or their refusal)."""
         assert self.hooks is not None
-        actor = (
-            {"id": principal.user_id, "role": principal.role}
-            if principal is not None
-            else {"id": "", "role": "service"}
-        )
-        payload = {"item": item, "actor": actor, "request_id": request_id_var.get()}
+        payload = {"item": item, "actor": actor_of(principal), "request_id": request_id_var.get()}
         changed = (await self.hooks.before(event, payload)).get("item")
         if not isinstance(changed, dict):
             raise Internal(f"a plugin's {event} hook left no item in its payload")

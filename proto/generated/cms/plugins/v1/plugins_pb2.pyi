@@ -637,3 +637,84 @@ class RouteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RouteResponse: _TypeAlias = RouteResponse  # noqa: Y015
+
+@_typing.final
+class OutboxEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique per event: the plugins service keeps each once."""
+    event: _builtins.str
+    """e.g. "content:afterUpdate"."""
+    subject: _builtins.str
+    """What it happened to (an item, a file, a user): events of one subject keep their order."""
+    payload_json: _builtins.bytes
+    """{"id", "event", "source", "occurred_at", "request_id", "actor", and "item", "media",
+    "user" or "collection"}.
+    """
+    occurred_at: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        event: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        payload_json: _builtins.bytes = ...,
+        occurred_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "id", b"id", "occurred_at", b"occurred_at", "payload_json", b"payload_json", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutboxEvent: _TypeAlias = OutboxEvent  # noqa: Y015
+
+@_typing.final
+class DeliverEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """The service whose outbox they come from."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutboxEvent]: ...
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        events: _abc.Iterable[Global___OutboxEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliverEventsRequest: _TypeAlias = DeliverEventsRequest  # noqa: Y015
+
+@_typing.final
+class DeliverEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    """How many were new (the others had been received before)."""
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliverEventsResponse: _TypeAlias = DeliverEventsResponse  # noqa: Y015

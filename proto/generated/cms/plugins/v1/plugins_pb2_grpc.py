@@ -94,6 +94,11 @@ class PluginsServiceStub:
                 request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.SerializeToString,
                 response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.FromString,
                 _registered_method=True)
+        self.DeliverEvents = channel.unary_unary(
+                '/cms.plugins.v1.PluginsService/DeliverEvents',
+                request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.SerializeToString,
+                response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.FromString,
+                _registered_method=True)
 
 
 class PluginsServiceServicer:
@@ -178,6 +183,14 @@ class PluginsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeliverEvents(self, request, context):
+        """after-events from a service's outbox, in the order they were written; an event id already
+        received is ignored (a relay may send a batch twice), so each is handled once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +253,11 @@ def add_PluginsServiceServicer_to_server(servicer, server):
                     servicer.HandleRoute,
                     request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.FromString,
                     response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.SerializeToString,
+            ),
+            'DeliverEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverEvents,
+                    request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.FromString,
+                    response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +584,33 @@ class PluginsService:
             '/cms.plugins.v1.PluginsService/HandleRoute',
             cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteRequest.SerializeToString,
             cms_dot_plugins_dot_v1_dot_plugins__pb2.RouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.plugins.v1.PluginsService/DeliverEvents',
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.SerializeToString,
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

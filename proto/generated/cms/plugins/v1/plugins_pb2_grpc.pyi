@@ -54,6 +54,10 @@ class PluginsServiceStub:
     """every active handler of a before hook, in priority order, on one payload;"""
     HandleRoute: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.RouteRequest, _plugins_pb2.RouteResponse]
     """a request to an active plugin's route (its permission checked by the gateway)."""
+    DeliverEvents: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.DeliverEventsRequest, _plugins_pb2.DeliverEventsResponse]
+    """after-events from a service's outbox, in the order they were written; an event id already
+    received is ignored (a relay may send a batch twice), so each is handled once.
+    """
 
 @_typing.type_check_only
 class PluginsServiceAsyncStub(PluginsServiceStub):
@@ -78,6 +82,10 @@ class PluginsServiceAsyncStub(PluginsServiceStub):
     """every active handler of a before hook, in priority order, on one payload;"""
     HandleRoute: _aio.UnaryUnaryMultiCallable[_plugins_pb2.RouteRequest, _plugins_pb2.RouteResponse]  # type: ignore[assignment]
     """a request to an active plugin's route (its permission checked by the gateway)."""
+    DeliverEvents: _aio.UnaryUnaryMultiCallable[_plugins_pb2.DeliverEventsRequest, _plugins_pb2.DeliverEventsResponse]  # type: ignore[assignment]
+    """after-events from a service's outbox, in the order they were written; an event id already
+    received is ignored (a relay may send a batch twice), so each is handled once.
+    """
 
 class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -171,5 +179,15 @@ class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_plugins_pb2.RouteResponse, _abc.Awaitable[_plugins_pb2.RouteResponse]]:
         """a request to an active plugin's route (its permission checked by the gateway)."""
+
+    @_abc_1.abstractmethod
+    def DeliverEvents(
+        self,
+        request: _plugins_pb2.DeliverEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugins_pb2.DeliverEventsResponse, _abc.Awaitable[_plugins_pb2.DeliverEventsResponse]]:
+        """after-events from a service's outbox, in the order they were written; an event id already
+        received is ignored (a relay may send a batch twice), so each is handled once.
+        """
 
 def add_PluginsServiceServicer_to_server(servicer: PluginsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
