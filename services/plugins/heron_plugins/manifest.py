@@ -16,9 +16,10 @@ is listed with status `error` and the reason, and never stops the service.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema_rs
 from heron_common.plugin_hooks import route_pattern
@@ -26,6 +27,9 @@ from heron_common.security.permissions import VALID_PERMISSIONS
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from heron_common.db import Database
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
 PERMISSION_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_]*$")
@@ -87,6 +91,26 @@ class PluginResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PluginContext:
+    """What an active plugin's `start` is given: the plugins service's database (where its own
+    tables are, created by its migrations), its settings as stored (secrets included) and a
+    way to write to its activity log."""
+
+    name: str
+    database: Database
+    settings: Callable[[], Awaitable[dict[str, Any]]]
+    log: Callable[[str, str], Awaitable[None]]
+    """(action, detail) → an entry of the plugin's activity log, by `heron`."""
+    service_settings: Any = None
+    """The plugins service's settings (heron_plugins.settings.PluginsSettings)."""
+
+
+def plugin_version_table(name: str) -> str:
+    """Where a plugin's own migrations record their revision (apart from the service's)."""
+    return "alembic_version_plugin_" + name.replace("-", "_")
+
+
 HookHandler = Callable[[dict[str, Any]], Any]
 """Takes the payload; returns it changed (or None: unchanged), or raises `Reject`. A coroutine
 function or a plain one (a plain one runs on a thread, so it cannot hold up the service)."""
@@ -137,6 +161,15 @@ class Manifest(BaseModel):
     )
     permissions: tuple[str, ...] = Field(default=(), description="Added to the role catalogue.")
     core: bool = Field(default=False, description="Shipped with Heron and always active.")
+    migrations: Path | None = Field(
+        default=None,
+        exclude=True,
+        description="Its own Alembic folder: applied on install, undone on uninstall.",
+    )
+    start: Callable[[PluginContext], Awaitable[None]] | None = Field(default=None, exclude=True)
+    """Called in each plugins service process once the plugin is active there (e.g. to start
+    a background loop); `stop` once it no longer is, or the service stops."""
+    stop: Callable[[], Awaitable[None]] | None = Field(default=None, exclude=True)
 
     @field_validator("version")
     @classmethod

@@ -20,7 +20,15 @@ from typing import Any
 
 import orjson
 
-from heron_plugins.manifest import Hook, Manifest, PluginRequest, PluginResponse, Reject, Route
+from heron_plugins.manifest import (
+    Hook,
+    Manifest,
+    PluginContext,
+    PluginRequest,
+    PluginResponse,
+    Reject,
+    Route,
+)
 from heron_plugins.service import ACTIVE, Plugins
 
 logger = logging.getLogger("heron.plugins")
@@ -53,8 +61,11 @@ class Outcome:
 
 
 class Runtime:
-    def __init__(self, plugins: Plugins) -> None:
+    def __init__(self, plugins: Plugins, service_settings: Any = None) -> None:
         self.plugins = plugins
+        self.service_settings = service_settings
+        self.started: dict[str, Manifest] = {}
+        """The active plugins whose `start` ran in this process."""
         self.calls: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[tuple[str, str]] = Counter()
         self.timeouts: Counter[tuple[str, str]] = Counter()
@@ -89,6 +100,54 @@ class Runtime:
         ]
         version = hashlib.sha256(orjson.dumps(shape)).hexdigest()[:16]
         return Active(version, hooks, routes, manifests)
+
+    async def run(self) -> None:
+        """Start the plugins that became active (here or through another replica) and stop
+        those that no longer are, until cancelled; then stop them all."""
+        try:
+            while True:
+                try:
+                    await self.reconcile()
+                except Exception:
+                    logger.exception("starting or stopping plugins failed")
+                await asyncio.sleep(ACTIVE_TTL_SECONDS)
+        finally:
+            for name in list(self.started):
+                await self._stop(name)
+
+    async def reconcile(self) -> None:
+        active = await self.active()
+        for name, manifest in active.manifests.items():
+            if name in self.started or manifest.start is None:
+                continue
+            self.started[name] = manifest  # once: a failing start is logged, not retried
+            try:
+                await manifest.start(self.context(name))
+                logger.info("plugin started", extra={"plugin": name})
+            except Exception as exc:
+                self.failures[(name, "start")] += 1
+                logger.exception("plugin start failed", extra={"plugin": name, "error": str(exc)})
+        for name in [n for n in self.started if n not in active.manifests]:
+            await self._stop(name)
+
+    def context(self, name: str) -> PluginContext:
+        async def settings() -> dict[str, Any]:
+            return await self.plugins.stored_settings(name)
+
+        async def log(action: str, detail: str) -> None:
+            await self.plugins.note(name, action, detail)
+
+        return PluginContext(name, self.plugins.db, settings, log, self.service_settings)
+
+    async def _stop(self, name: str) -> None:
+        manifest = self.started.pop(name)
+        if manifest.stop is None:
+            return
+        try:
+            await manifest.stop()
+            logger.info("plugin stopped", extra={"plugin": name})
+        except Exception:
+            logger.exception("plugin stop failed", extra={"plugin": name})
 
     async def run_hook(self, event: str, payload: dict[str, Any]) -> Outcome:
         active = await self.active()

@@ -36,7 +36,7 @@ async def build(
         },
     )
 
-    runtime = Runtime(plugins)
+    runtime = Runtime(plugins, settings)
     inbox = Inbox(database, runtime)
 
     def register(server: Any) -> None:
@@ -46,7 +46,7 @@ async def build(
     return Built(
         register=register,
         authenticator=remote_authenticator(settings, stack),
-        background=[inbox.run],
+        background=[inbox.run, runtime.run],
     )
 
 

@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from heron_plugins import repository as repo
 from heron_plugins.discovery import Found
-from heron_plugins.manifest import Manifest
+from heron_plugins.manifest import Manifest, plugin_version_table
 from heron_plugins.repository import Activity, Installed
 
 logger = logging.getLogger("heron.plugins")
@@ -61,7 +61,8 @@ class Plugins:
         """Counts this process's lifecycle changes (what is active may differ after one)."""
 
     async def start(self) -> None:
-        """Install and activate the core plugins (once; they stay active)."""
+        """Install and activate the core plugins (once; they stay active), and bring every
+        installed plugin's own tables to its version's migrations."""
         for name, plugin in self.found.items():
             if plugin.manifest is None or not plugin.manifest.core:
                 continue
@@ -85,6 +86,12 @@ class Plugins:
                     await repo.update(
                         conn, name, status=ACTIVE, version=plugin.manifest.version, updated_at=now
                     )
+        async with self.db.read() as conn:
+            installed = await repo.all_installed(conn)
+        for name in installed:
+            found = self.found.get(name)
+            if found is not None and found.manifest is not None:
+                await self._migrate(name, found.manifest)
 
     # -- reads -------------------------------------------------------------------------------
     async def registry(self) -> list[PluginState]:
@@ -121,6 +128,8 @@ class Plugins:
         async with self.db.transaction() as conn:
             if await repo.get(conn, name, for_update=True) is not None:
                 raise Conflict(f"The plugin {name!r} is already installed.")
+        await self._migrate(name, manifest)
+        async with self.db.transaction() as conn:
             now = now_ms()
             row = Installed(name, INACTIVE, manifest.version, manifest.defaults(), now, now)
             await repo.insert(conn, row)
@@ -209,6 +218,9 @@ class Plugins:
             row = await self._installed(conn, name)
             if row.status == ACTIVE:
                 raise Conflict(f"The plugin {name!r} is active: deactivate it first.")
+            if plugin is not None and plugin.manifest is not None:
+                # Its own tables go with it (its migrations undone), then its settings.
+                await self._migrate(name, plugin.manifest, down=True)
             await repo.delete(conn, name)
             await repo.log(conn, Activity(name, "uninstalled", _actor(principal), now_ms(), ""))
         self.generation += 1
@@ -249,7 +261,36 @@ class Plugins:
         logger.info("plugin settings changed", extra={"plugin": name, "settings": changed})
         return _shown(manifest, merged, now)
 
+    async def stored_settings(self, name: str) -> dict[str, Any]:
+        """The plugin's settings as stored, secrets included (for the plugin itself only)."""
+        async with self.db.read() as conn:
+            row = await repo.get(conn, name)
+        return {} if row is None else dict(row.settings)
+
+    async def note(self, name: str, action: str, detail: str) -> None:
+        """An entry of the plugin's activity log, made by Heron (e.g. an endpoint disabled)."""
+        async with self.db.transaction() as conn:
+            await repo.log(conn, Activity(name, action, "heron", now_ms(), detail[:1000]))
+
     # -- helpers -----------------------------------------------------------------------------
+    async def _migrate(self, name: str, manifest: Manifest, *, down: bool = False) -> None:
+        """Apply (or undo) the plugin's own migrations, when it declares any."""
+        if manifest.migrations is None:
+            return
+        from heron_common.db import migrations
+        from heron_common.service import advisory_lock_id
+
+        options: dict[str, Any] = {
+            "script_location": manifest.migrations,
+            "version_table": plugin_version_table(name),
+            "advisory_lock_id": advisory_lock_id(f"plugin:{name}"),
+        }
+        if down:
+            await migrations.downgrade(self.db, **options)
+        else:
+            await migrations.upgrade(self.db, **options)
+        logger.info("plugin migrations applied", extra={"plugin": name, "undone": down})
+
     def _loaded(self, name: str) -> Manifest:
         plugin = self.found.get(name)
         if plugin is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from heron_common.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
@@ -12,3 +13,9 @@ class PluginsSettings(ServiceSettings):
     )
 
     grpc_port: int = 50054
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (names, addresses or CIDR ranges, as a JSON list) that webhook "
+        "endpoints may point at although they are loopback, private, link-local or metadata "
+        'addresses, e.g. ["127.0.0.0/8"]; none by default.',
+    )

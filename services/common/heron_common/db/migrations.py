@@ -18,10 +18,16 @@ from sqlalchemy.engine import Connection
 from heron_common.db import Database
 from heron_common.db.revisions import version_table
 
-__all__ = ["run_alembic_env", "upgrade", "version_table"]
+__all__ = ["downgrade", "run_alembic_env", "upgrade", "version_table"]
 
 
-def _upgrade(connection: Connection, script_location: Path, version_table: str, lock: int) -> bool:
+def _upgrade(
+    connection: Connection,
+    script_location: Path,
+    version_table: str,
+    lock: int,
+    down: bool = False,
+) -> bool:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock})
     fresh = (
@@ -33,7 +39,10 @@ def _upgrade(connection: Connection, script_location: Path, version_table: str, 
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    if down:
+        command.downgrade(config, "base")
+    else:
+        command.upgrade(config, "head")
     return fresh
 
 
@@ -50,7 +59,20 @@ async def upgrade(
         return await conn.run_sync(_upgrade, script_location, version_table, advisory_lock_id)
 
 
-async def _upgrade_sqlite(database: Database, script_location: Path, version_table: str) -> bool:
+async def downgrade(
+    database: Database, *, script_location: Path, version_table: str, advisory_lock_id: int
+) -> None:
+    """Undo every revision of the history (a plugin's own tables, when it is uninstalled)."""
+    if database.dialect == "sqlite":
+        await _upgrade_sqlite(database, script_location, version_table, down=True)
+        return
+    async with database.transaction() as conn:
+        await conn.run_sync(_upgrade, script_location, version_table, advisory_lock_id, True)
+
+
+async def _upgrade_sqlite(
+    database: Database, script_location: Path, version_table: str, down: bool = False
+) -> bool:
     """SQLite changes a table by rebuilding it (Alembic's batch mode): dropping the old table
     would cascade its deletes into every table that references it, so the migrations run with
     foreign keys off, are checked afterwards, and the connection is not reused."""
@@ -59,7 +81,7 @@ async def _upgrade_sqlite(database: Database, script_location: Path, version_tab
             # Only outside a transaction does this take effect: before any statement that
             # opens one.
             await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            fresh = await conn.run_sync(_upgrade, script_location, version_table, 0)
+            fresh = await conn.run_sync(_upgrade, script_location, version_table, 0, down)
             broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
             if broken:
                 raise RuntimeError(
