@@ -333,6 +333,8 @@ class ScenarioRunner:
                     ratio = round(result.rps / floor.result.rps, 4) if floor.result.rps else None
             else:
                 result, cpu = self.sequential(base_url, plan, servers)
+                if plan.after is not None:
+                    notes.append(plan.after())
                 rss, growth = self.rss_marks, self.rss_growth
                 size = plan.body_bytes or 0
                 if plan.body_bytes and result.p50_ms:

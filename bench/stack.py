@@ -104,6 +104,8 @@ class Stack:
             # of times from one of them.
             "HERON_INTERNAL_SECRET": secrets.token_urlsafe(24),
             "HERON_AUTH_LOGIN_ATTEMPTS_PER_IP": "100000000",
+            # The webhook scenario's receiver runs on this machine.
+            "HERON_PLUGINS_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
         }
         if self.options.embedded:
             self.description = "embedded: SQLite, no Redis, one process per service"

@@ -488,6 +488,16 @@ class VersionGuard(BaseModel):
     )
 
 
+COMMENT_RULE = (
+    "Why (e.g. a reviewer's note on a status change), for the plugins' hooks: the workflow "
+    "plugin may require one."
+)
+
+
+class StatusChange(VersionGuard):
+    comment: str | None = Field(default=None, max_length=1000, description=COMMENT_RULE)
+
+
 class Deleted(BaseModel):
     success: bool
 
@@ -583,6 +593,7 @@ class ItemUpdate(BaseModel):
     version: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), Integral] | None = Field(
         default=None, description="Only apply if the item is still at this version (else 409)."
     )
+    comment: str | None = Field(default=None, max_length=1000, description=COMMENT_RULE)
 
 
 class Health(BaseModel):

@@ -5,6 +5,7 @@ never returned) and every change logged."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -239,6 +240,13 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     assert skipper["stats"]["content:beforeCreate"]["failures"] >= 3
     sleeper = stack.client.get("/api/plugins/sleeper").json()["data"]
     assert sleeper["stats"]["content:beforeCreate"]["timeouts"] >= 1
+    # ... and in the gateway's /metrics.
+    scraped = stack.client.get("/metrics").text
+    failures = re.search(
+        r'heron_plugin_hook_failures_total\{hook="content:beforeCreate",plugin="skipper"\} (\S+)',
+        scraped,
+    )
+    assert failures and float(failures.group(1)) >= 3, scraped[-2000:]
 
     # The media service's before hook: a refused upload stores nothing.
     def upload(name: str) -> Any:
@@ -458,3 +466,60 @@ def test_after_hooks_fire_once_in_order_and_survive_a_killed_service(
     time.sleep(1.5)  # a second relay pass delivers nothing again
     assert _of(stack, survivor["id"]) == [("content:afterUpdate", 2)]
     assert content_sql(stack, "SELECT COUNT(*) FROM outbox") == [(0,)]
+
+
+def test_the_workflow_plugin_decides_who_moves_an_item_where(stack: Stack) -> None:
+    _ensure_active(stack, "workflow")
+    collection = f"flow_{uuid.uuid4().hex[:6]}"
+    assert stack.client.post("/api/collections", json={"name": collection, "schema": {}}).is_success
+    author, editor = stack.user("author").client, stack.user("editor").client
+    try:
+        # An editor may not create an item published at once (draft → published: admins)...
+        refused = _eventually(
+            lambda: (
+                (
+                    r := editor.post(
+                        "/api/content",
+                        json={"collection": collection, "title": "Early", "status": "published"},
+                    )
+                ).status_code
+                == 400
+                and r
+            )
+        )
+        assert refused and "workflow" in refused.json()["error"]
+        made = author.post("/api/content", json={"collection": collection, "title": "Piece"})
+        assert made.status_code == 201, made.text
+        item = made.json()["data"]["id"]
+        # ... but asks for review; an editor may not skip review, and publishes from it.
+        assert author.patch(f"/api/content/{item}", json={"status": "review"}).status_code == 200
+        back = author.patch(f"/api/content/{item}", json={"status": "draft"})
+        assert back.status_code == 200
+        skipped = _eventually(
+            lambda: (r := editor.post(f"/api/content/{item}/publish")).status_code == 400 and r
+        )
+        assert skipped, "the workflow never refused draft → published for an editor"
+        error = skipped.json()["error"]
+        assert "workflow" in error and "from draft to published" in error and "admin" in error
+        assert editor.patch(f"/api/content/{item}", json={"status": "review"}).status_code == 200
+
+        # A move may need a comment (a reviewer's note).
+        rules = stack.client.get("/api/plugins/workflow/settings").json()["data"]["settings"]
+        for rule in rules["transitions"]:
+            if (rule["from"], rule["to"]) == ("review", "published"):
+                rule["comment_required"] = True
+        assert stack.client.put("/api/plugins/workflow/settings", json=rules).status_code == 200
+        silent = _eventually(
+            lambda: (r := editor.post(f"/api/content/{item}/publish")).status_code == 400 and r
+        )
+        assert silent and "needs a comment" in silent.json()["error"]
+        noted = editor.post(f"/api/content/{item}/publish", json={"comment": "Checked the facts."})
+        assert noted.status_code == 200, noted.text
+        assert noted.json()["data"]["status"] == "published"
+        bad = stack.client.put(
+            "/api/plugins/workflow/settings",
+            json={"transitions": [{"from": "nowhere", "to": "draft", "roles": []}]},
+        )
+        assert bad.status_code == 400
+    finally:
+        assert _act(stack, "workflow", "deactivate").status_code == 200

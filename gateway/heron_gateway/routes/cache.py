@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends
 from heron_common.cache import TieredCache
-from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.errors import DomainError, ErrorDetail, InvalidArgument
 from heron_common.security.permissions import Principal
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import PlainTextResponse, Response
@@ -118,7 +120,36 @@ async def invalidate(body: Invalidation, upstreams: UpstreamsDep, _: CanManage) 
         **JSON_ERROR_RESPONSES,
     },
 )
-async def metrics(_: CanReadSettings) -> Response:
-    """This gateway's metrics (cache hits, misses, evictions, sizes per tier and namespace) in
-    Prometheus' text format. Scrape with an API token holding `settings.read`."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+async def metrics(upstreams: UpstreamsDep, _: CanReadSettings) -> Response:
+    """This gateway's metrics (cache hits, misses, evictions, sizes per tier and namespace),
+    and the plugins' hook and route calls, failures and timeouts (`heron_plugin_hook_*_total`,
+    per plugin and hook, from the plugins service), in Prometheus' text format. Scrape with an
+    API token holding `settings.read`."""
+    body = generate_latest(REGISTRY)
+    try:
+        stats = await upstreams.active_plugins.stats()
+    except DomainError:
+        stats = []  # the plugins service is away: its figures are missing from this scrape
+    if stats:
+        plugins = CollectorRegistry()
+        plugins.register(_HookStats(stats))
+        body += generate_latest(plugins)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class _HookStats(Collector):
+    def __init__(self, stats: list[Any]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Any:
+        for what, help_text in (
+            ("calls", "Calls of a plugin's hook or route"),
+            ("failures", "Calls of a plugin's hook or route that raised"),
+            ("timeouts", "Calls of a plugin's hook or route that ran past their deadline"),
+        ):
+            family = CounterMetricFamily(
+                f"heron_plugin_hook_{what}", help_text, labels=["plugin", "hook"]
+            )
+            for stat in self.stats:
+                family.add_metric([stat.plugin, stat.hook], getattr(stat, what))
+            yield family

@@ -38,6 +38,7 @@ from heron_gateway.schemas import (
     ItemStatus,
     ItemUpdate,
     ScheduleBody,
+    StatusChange,
     VersionGuard,
 )
 from heron_gateway.security import Access
@@ -320,6 +321,8 @@ async def _update(
     if body.data is not None:
         check_json_document(body.data, "data")
         request.data_json = orjson.dumps(body.data)
+    if body.comment is not None:
+        request.comment = body.comment
     return await _item_write(
         upstreams.content.UpdateItem, principal, request, settings, if_match, body.version
     )
@@ -386,12 +389,14 @@ async def _set_status(
     principal: Principal,
     item_id: str,
     status: str,
-    body: VersionGuard | None,
+    body: StatusChange | None,
     upstreams: Upstreams,
     settings: GatewaySettings,
     if_match: str | None,
 ) -> Response:
     request = pb.UpdateItemRequest(id=item_id, status=status)
+    if body is not None and body.comment is not None:
+        request.comment = body.comment
     version = body.version if body is not None else None
     return await _item_write(
         upstreams.content.UpdateItem, principal, request, settings, if_match, version
@@ -409,7 +414,7 @@ async def publish_item(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
-    body: VersionGuard | None = None,
+    body: StatusChange | None = None,
     if_match: IfMatch = None,
 ) -> Response:
     """Make the item public (needs `content.publish`); `published_at` is set the first time."""
@@ -427,7 +432,7 @@ async def unpublish_item(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
-    body: VersionGuard | None = None,
+    body: StatusChange | None = None,
     if_match: IfMatch = None,
 ) -> Response:
     """Take the item back to draft (needs `content.publish`)."""
@@ -445,7 +450,7 @@ async def archive_item(
     upstreams: UpstreamsDep,
     settings: SettingsDep,
     principal: CanUpdate,
-    body: VersionGuard | None = None,
+    body: StatusChange | None = None,
     if_match: IfMatch = None,
 ) -> Response:
     """Archive the item: no longer public, kept with its history (needs `content.publish`)."""

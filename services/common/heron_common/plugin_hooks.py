@@ -110,6 +110,17 @@ class PluginHooks:
                 self._failing = True
             await asyncio.sleep(self.poll_seconds)
 
+    async def stats(self) -> list[pb.HookStat]:
+        """Calls, failures and timeouts of every plugin's hooks and routes (in the replica of
+        the plugins service that answers)."""
+        answer: pb.HookStats = await call(
+            self.stub.GetHookStats,
+            pb.GetHookStatsRequest(),
+            timeout=self.timeout,
+            metadata=self.metadata,
+        )
+        return list(answer.stats)
+
     async def before(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload after every active handler of `event` (unchanged, without a call, when
         there is none); a refusal raised as the error the client gets."""

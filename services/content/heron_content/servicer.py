@@ -217,6 +217,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             expected_version=(
                 request.expected_version if request.HasField("expected_version") else None
             ),
+            comment=request.comment[:1000],
         )
         return item_message(row)
 

@@ -255,20 +255,21 @@ class Runtime:
             return PluginResponse(200, orjson.dumps(result))
         return None
 
-    def stats(self, plugin: str) -> dict[str, dict[str, int]]:
-        """Calls, failures and timeouts of the plugin's hooks and routes, by hook or route."""
-        found: dict[str, dict[str, int]] = {}
+    def all_stats(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(plugin, hook or route) → its calls, failures and timeouts."""
+        found: dict[tuple[str, str], dict[str, int]] = {}
         for counter, label in (
             (self.calls, "calls"),
             (self.failures, "failures"),
             (self.timeouts, "timeouts"),
         ):
-            for (name, what), count in counter.items():
-                if name == plugin:
-                    found.setdefault(what, {"calls": 0, "failures": 0, "timeouts": 0})[label] = (
-                        count
-                    )
+            for key, count in counter.items():
+                found.setdefault(key, {"calls": 0, "failures": 0, "timeouts": 0})[label] = count
         return found
+
+    def stats(self, plugin: str) -> dict[str, dict[str, int]]:
+        """Calls, failures and timeouts of the plugin's hooks and routes, by hook or route."""
+        return {what: counts for (name, what), counts in self.all_stats().items() if name == plugin}
 
 
 async def _call(handler: Any, argument: Any) -> Any:

@@ -35,6 +35,7 @@ POLICY: dict[str, str] = {
     "RunHook": INTERNAL,
     "HandleRoute": INTERNAL,
     "DeliverEvents": INTERNAL,
+    "GetHookStats": INTERNAL,
 }
 assert PUBLIC not in POLICY.values()
 
@@ -209,3 +210,11 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
             ],
         )
         return pb.DeliverEventsResponse(accepted=accepted)
+
+    async def GetHookStats(self, request: pb.GetHookStatsRequest, context: Context) -> pb.HookStats:
+        return pb.HookStats(
+            stats=[
+                pb.HookStat(plugin=plugin, hook=hook, **counts)
+                for (plugin, hook), counts in sorted(self.runtime.all_stats().items())
+            ]
+        )

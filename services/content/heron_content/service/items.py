@@ -445,7 +445,9 @@ class Items(UseCases):
         replace_data: bool = False,
         expected_version: int | None = None,
         action: str = "updated",
+        comment: str = "",
     ) -> Item:
+        """`comment` (why) is handed to the plugins' hooks only."""
         values: dict[str, Any] = {}
         if title is not None:
             values["title"] = _check_title(title)
@@ -461,7 +463,21 @@ class Items(UseCases):
             raise item_not_found(item_id)
         if self.hooks is not None and self.hooks.handles(BEFORE_UPDATE):
             asked = {**values, **({"data": data} if data_set else {})}
-            changed = await self._before(BEFORE_UPDATE, principal, {"id": item_id, **asked})
+            # The item as it is (cached), so a plugin knows what the change is from.
+            found = await self.get(principal, item_id)
+            current = {
+                "collection": found.collection_name,
+                "status": found.status,
+                "version": found.version,
+                "author_id": found.author_id,
+            }
+            changed = await self._before(
+                BEFORE_UPDATE,
+                principal,
+                {"id": item_id, **asked},
+                current=current,
+                comment=comment,
+            )
             for name in ("title", "slug", "status"):
                 if name in changed and changed[name] != asked.get(name):
                     checks = {"title": _check_title, "slug": _check_slug, "status": _check_status}
@@ -706,11 +722,21 @@ class Items(UseCases):
         logger.info("item deleted", extra={"item_id": item_id})
 
     async def _before(
-        self, event: str, principal: Principal | None, item: dict[str, Any]
+        self,
+        event: str,
+        principal: Principal | None,
+        item: dict[str, Any],
+        **more: Any,
     ) -> dict[str, Any]:
-        """The item as the active plugins' `event` hooks leave it (or their refusal)."""
+        """The item as the active plugins' `event` hooks leave it (or their refusal); `more`
+        goes into the payload as it is (the item's `current` state, a `comment`)."""
         assert self.hooks is not None
-        payload = {"item": item, "actor": actor_of(principal), "request_id": request_id_var.get()}
+        payload = {
+            "item": item,
+            "actor": actor_of(principal),
+            "request_id": request_id_var.get(),
+            **more,
+        }
         changed = (await self.hooks.before(event, payload)).get("item")
         if not isinstance(changed, dict):
             raise Internal(f"a plugin's {event} hook left no item in its payload")

@@ -450,6 +450,7 @@ class UpdateItemRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     REPLACE_DATA_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     title: _builtins.str
     slug: _builtins.str
@@ -459,6 +460,10 @@ class UpdateItemRequest(_message.Message):
     """true: data_json replaces the item's data; false: its top-level keys are merged in."""
     expected_version: _builtins.int
     """When set, the update fails with ABORTED unless the item is at this version."""
+    comment: _builtins.str
+    """Why (e.g. a reviewer's note on a status change): handed to the plugins' hooks, at most
+    1000 characters.
+    """
     def __init__(
         self,
         *,
@@ -469,11 +474,14 @@ class UpdateItemRequest(_message.Message):
         status: _builtins.str | None = ...,
         replace_data: _builtins.bool = ...,
         expected_version: _builtins.int | None = ...,
+        comment: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_data_json", b"_data_json", "_expected_version", b"_expected_version", "_slug", b"_slug", "_status", b"_status", "_title", b"_title", "data_json", b"data_json", "expected_version", b"expected_version", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_comment", b"_comment", "_data_json", b"_data_json", "_expected_version", b"_expected_version", "_slug", b"_slug", "_status", b"_status", "_title", b"_title", "comment", b"comment", "data_json", b"data_json", "expected_version", b"expected_version", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_data_json", b"_data_json", "_expected_version", b"_expected_version", "_slug", b"_slug", "_status", b"_status", "_title", b"_title", "data_json", b"data_json", "expected_version", b"expected_version", "id", b"id", "replace_data", b"replace_data", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_comment", b"_comment", "_data_json", b"_data_json", "_expected_version", b"_expected_version", "_slug", b"_slug", "_status", b"_status", "_title", b"_title", "comment", b"comment", "data_json", b"data_json", "expected_version", b"expected_version", "id", b"id", "replace_data", b"replace_data", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__comment: _TypeAlias = _typing.Literal["comment"]  # noqa: Y015
+    _WhichOneofArgType__comment: _TypeAlias = _typing.Literal["_comment", b"_comment"]  # noqa: Y015
     _WhichOneofReturnType__data_json: _TypeAlias = _typing.Literal["data_json"]  # noqa: Y015
     _WhichOneofArgType__data_json: _TypeAlias = _typing.Literal["_data_json", b"_data_json"]  # noqa: Y015
     _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
@@ -484,6 +492,8 @@ class UpdateItemRequest(_message.Message):
     _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
     _WhichOneofReturnType__title: _TypeAlias = _typing.Literal["title"]  # noqa: Y015
     _WhichOneofArgType__title: _TypeAlias = _typing.Literal["_title", b"_title"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__comment) -> _WhichOneofReturnType__comment | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__data_json) -> _WhichOneofReturnType__data_json | None: ...
     @_typing.overload

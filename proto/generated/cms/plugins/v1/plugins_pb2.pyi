@@ -718,3 +718,70 @@ class DeliverEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeliverEventsResponse: _TypeAlias = DeliverEventsResponse  # noqa: Y015
+
+@_typing.final
+class GetHookStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHookStatsRequest: _TypeAlias = GetHookStatsRequest  # noqa: Y015
+
+@_typing.final
+class HookStat(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLUGIN_FIELD_NUMBER: _builtins.int
+    HOOK_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    TIMEOUTS_FIELD_NUMBER: _builtins.int
+    plugin: _builtins.str
+    hook: _builtins.str
+    """The event (e.g. "content:afterCreate"), or "route <METHOD> <path>", or "start"."""
+    calls: _builtins.int
+    failures: _builtins.int
+    timeouts: _builtins.int
+    def __init__(
+        self,
+        *,
+        plugin: _builtins.str = ...,
+        hook: _builtins.str = ...,
+        calls: _builtins.int = ...,
+        failures: _builtins.int = ...,
+        timeouts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "failures", b"failures", "hook", b"hook", "plugin", b"plugin", "timeouts", b"timeouts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HookStat: _TypeAlias = HookStat  # noqa: Y015
+
+@_typing.final
+class HookStats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stats(self) -> _containers.RepeatedCompositeFieldContainer[Global___HookStat]: ...
+    def __init__(
+        self,
+        *,
+        stats: _abc.Iterable[Global___HookStat] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HookStats: _TypeAlias = HookStats  # noqa: Y015

@@ -99,6 +99,11 @@ class PluginsServiceStub:
                 request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.SerializeToString,
                 response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.FromString,
                 _registered_method=True)
+        self.GetHookStats = channel.unary_unary(
+                '/cms.plugins.v1.PluginsService/GetHookStats',
+                request_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.GetHookStatsRequest.SerializeToString,
+                response_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.HookStats.FromString,
+                _registered_method=True)
 
 
 class PluginsServiceServicer:
@@ -191,6 +196,14 @@ class PluginsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHookStats(self, request, context):
+        """calls, failures and timeouts of every plugin's hooks and routes in this replica (for the
+        gateway's /metrics).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +271,11 @@ def add_PluginsServiceServicer_to_server(servicer, server):
                     servicer.DeliverEvents,
                     request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.FromString,
                     response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.SerializeToString,
+            ),
+            'GetHookStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHookStats,
+                    request_deserializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.GetHookStatsRequest.FromString,
+                    response_serializer=cms_dot_plugins_dot_v1_dot_plugins__pb2.HookStats.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -611,6 +629,33 @@ class PluginsService:
             '/cms.plugins.v1.PluginsService/DeliverEvents',
             cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsRequest.SerializeToString,
             cms_dot_plugins_dot_v1_dot_plugins__pb2.DeliverEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHookStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.plugins.v1.PluginsService/GetHookStats',
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.GetHookStatsRequest.SerializeToString,
+            cms_dot_plugins_dot_v1_dot_plugins__pb2.HookStats.FromString,
             options,
             channel_credentials,
             insecure,

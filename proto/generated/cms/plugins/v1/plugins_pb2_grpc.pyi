@@ -58,6 +58,10 @@ class PluginsServiceStub:
     """after-events from a service's outbox, in the order they were written; an event id already
     received is ignored (a relay may send a batch twice), so each is handled once.
     """
+    GetHookStats: _grpc.UnaryUnaryMultiCallable[_plugins_pb2.GetHookStatsRequest, _plugins_pb2.HookStats]
+    """calls, failures and timeouts of every plugin's hooks and routes in this replica (for the
+    gateway's /metrics).
+    """
 
 @_typing.type_check_only
 class PluginsServiceAsyncStub(PluginsServiceStub):
@@ -85,6 +89,10 @@ class PluginsServiceAsyncStub(PluginsServiceStub):
     DeliverEvents: _aio.UnaryUnaryMultiCallable[_plugins_pb2.DeliverEventsRequest, _plugins_pb2.DeliverEventsResponse]  # type: ignore[assignment]
     """after-events from a service's outbox, in the order they were written; an event id already
     received is ignored (a relay may send a batch twice), so each is handled once.
+    """
+    GetHookStats: _aio.UnaryUnaryMultiCallable[_plugins_pb2.GetHookStatsRequest, _plugins_pb2.HookStats]  # type: ignore[assignment]
+    """calls, failures and timeouts of every plugin's hooks and routes in this replica (for the
+    gateway's /metrics).
     """
 
 class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -188,6 +196,16 @@ class PluginsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_plugins_pb2.DeliverEventsResponse, _abc.Awaitable[_plugins_pb2.DeliverEventsResponse]]:
         """after-events from a service's outbox, in the order they were written; an event id already
         received is ignored (a relay may send a batch twice), so each is handled once.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHookStats(
+        self,
+        request: _plugins_pb2.GetHookStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_plugins_pb2.HookStats, _abc.Awaitable[_plugins_pb2.HookStats]]:
+        """calls, failures and timeouts of every plugin's hooks and routes in this replica (for the
+        gateway's /metrics).
         """
 
 def add_PluginsServiceServicer_to_server(servicer: PluginsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
