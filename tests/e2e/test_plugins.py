@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -523,3 +524,69 @@ def test_the_workflow_plugin_decides_who_moves_an_item_where(stack: Stack) -> No
         assert bad.status_code == 400
     finally:
         assert _act(stack, "workflow", "deactivate").status_code == 200
+
+
+def test_the_seo_plugin_fills_meta_fields_and_serves_a_sitemap_of_published_items(
+    stack: Stack,
+) -> None:
+    _ensure_active(stack, "seo")
+    collection = f"seo_{uuid.uuid4().hex[:6]}"
+    schema = {
+        "properties": {
+            "body": {"type": "string"},
+            "meta_title": {"type": "string"},
+            "meta_description": {"type": "string"},
+        }
+    }
+    assert stack.client.post(
+        "/api/collections", json={"name": collection, "schema": schema}
+    ).is_success
+    settings = {
+        "base_url": "https://example.com",
+        "collections": [{"name": collection, "path": "/blog/{slug}", "changefreq": "weekly"}],
+        "meta": [
+            {
+                "collection": collection,
+                "title_field": "meta_title",
+                "description_field": "meta_description",
+                "source_field": "body",
+            }
+        ],
+    }
+    assert stack.client.put("/api/plugins/seo/settings", json=settings).status_code == 200
+    try:
+        body = "<p>Herons <b>wait</b> &amp; strike.</p> " + "More words. " * 30
+
+        def create(title: str, status: str, data: dict[str, Any]) -> dict[str, Any]:
+            reply = stack.client.post(
+                "/api/content",
+                json={"collection": collection, "title": title, "status": status, "data": data},
+            )
+            assert reply.status_code == 201, reply.text
+            return dict(reply.json()["data"])
+
+        filled = _eventually(
+            lambda: (
+                "meta_title" in (made := create("On herons", "published", {"body": body}))["data"]
+                and made
+            )
+        )
+        assert filled, "the seo plugin never filled the meta fields"
+        description = filled["data"]["meta_description"]
+        assert description.startswith("Herons wait & strike. More words.")
+        assert len(description) <= 160 and filled["data"]["meta_title"] == "On herons"
+        kept = create("Own meta", "published", {"body": body, "meta_title": "Mine"})
+        assert kept["data"]["meta_title"] == "Mine"
+        draft = create("Not yet", "draft", {"body": body})
+
+        answer = stack.anon.get("/api/plugins/seo/sitemap.xml")
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/xml")
+        root = ElementTree.fromstring(answer.content)
+        namespace = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+        locations = [url.findtext(f"{namespace}loc") for url in root]
+        for item in (filled, kept):
+            assert f"https://example.com/blog/{item['slug']}" in locations
+        assert f"https://example.com/blog/{draft['slug']}" not in locations
+    finally:
+        assert _act(stack, "seo", "deactivate").status_code == 200

@@ -104,6 +104,9 @@ class PluginContext:
     """(action, detail) → an entry of the plugin's activity log, by `heron`."""
     service_settings: Any = None
     """The plugins service's settings (heron_plugins.settings.PluginsSettings)."""
+    content: Any = None
+    """A stub of the content service (`cms.content.v1.ContentService`); a call without
+    credentials is an anonymous reader's: it sees published items only."""
 
 
 def plugin_version_table(name: str) -> str:

@@ -61,9 +61,10 @@ class Outcome:
 
 
 class Runtime:
-    def __init__(self, plugins: Plugins, service_settings: Any = None) -> None:
+    def __init__(self, plugins: Plugins, service_settings: Any = None, content: Any = None) -> None:
         self.plugins = plugins
         self.service_settings = service_settings
+        self.content = content
         self.started: dict[str, Manifest] = {}
         """The active plugins whose `start` ran in this process."""
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -137,7 +138,9 @@ class Runtime:
         async def log(action: str, detail: str) -> None:
             await self.plugins.note(name, action, detail)
 
-        return PluginContext(name, self.plugins.db, settings, log, self.service_settings)
+        return PluginContext(
+            name, self.plugins.db, settings, log, self.service_settings, self.content
+        )
 
     async def _stop(self, name: str) -> None:
         manifest = self.started.pop(name)

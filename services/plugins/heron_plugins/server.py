@@ -8,8 +8,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from cms.content.v1 import content_pb2_grpc
 from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.db import Database
+from heron_common.rpc.client import create_channel
 from heron_common.service import Built, ServiceSpec, remote_authenticator
 
 from heron_plugins.discovery import discover
@@ -36,7 +38,11 @@ async def build(
         },
     )
 
-    runtime = Runtime(plugins, settings)
+    # Plugins read published content as an anonymous reader would (e.g. the sitemap).
+    content_channel = create_channel(settings.content_target)
+    stack.push_async_callback(content_channel.close)
+    content = content_pb2_grpc.ContentServiceStub(content_channel)
+    runtime = Runtime(plugins, settings, content)
     inbox = Inbox(database, runtime)
 
     def register(server: Any) -> None:
