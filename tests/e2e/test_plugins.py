@@ -267,7 +267,20 @@ def test_hooks_and_routes_of_active_plugins(stack: Stack) -> None:
     # A plugin's route, with the permission its manifest declares (once the gateway knows it).
     assert _eventually(lambda: stack.client.get("/api/plugins/tester/hello").status_code == 200)
     assert stack.anon.get("/api/plugins/tester/hello").status_code == 401
-    assert stack.user("viewer").client.get("/api/plugins/tester/hello").status_code == 403
+    viewer = stack.user("viewer").client
+    assert viewer.get("/api/plugins/tester/hello").status_code == 403
+    # An active plugin's permissions join the role catalogue: an admin may hand them out.
+    roles = {r["name"]: r for r in stack.client.get("/api/roles").json()["data"]}
+    held = roles["viewer"]["permissions"]
+    unknown = stack.client.put("/api/roles/viewer", json={"permissions": [*held, "tester.nope"]})
+    assert unknown.status_code == 400 and "tester.nope" in unknown.text
+    granted = stack.client.put("/api/roles/viewer", json={"permissions": [*held, "tester.use"]})
+    assert granted.status_code == 200, granted.text
+    try:
+        assert _eventually(lambda: viewer.get("/api/plugins/tester/hello").status_code == 200)
+    finally:
+        assert stack.client.put("/api/roles/viewer", json={"permissions": held}).is_success
+    assert _eventually(lambda: viewer.get("/api/plugins/tester/hello").status_code == 403)
     hello = stack.client.get("/api/plugins/tester/hello", params={"who": "x"})
     assert hello.status_code == 200, hello.text
     me = stack.client.get("/auth/me").json()["user"]["id"]

@@ -108,6 +108,8 @@ async def build(
     hooks = remote_plugin_hooks(settings, stack)
     outbox, relay = plugin_outbox("auth", database, models.outbox, hooks)
     service.context.outbox = outbox
+    # Roles may hold the permissions the active plugins add.
+    service.roles.plugin_permissions = lambda: hooks.permissions
 
     def register(server: Any) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)

@@ -68,6 +68,8 @@ class PluginHooks:
         self.version = ""
         self.hooks: dict[str, list[pb.ActiveHook]] = {}
         self.routes: list[ActiveRoute] = []
+        self.permissions: frozenset[str] = frozenset()
+        """What the active plugins add to the role catalogue."""
         self._failing = False
 
     def handles(self, event: str) -> bool:
@@ -90,6 +92,7 @@ class PluginHooks:
             ActiveRoute(r.plugin, r.method, r.path, r.permission, route_pattern(r.path))
             for r in state.routes
         ]
+        self.permissions = frozenset(state.permissions)
         self.version = state.version
         logger.info(
             "active plugins changed",

@@ -98,6 +98,7 @@ class Runtime:
         shape = [
             [(n, h.event, h.priority) for n, h in hooks],
             [(n, r.method, r.path, r.permission) for n, r in routes],
+            sorted({p for m in manifests.values() for p in m.permissions}),
         ]
         version = hashlib.sha256(orjson.dumps(shape)).hexdigest()[:16]
         return Active(version, hooks, routes, manifests)

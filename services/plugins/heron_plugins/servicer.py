@@ -153,6 +153,7 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
                 pb.ActiveRoute(plugin=n, method=r.method, path=r.path, permission=r.permission)
                 for n, r in active.routes
             ],
+            permissions=sorted({p for m in active.manifests.values() for p in m.permissions}),
         )
 
     async def RunHook(self, request: pb.RunHookRequest, context: Context) -> pb.RunHookResponse:

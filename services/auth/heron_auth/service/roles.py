@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from heron_common.errors import ErrorDetail, InvalidArgument, NotFound, PermissionDenied
@@ -27,8 +27,11 @@ from heron_auth.service.common import Context, check_may_grant
 logger = logging.getLogger("heron.auth")
 
 
-def check_permission_names(permissions: Sequence[str]) -> None:
-    bad = invalid_permissions(permissions)
+def check_permission_names(
+    permissions: Sequence[str], plugins: frozenset[str] = frozenset()
+) -> None:
+    """Every name is a Heron permission or one an active plugin adds (`plugins`)."""
+    bad = [p for p in invalid_permissions(permissions) if p not in plugins]
     if bad:
         raise InvalidArgument(
             f"Unknown permission: {bad[0][:100]}.",
@@ -39,6 +42,8 @@ def check_permission_names(permissions: Sequence[str]) -> None:
 class Roles:
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.plugin_permissions: Callable[[], frozenset[str]] = frozenset
+        """The permissions the active plugins add (heron_common.plugin_hooks)."""
 
     async def ensure_builtin(self) -> None:
         """Add built-in roles a store lacks; never overwrite what an admin edited. The admin
@@ -76,7 +81,8 @@ class Roles:
         permissions: Sequence[str],
         description: str | None,
     ) -> Role:
-        check_permission_names(permissions)
+        plugins = self.plugin_permissions()
+        check_permission_names(permissions, plugins)
         if name == ADMIN_ROLE:
             raise PermissionDenied("The admin role always holds every permission.")
         if name == PUBLIC_ROLE:
@@ -90,14 +96,18 @@ class Roles:
                         for p in refused[:20]
                     ],
                 )
-        check_may_grant(principal, permissions, f"Changing the role {name!r}")
+        # A plugin's permissions are an admin's to hand out (the admin role holds them all).
+        admin = principal.role == ADMIN_ROLE and frozenset(PERMISSIONS) <= principal.permissions
+        own = [p for p in permissions if not (admin and p in plugins)]
+        check_may_grant(principal, own, f"Changing the role {name!r}")
         if description is not None:
             check_text(description, "description")
         async with self.context.unit_of_work() as work:
             role = await repo.get_role(work.conn, name)
             if role is None:
                 raise NotFound(f"There is no role {name!r}.")
-            check_may_grant(principal, role.permissions, f"Changing the role {name!r}")
+            held = [p for p in role.permissions if not (admin and p not in PERMISSIONS)]
+            check_may_grant(principal, held, f"Changing the role {name!r}")
             values: dict[str, Any] = {
                 "permissions": sorted(set(permissions)),
                 "updated_at": now_ms(),

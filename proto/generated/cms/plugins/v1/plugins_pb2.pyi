@@ -449,12 +449,17 @@ class ActiveState(_message.Message):
     UNCHANGED_FIELD_NUMBER: _builtins.int
     HOOKS_FIELD_NUMBER: _builtins.int
     ROUTES_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     unchanged: _builtins.bool
     @_builtins.property
     def hooks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActiveHook]: ...
     @_builtins.property
     def routes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActiveRoute]: ...
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The permissions the active plugins add to the role catalogue."""
+
     def __init__(
         self,
         *,
@@ -462,10 +467,11 @@ class ActiveState(_message.Message):
         unchanged: _builtins.bool = ...,
         hooks: _abc.Iterable[Global___ActiveHook] | None = ...,
         routes: _abc.Iterable[Global___ActiveRoute] | None = ...,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hooks", b"hooks", "routes", b"routes", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hooks", b"hooks", "permissions", b"permissions", "routes", b"routes", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
