@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,11 @@ def test_the_public_role_can_only_read(stack: Stack) -> None:
     assert narrowed.status_code == 200, narrowed.text
     restored = stack.client.put("/api/roles/public", json={"permissions": before["permissions"]})
     assert restored.status_code == 200
+    # Role changes reach every process within about a second: the next test reads as before.
+    deadline = time.monotonic() + 10
+    while stack.anon.get("/api/content", params={"limit": 1}).status_code != 200:
+        assert time.monotonic() < deadline, "anonymous reading never came back"
+        time.sleep(0.1)
 
 
 def test_authors_cannot_change_or_delete_what_is_published(stack: Stack) -> None:

@@ -592,8 +592,11 @@ def test_the_seo_plugin_fills_meta_fields_and_serves_a_sitemap_of_published_item
         assert kept["data"]["meta_title"] == "Mine"
         draft = create("Not yet", "draft", {"body": body})
 
-        answer = stack.anon.get("/api/plugins/seo/sitemap.xml")
-        assert answer.status_code == 200, answer.text
+        # (once the gateway knows the route: within about a second of the activation)
+        answer = _eventually(
+            lambda: (r := stack.anon.get("/api/plugins/seo/sitemap.xml")).status_code == 200 and r
+        )
+        assert answer, stack.anon.get("/api/plugins/seo/sitemap.xml").text
         assert answer.headers["content-type"].startswith("application/xml")
         root = ElementTree.fromstring(answer.content)
         namespace = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

@@ -228,3 +228,56 @@ def test_webhooks_are_signed_retried_in_order_and_replayable(
     assert tables() == set()
     assert client.post("/api/plugins/webhooks/install").status_code == 200
     assert len(tables()) == 3
+
+
+def test_an_endpoint_that_keeps_failing_is_disabled_and_its_owner_told(stack: Stack) -> None:
+    client = stack.client
+    found = client.get("/api/plugins/webhooks").json()["data"]
+    if found["status"] == "available":
+        assert client.post("/api/plugins/webhooks/install").status_code == 200
+    assert client.post("/api/plugins/webhooks/activate").status_code == 200
+    settings = {
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.1,
+        "max_attempts": 2,
+        "disable_after_failures": 3,
+        "timeout_seconds": 1,
+    }
+    assert client.put("/api/plugins/webhooks/settings", json=settings).status_code == 200
+    collection = f"failing_{uuid.uuid4().hex[:6]}"
+    assert client.post("/api/collections", json={"name": collection, "schema": {}}).is_success
+    # Nobody listens there.
+    closed = f"http://localhost:{free_port()}/hook"
+    made = _eventually(
+        lambda: (
+            (
+                r := client.post(
+                    "/api/plugins/webhooks/endpoints",
+                    json={"url": closed, "events": ["*"], "collections": [collection]},
+                )
+            ).status_code
+            == 201
+            and r
+        )
+    )
+    assert made, "the webhooks plugin never answered"
+    hook = made.json()["data"]
+    url = f"/api/plugins/webhooks/endpoints/{hook['id']}"
+
+    def disabled() -> Any:
+        client.post("/api/content", json={"collection": collection, "title": "again"})
+        shown = client.get(url).json()["data"]
+        return not shown["enabled"] and shown
+
+    shown = _eventually(disabled, 20)
+    assert shown and "3 failed attempts in a row" in shown["disabled_reason"]
+    log = client.get(f"{url}/deliveries").json()["data"]
+    assert any(d["status"] == "failed" for d in log)  # each tried `max_attempts` times at most
+    assert all(len(d["attempts"]) <= 2 for d in log)
+    me = client.get("/auth/me").json()["user"]["id"]
+    activity = client.get("/api/plugins/webhooks/activity").json()["data"]
+    told = [a for a in activity if a["action"] == "endpoint_disabled"]
+    assert told and hook["id"] in told[0]["detail"] and me in told[0]["detail"]
+    # Enabled again: a fresh start.
+    again = client.patch(url, json={"enabled": True}).json()["data"]
+    assert again["enabled"] and again["failures_in_a_row"] == 0 and not again["disabled_reason"]

@@ -66,6 +66,7 @@ class Runtime:
         self.service_settings = service_settings
         self.content = content
         self.started: dict[str, Manifest] = {}
+        self._reconciling = asyncio.Lock()
         """The active plugins whose `start` ran in this process."""
         self.calls: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[tuple[str, str]] = Counter()
@@ -117,7 +118,19 @@ class Runtime:
             for name in list(self.started):
                 await self._stop(name)
 
+    async def _started(self) -> Active:
+        """What is active, each plugin's `start` having run here first (a route or hook of a
+        plugin activated a moment ago never finds it unstarted)."""
+        active = await self.active()
+        if any(n not in self.started and m.start is not None for n, m in active.manifests.items()):
+            await self.reconcile()
+        return active
+
     async def reconcile(self) -> None:
+        async with self._reconciling:  # one at a time: a plugin starts once
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         active = await self.active()
         for name, manifest in active.manifests.items():
             if name in self.started or manifest.start is None:
@@ -154,7 +167,7 @@ class Runtime:
             logger.exception("plugin stop failed", extra={"plugin": name})
 
     async def run_hook(self, event: str, payload: dict[str, Any]) -> Outcome:
-        active = await self.active()
+        active = await self._started()
         outcome = Outcome(payload)
         for plugin, hook in active.hooks:
             if hook.event != event or hook.handler is None:
@@ -197,7 +210,7 @@ class Runtime:
         """Every active handler of the after-event, in priority order, each within its own
         deadline and on its own copy of the payload; how many ran without failing. Nothing a
         handler does reaches the write (it committed) or another handler."""
-        active = await self.active()
+        active = await self._started()
         body = orjson.dumps(payload)
         succeeded = 0
         for plugin, hook in active.hooks:
@@ -232,7 +245,7 @@ class Runtime:
         self, plugin: str, method: str, path: str, request: PluginRequest
     ) -> PluginResponse | None:
         """The plugin route's answer; None when no active route of the plugin matches."""
-        active = await self.active()
+        active = await self._started()
         for name, route in active.routes:
             if name != plugin or route.method != method or route.handler is None:
                 continue

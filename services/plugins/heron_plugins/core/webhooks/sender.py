@@ -104,7 +104,6 @@ class Sender:
 
     async def _drain(self, endpoint: Endpoint, settings: dict[str, Any]) -> float:
         """Send the endpoint's due deliveries in order; seconds until its head is due."""
-        failures = endpoint.failures_in_a_row
         while True:
             async with self.db.read() as conn:
                 head = (
@@ -123,11 +122,9 @@ class Sender:
             wait = float(head.next_attempt_at - now_ms()) / 1000
             if wait > 0:
                 return wait
-            ok, retry_after = await self._attempt(endpoint, head, settings)
+            ok, retry_after, failures = await self._attempt(endpoint, head, settings)
             if ok:
-                failures = 0
                 continue
-            failures += 1
             if failures >= settings["disable_after_failures"]:
                 await self._disable(endpoint, failures)
                 return 1.0
@@ -137,7 +134,9 @@ class Sender:
 
     async def _attempt(
         self, endpoint: Endpoint, head: Any, settings: dict[str, Any]
-    ) -> tuple[bool, float | None]:
+    ) -> tuple[bool, float | None, int]:
+        """Whether it was delivered, how long to wait before the next attempt, and the
+        endpoint's failed attempts in a row now."""
         payload = orjson.loads(head.payload)
         occurred = datetime.fromtimestamp(payload.get("occurred_at", now_ms()) / 1000, UTC)
         body = orjson.dumps(
@@ -210,6 +209,9 @@ class Sender:
                 .where(endpoints.c.id == endpoint.id)
                 .values(failures_in_a_row=0 if ok else endpoints.c.failures_in_a_row + 1)
             )
+            failures = await conn.scalar(
+                select(endpoints.c.failures_in_a_row).where(endpoints.c.id == endpoint.id)
+            )
         if ok:
             self.sent += 1
         else:
@@ -217,7 +219,7 @@ class Sender:
                 "webhook attempt failed",
                 extra={"endpoint": endpoint.id, "status": status, "error": error, "tries": tries},
             )
-        return ok, retry_after
+        return ok, retry_after, int(failures or 0)
 
     async def _disable(self, endpoint: Endpoint, failures: int) -> None:
         reason = f"disabled after {failures} failed attempts in a row; enable it to go on"
