@@ -77,7 +77,13 @@ def activate(base_url: str, token: str, collection: str) -> None:
         if client.get("/api/plugins/webhooks").json()["data"]["status"] == "available":
             client.post("/api/plugins/webhooks/install").raise_for_status()
         client.post("/api/plugins/webhooks/activate").raise_for_status()
-        settings = {"retry_base_seconds": 0.05, "retry_max_seconds": 0.2, "max_attempts": 100}
+        time.sleep(PROPAGATION_SECONDS)  # the gateway knows its routes
+        settings = {
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.2,
+            "max_attempts": 1000,
+            "disable_after_failures": 10000,
+        }
         client.put("/api/plugins/webhooks/settings", json=settings).raise_for_status()
         if RECEIVER.port == 0:
             RECEIVER.start()

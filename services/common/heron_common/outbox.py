@@ -58,6 +58,9 @@ logger = logging.getLogger("heron.outbox")
 OUTBOX = "outbox"
 BATCH = 200
 MAX_BACKOFF_SECONDS = 10.0
+LINGER_SECONDS = 0.02
+"""After a commit wakes the relay, how long it waits for more to send them together: under a
+stream of writes, one delivery carries several events instead of one each."""
 
 
 def outbox_columns() -> list[Column[Any]]:
@@ -138,13 +141,16 @@ class Outbox:
         """A transaction that added events committed: relay them now."""
         self._wake.set()
 
-    async def wait(self, seconds: float) -> None:
+    async def wait(self, seconds: float) -> bool:
+        """Until a commit added events (True) or `seconds` passed (False)."""
+        woken = True
         try:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         except TimeoutError:
-            pass
+            woken = False
         self._wake.clear()
+        return woken
 
 
 def relay_lock_id(source: str) -> int:
@@ -187,7 +193,8 @@ class Relay:
                 backoff = self.poll_seconds
                 if sent == BATCH:
                     continue  # more may be waiting
-                await self.outbox.wait(self.poll_seconds)
+                if await self.outbox.wait(self.poll_seconds):
+                    await asyncio.sleep(LINGER_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the plugins service or the store is away: events wait

@@ -5,7 +5,8 @@ of its event, in the order received, by one dispatcher at a time.
 An after handler never fails the write it follows (that committed long ago): one that is slow
 or raises is bounded by its deadline and counted (heron_plugins.runtime). An event whose
 handlers were interrupted by a crash of this service is handled again after the restart: after
-handlers see each event at least once, and its `id` lets them notice a second time.
+handlers see each event at least once (a batch is marked handled once all of it ran), and its
+`id` lets them notice a second time.
 """
 
 from __future__ import annotations
@@ -116,9 +117,13 @@ class Inbox:
         pending = list(await conn.execute(query))
         for row in pending:
             await self.runtime.run_after(row.event, orjson.loads(row.payload))
+        if pending:
+            # Once per batch: a crash before this hands the batch to the handlers again.
             async with self.db.transaction() as marking:
                 await marking.execute(
-                    update(events).where(events.c.seq == row.seq).values(handled_at=now_ms())
+                    update(events)
+                    .where(events.c.seq.in_([r.seq for r in pending]))
+                    .values(handled_at=now_ms())
                 )
         self._passes += 1
         if self._passes % PRUNE_EVERY == 1:

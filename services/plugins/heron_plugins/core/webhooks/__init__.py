@@ -16,8 +16,7 @@ from typing import Any
 import orjson
 
 from heron_plugins.core.webhooks import guard
-from heron_plugins.core.webhooks.sender import DEFAULTS, Sender
-from heron_plugins.core.webhooks.service import AFTER_EVENTS, Invalid, Webhooks
+from heron_plugins.core.webhooks.service import AFTER_EVENTS, DEFAULTS, Invalid, Webhooks
 from heron_plugins.manifest import Hook, Manifest, PluginContext, PluginRequest, PluginResponse
 
 PERMISSION = "webhooks.manage"
@@ -25,7 +24,7 @@ PERMISSION = "webhooks.manage"
 
 class _Running:
     webhooks: Webhooks | None = None
-    sender: Sender | None = None
+    sender: Any = None
     task: asyncio.Task[None] | None = None
 
 
@@ -33,6 +32,10 @@ _running = _Running()
 
 
 async def start(context: PluginContext) -> None:
+    # Imported once the plugin runs (httpx is not small): a service where it is not active
+    # never loads it.
+    from heron_plugins.core.webhooks.sender import Sender
+
     allow = getattr(context.service_settings, "webhook_allow_hosts", [])
     webhooks = Webhooks(context, guard.Allowed.parse(allow))
     sender = Sender(webhooks)

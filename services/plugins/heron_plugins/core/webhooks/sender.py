@@ -23,6 +23,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,18 +36,27 @@ from standardwebhooks.webhooks import Webhook
 
 from heron_plugins.core.webhooks import guard
 from heron_plugins.core.webhooks.models import attempts, deliveries, endpoints
-from heron_plugins.core.webhooks.service import SNIPPET, Endpoint, Webhooks
+from heron_plugins.core.webhooks.service import DEFAULTS, SNIPPET, Endpoint, Webhooks
 
 logger = logging.getLogger("heron.plugins.webhooks")
 
 SEND_LOCK = 0x57484B53  # one sender at a time across replicas (PostgreSQL)
-DEFAULTS: dict[str, Any] = {
-    "retry_base_seconds": 5.0,
-    "retry_max_seconds": 3600.0,
-    "max_attempts": 12,
-    "disable_after_failures": 50,
-    "timeout_seconds": 10.0,
-}
+BATCH = 50
+SETTINGS_TTL_SECONDS = 1.0
+
+
+@dataclass
+class Outcome:
+    at: int
+    status: int | None = None
+    snippet: str = ""
+    error: str = ""
+    duration_ms: int = 0
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and not self.error
 
 
 class Sender:
@@ -59,6 +69,8 @@ class Sender:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
         self.sent = 0
+        self._signers: dict[str, Webhook] = {}
+        self._settings: tuple[float, dict[str, Any]] | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -81,13 +93,21 @@ class Sender:
 
     async def send_due(self) -> float:
         """Send what is due on every endpoint; how long until the next is due (at most 1 s)."""
-        settings = {**DEFAULTS, **(await self.webhooks.context.settings())}
+        settings = await self._current_settings()
         if self.db.dialect == "postgresql":
             async with self.db.transaction() as conn:
                 if not await conn.scalar(select(func.pg_try_advisory_xact_lock(SEND_LOCK))):
                     return 1.0
                 return await self._send_due(settings)
         return await self._send_due(settings)
+
+    async def _current_settings(self) -> dict[str, Any]:
+        """The plugin's settings, read at most once a second."""
+        now = time.monotonic()
+        if self._settings is None or now - self._settings[0] > SETTINGS_TTL_SECONDS:
+            stored = await self.webhooks.context.settings()
+            self._settings = (now, {**DEFAULTS, **stored})
+        return self._settings[1]
 
     async def _send_due(self, settings: dict[str, Any]) -> float:
         pause = 1.0
@@ -103,10 +123,11 @@ class Sender:
         return max(pause, 0.01)
 
     async def _drain(self, endpoint: Endpoint, settings: dict[str, Any]) -> float:
-        """Send the endpoint's due deliveries in order; seconds until its head is due."""
+        """Send the endpoint's due deliveries in order, a batch at a time, until one fails;
+        seconds until its head is due."""
         while True:
             async with self.db.read() as conn:
-                head = (
+                rows = list(
                     await conn.execute(
                         select(deliveries)
                         .where(
@@ -114,45 +135,55 @@ class Sender:
                             deliveries.c.status == "pending",
                         )
                         .order_by(deliveries.c.seq)
-                        .limit(1)
+                        .limit(BATCH)
                     )
-                ).first()
-            if head is None:
+                )
+            if not rows:
                 return 1.0
-            wait = float(head.next_attempt_at - now_ms()) / 1000
+            wait = float(rows[0].next_attempt_at - now_ms()) / 1000
             if wait > 0:
                 return wait
-            ok, retry_after, failures = await self._attempt(endpoint, head, settings)
-            if ok:
+            tried: list[tuple[Any, Outcome]] = []
+            for row in rows:
+                if row.next_attempt_at > now_ms():
+                    break
+                outcome = await self._post(endpoint, row, settings)
+                tried.append((row, outcome))
+                if not outcome.ok:
+                    break  # the later ones wait behind it: events keep their order
+            failures, retry = await self._record(endpoint, tried, settings)
+            row, last = tried[-1]
+            if last.ok:
                 continue
             if failures >= settings["disable_after_failures"]:
                 await self._disable(endpoint, failures)
                 return 1.0
-            if head.attempts + 1 >= settings["max_attempts"]:
+            if row.attempts + 1 >= settings["max_attempts"]:
                 continue  # this one is `failed` now: the queue goes on
-            return 0.01 if retry_after is None else retry_after
+            return retry
 
-    async def _attempt(
-        self, endpoint: Endpoint, head: Any, settings: dict[str, Any]
-    ) -> tuple[bool, float | None, int]:
-        """Whether it was delivered, how long to wait before the next attempt, and the
-        endpoint's failed attempts in a row now."""
-        payload = orjson.loads(head.payload)
+    def _signer(self, endpoint: Endpoint) -> Webhook:
+        signer = self._signers.get(endpoint.secret)
+        if signer is None:
+            signer = self._signers[endpoint.secret] = Webhook(endpoint.secret)
+        return signer
+
+    async def _post(self, endpoint: Endpoint, row: Any, settings: dict[str, Any]) -> Outcome:
+        """One attempt of one delivery (nothing written yet)."""
+        payload = orjson.loads(row.payload)
         occurred = datetime.fromtimestamp(payload.get("occurred_at", now_ms()) / 1000, UTC)
         body = orjson.dumps(
-            {"type": head.event, "timestamp": occurred.isoformat(), "data": payload}
+            {"type": row.event, "timestamp": occurred.isoformat(), "data": payload}
         ).decode()
         now = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
-            "webhook-id": head.event_id,
+            "webhook-id": row.event_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(endpoint.secret).sign(head.event_id, now, body),
+            "webhook-signature": self._signer(endpoint).sign(row.event_id, now, body),
         }
         started = time.perf_counter()
-        status: int | None = None
-        snippet = error = ""
-        retry_after: float | None = None
+        outcome = Outcome(at=now_ms())
         try:
             await guard.check(endpoint.url, self.webhooks.allowed)
             answer = await self.client.post(
@@ -161,65 +192,94 @@ class Sender:
                 headers=headers,
                 timeout=float(settings["timeout_seconds"]),
             )
-            status = answer.status_code
-            snippet = answer.text[:SNIPPET]
-            if 300 <= status < 400:
-                error = "redirects are not followed"
-            elif status in (429, 503):
-                retry_after = _retry_after(answer.headers.get("retry-after"))
+            outcome.status = answer.status_code
+            outcome.snippet = answer.text[:SNIPPET]
+            if 300 <= answer.status_code < 400:
+                outcome.error = "redirects are not followed"
+            elif answer.status_code in (429, 503):
+                outcome.retry_after = _retry_after(answer.headers.get("retry-after"))
         except guard.Refused as exc:
-            error = f"refused: {exc}"
+            outcome.error = f"refused: {exc}"
         except httpx.TimeoutException:
-            error = f"no answer within {settings['timeout_seconds']} s"
+            outcome.error = f"no answer within {settings['timeout_seconds']} s"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:SNIPPET]
-        duration = int((time.perf_counter() - started) * 1000)
-        ok = status is not None and 200 <= status < 300
-        now_at = now_ms()
-        tries = head.attempts + 1
-        values: dict[str, Any] = {"attempts": tries, "last_status": status}
-        if ok:
-            values |= {"status": "delivered", "delivered_at": now_at}
-        elif tries >= settings["max_attempts"]:
-            values["status"] = "failed"
-        else:
-            delay = min(
-                float(settings["retry_base_seconds"]) * 2 ** (tries - 1),
-                float(settings["retry_max_seconds"]),
-            ) * random.uniform(0.8, 1.2)
-            delay = max(delay, retry_after or 0.0)
-            values["next_attempt_at"] = now_at + int(delay * 1000)
-            retry_after = delay
+            outcome.error = f"{type(exc).__name__}: {exc}"[:SNIPPET]
+        outcome.duration_ms = int((time.perf_counter() - started) * 1000)
+        return outcome
+
+    async def _record(
+        self, endpoint: Endpoint, tried: list[tuple[Any, Outcome]], settings: dict[str, Any]
+    ) -> tuple[int, float]:
+        """Write the batch's attempts in one transaction; the endpoint's failed attempts in a
+        row now, and how long the failed one (the last, if any) waits before its next."""
+        delivered = [r.id for r, o in tried if o.ok]
+        row, last = tried[-1]
+        retry = 0.01
         async with self.db.transaction() as conn:
             await conn.execute(
                 attempts.insert().values(
-                    delivery_id=head.id,
-                    at=now_at,
-                    status_code=status,
-                    duration_ms=duration,
-                    response=snippet,
-                    error=error,
+                    [
+                        {
+                            "delivery_id": r.id,
+                            "at": o.at,
+                            "status_code": o.status,
+                            "duration_ms": o.duration_ms,
+                            "response": o.snippet,
+                            "error": o.error,
+                        }
+                        for r, o in tried
+                    ]
                 )
             )
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == head.id).values(**values)
-            )
+            by_status: dict[int | None, list[str]] = {}
+            for r, o in tried:
+                if o.ok:
+                    by_status.setdefault(o.status, []).append(r.id)
+            for status, ids in by_status.items():  # one statement per answer code (usually 1)
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(ids))
+                    .values(
+                        status="delivered",
+                        attempts=deliveries.c.attempts + 1,
+                        last_status=status,
+                        delivered_at=last.at,
+                    )
+                )
+            if not last.ok:
+                tries = row.attempts + 1
+                values: dict[str, Any] = {"attempts": tries, "last_status": last.status}
+                if tries >= settings["max_attempts"]:
+                    values["status"] = "failed"
+                else:
+                    delay = min(
+                        float(settings["retry_base_seconds"]) * 2 ** (tries - 1),
+                        float(settings["retry_max_seconds"]),
+                    ) * random.uniform(0.8, 1.2)
+                    retry = max(delay, last.retry_after or 0.0)
+                    values["next_attempt_at"] = last.at + int(retry * 1000)
+                await conn.execute(
+                    update(deliveries).where(deliveries.c.id == row.id).values(**values)
+                )
+                logger.info(
+                    "webhook attempt failed",
+                    extra={
+                        "endpoint": endpoint.id,
+                        "status": last.status,
+                        "error": last.error,
+                        "tries": tries,
+                    },
+                )
             await conn.execute(
                 update(endpoints)
                 .where(endpoints.c.id == endpoint.id)
-                .values(failures_in_a_row=0 if ok else endpoints.c.failures_in_a_row + 1)
+                .values(failures_in_a_row=endpoints.c.failures_in_a_row + 1 if not last.ok else 0)
             )
             failures = await conn.scalar(
                 select(endpoints.c.failures_in_a_row).where(endpoints.c.id == endpoint.id)
             )
-        if ok:
-            self.sent += 1
-        else:
-            logger.info(
-                "webhook attempt failed",
-                extra={"endpoint": endpoint.id, "status": status, "error": error, "tries": tries},
-            )
-        return ok, retry_after, int(failures or 0)
+        self.sent += len(delivered)
+        return int(failures or 0), retry
 
     async def _disable(self, endpoint: Endpoint, failures: int) -> None:
         reason = f"disabled after {failures} failed attempts in a row; enable it to go on"

@@ -28,6 +28,13 @@ from heron_plugins.manifest import EVENTS, PluginContext
 AFTER_EVENTS = tuple(e for e in EVENTS if ":after" in e)
 MAX_ENDPOINTS = 100
 SNIPPET = 500
+DEFAULTS: dict[str, Any] = {
+    "retry_base_seconds": 5.0,
+    "retry_max_seconds": 3600.0,
+    "max_attempts": 12,
+    "disable_after_failures": 50,
+    "timeout_seconds": 10.0,
+}
 
 
 class Invalid(Exception):
