@@ -58,7 +58,7 @@ logger = logging.getLogger("heron.outbox")
 OUTBOX = "outbox"
 BATCH = 200
 MAX_BACKOFF_SECONDS = 10.0
-LINGER_SECONDS = 0.02
+LINGER_SECONDS = 0.05
 """After a commit wakes the relay, how long it waits for more to send them together: under a
 stream of writes, one delivery carries several events instead of one each."""
 
