@@ -143,7 +143,9 @@ def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 
 # The longest-running files start first, so that when the suite runs on several processes
-# (pytest-xdist, a file per process) none of them is left for last.
+# (pytest-xdist, a file per process) none of them is left for last. `make test` passes
+# `--no-loadscope-reorder`: xdist would otherwise hand out the files with the most tests first,
+# and the longest file (schemathesis: one test of four minutes) would start last.
 LONGEST_FIRST = (
     "test_schemathesis.py",
     "test_cache.py",
