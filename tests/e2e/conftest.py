@@ -104,7 +104,9 @@ class Stack:
     def media(self) -> Service:
         return self.backends["media"]
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the gateway's /ready says 200: six processes starting beside the other test
+        process's (schemathesis, a stack of its own) may need more than half a minute."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
