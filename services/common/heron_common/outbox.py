@@ -179,7 +179,6 @@ class Relay:
         self.metadata = metadata
         self.poll_seconds = poll_seconds
         self.timeout = timeout
-        self.delivered = 0
         self._failing = False
 
     async def run(self) -> None:
@@ -250,16 +249,10 @@ class Relay:
             ],
         )
         await call(self.stub.DeliverEvents, request, timeout=self.timeout, metadata=self.metadata)
-        self.delivered += len(rows)
 
     async def _forget(self, conn: AsyncConnection, rows: list[Any]) -> None:
         table = self.outbox.table
         await conn.execute(delete(table).where(table.c.seq.in_([r.seq for r in rows])))
-
-    async def pending(self) -> int:
-        """How many events wait in the outbox."""
-        async with self.db.read() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(self.outbox.table)) or 0)
 
 
 def _reason(exc: BaseException) -> str:
