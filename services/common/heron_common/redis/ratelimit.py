@@ -9,7 +9,9 @@ milliseconds), so exactly `limit` hits fit in a fresh window, with no rounding d
 Each key is one Redis hash, updated by one Lua script that reads, counts and sets the expiry in
 one atomic step on the server's clock, so any number of processes share a limit exactly. When
 Redis is absent or failing, the same arithmetic runs on this process's memory: limits then hold
-per process, and no caller ever sees a Redis error.
+per process, and no caller ever sees a Redis error. Memory mirrors each key's last shared count,
+so a blip (a timeout under load, a Redis restart) carries on from it instead of from zero, and
+the hits counted in memory meanwhile are added to Redis's count once it answers again.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ logger = logging.getLogger("heron.ratelimit")
 DEFAULT_PREFIX = "heron:rl"
 MAX_LOCAL_KEYS = 100_000
 
-# KEYS[1]: the key's hash. ARGV: the policy's field, limit, window (ms), cost, "1" to count.
+# KEYS[1]: the key's hash. ARGV: the policy's field, limit, window (ms), cost, "1" to count,
+# and hits counted elsewhere while Redis was unreachable, added before the check.
 # A field holds "<window index> <count in that window> <count in the window before>".
 # Returns {allowed, previous count, current count, ms into the current window}, the counts as
 # they are after this call.
@@ -59,9 +62,13 @@ if stored then
     prev = tonumber(c)
   end
 end
+local owed = tonumber(ARGV[6] or '0')
+curr = curr + owed
 local allowed = prev * (window - elapsed) + (curr + cost) * window <= limit * window
 if allowed and ARGV[5] == '1' then
   curr = curr + cost
+end
+if owed > 0 or (allowed and ARGV[5] == '1') then
   redis.call('HSET', KEYS[1], field, string.format('%d %d %d', index, curr, prev))
   -- This window's count is still weighed during the next one. Other policies on the same
   -- key may need longer, so the expiry only ever grows.
@@ -121,6 +128,8 @@ class _Entry:
 
     windows: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     expires_ms: int = 0
+    # Per policy: hits counted here while Redis was unreachable, not yet added to its count.
+    owed: dict[str, int] = field(default_factory=dict)
 
 
 class _MemoryBackend:
@@ -170,6 +179,36 @@ class _MemoryBackend:
             self._prune(now_ms)
         return _Counts(allowed, prev, curr, elapsed)
 
+    def owed(self, key: str, policy: str) -> int:
+        entry = self._entries.get(key)
+        return entry.owed.get(policy, 0) if entry is not None else 0
+
+    def owe(self, key: str, policy: str, cost: int) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.owed[policy] = entry.owed.get(policy, 0) + cost
+
+    def adopt(
+        self, key: str, policy: str, counts: _Counts, *, paid: int, window_ms: int, now_ms: int
+    ) -> None:
+        """Take Redis's counts as this key's own, to carry on from if Redis goes away.
+
+        `paid` of the hits owed were added to Redis's count by the call that answered.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            if counts.prev == counts.curr == 0:
+                return  # nothing to remember
+            entry = self._entries[key] = _Entry()
+        else:
+            self._entries.move_to_end(key)
+        entry.windows[policy] = (now_ms // window_ms, counts.curr, counts.prev)
+        left = entry.owed.pop(policy, 0) - paid
+        if left > 0:
+            entry.owed[policy] = left  # counted here while that call was on its way
+        entry.expires_ms = max(entry.expires_ms, now_ms + 2 * window_ms - counts.elapsed_ms)
+        self._prune(now_ms)
+
     def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 
@@ -192,9 +231,11 @@ class RateLimiter:
     length or content never reaches Redis or the logs.
 
     With `redis_client` None, or while Redis fails, limits are kept in this process's memory
-    (at most `max_local_keys` keys). After a failure Redis is left alone for `breaker_seconds`,
-    then one call tries it again. `clock` (seconds) drives the memory backend and the breaker;
-    Redis counts on its own clock, so processes agree however their clocks drift.
+    (at most `max_local_keys` keys), starting from the last count Redis gave for the key; the
+    hits counted there are added to Redis's count when it is back. After a failure Redis is
+    left alone for `breaker_seconds`, then one call tries it again. `clock` (seconds) drives
+    the memory backend and the breaker; Redis counts on its own clock, so processes agree
+    however their clocks drift.
     """
 
     def __init__(
@@ -274,11 +315,13 @@ class RateLimiter:
         policy = f"{limit}/{window_seconds}"
         window_ms = window_seconds * 1000
         counts = None
+        now_ms = math.floor(self._clock() * 1000)
         if self._script is not None and self._redis_ready():
             probe = self._start_call()
+            owed = self._memory.owed(storage_key, policy)
             try:
                 reply = await self._script(
-                    keys=[storage_key], args=[policy, limit, window_ms, cost, int(count)]
+                    keys=[storage_key], args=[policy, limit, window_ms, cost, int(count), owed]
                 )
             except MaxConnectionsError:
                 pass  # this process's pool is full, Redis itself is fine: count in memory
@@ -287,6 +330,9 @@ class RateLimiter:
             else:
                 self._succeeded(probe)
                 counts = _Counts(bool(reply[0]), int(reply[1]), int(reply[2]), int(reply[3]))
+                self._memory.adopt(
+                    storage_key, policy, counts, paid=owed, window_ms=window_ms, now_ms=now_ms
+                )
             finally:
                 self._end_call(probe)
         if counts is None:
@@ -297,8 +343,10 @@ class RateLimiter:
                 window_ms=window_ms,
                 cost=cost,
                 count=count,
-                now_ms=math.floor(self._clock() * 1000),
+                now_ms=now_ms,
             )
+            if count and counts.allowed and self._script is not None:
+                self._memory.owe(storage_key, policy, cost)
         return _decision(counts, limit=limit, window_ms=window_ms, cost=cost)
 
     def _redis_ready(self) -> bool:
