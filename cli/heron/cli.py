@@ -1,4 +1,4 @@
-"""`heron` command line: `up`, `migrate`, `user create`."""
+"""`heron` command line: `up`, `migrate`, `user create`, `seed`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from heron_common.registry import SERVICES
 
+from heron import seed
 from heron.supervisor import Process, Supervisor
 
 
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations of every service")
     migrate.set_defaults(func=cmd_migrate)
+    seed.add_parser(sub)
     return parser
 
 

@@ -40,8 +40,14 @@ CACHEABLE_PREFIXES = ("/api/content", "/api/collections")
 # size before its bytes; the hot path answers them like pages.
 HOT_PREFIXES = (*CACHEABLE_PREFIXES, FILES_PREFIX)
 # Writes that change what those pages show: Heron's routes and SonicJS's admin aliases.
-# (A media file's change shows in pages that include it.)
-CONTENT_WRITE_PREFIXES = (*CACHEABLE_PREFIXES, "/admin/api/collections", "/api/media")
+# (A media file's change shows in pages that include it; a plugin's route may write content
+# as its caller, e.g. demo-data's seed.)
+CONTENT_WRITE_PREFIXES = (
+    *CACHEABLE_PREFIXES,
+    "/admin/api/collections",
+    "/api/media",
+    "/api/plugins/",
+)
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
 PRIVATE_CACHE_CONTROL = b"private, no-cache"
 VARY = b"Authorization, Cookie"

@@ -251,6 +251,16 @@ async def insert_item(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
         raise _item_conflict(exc) from None
 
 
+async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """`insert_item` for many items: one statement, its rows sent in batches."""
+    if not rows:
+        return
+    try:
+        await conn.execute(_INSERT_ITEM, rows)
+    except IntegrityError as exc:
+        raise _item_conflict(exc) from None
+
+
 _ITEM_BY_ID_FOR_UPDATE = _ITEM_BY_ID.with_for_update(of=items)
 
 
@@ -485,6 +495,19 @@ async def taken_slugs(conn: AsyncConnection, collection_id: str, candidates: lis
         )
         rows = await conn.execute(query)
     return set(rows.scalars().all())
+
+
+async def taken_slugs_among(
+    conn: AsyncConnection, collection_id: str, candidates: Iterable[str]
+) -> set[str]:
+    """Which of any number of `candidates` the collection already uses (a query per thousand)."""
+    taken: set[str] = set()
+    for chunk in _chunks(set(candidates)):
+        query = select(items.c.slug).where(
+            items.c.collection_id == collection_id, items.c.slug.in_(chunk)
+        )
+        taken.update((await conn.execute(query)).scalars())
+    return taken
 
 
 async def update_item(

@@ -24,6 +24,7 @@ from heron_content.caching import ALL_COLLECTIONS, collection_tags, item_key
 from heron_content.policy import sees_unpublished
 from heron_content.repository import Collection, Item, Revision
 from heron_content.service import ContentService
+from heron_content.service.items import NewItem
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -36,6 +37,7 @@ POLICY: dict[str, str] = {
     "UpdateCollection": "collections.update",
     "DeleteCollection": "collections.delete",
     "CreateItem": "content.create",
+    "ImportItems": "content.create",
     "GetItem": "content.read",
     "ListItems": "content.read",
     "UpdateItem": "content.update",
@@ -178,6 +180,21 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             idempotency_key=request.idempotency.key,
         )
         return item_message(row)
+
+    async def ImportItems(
+        self, request: pb.ImportItemsRequest, context: Context
+    ) -> pb.ImportItemsResponse:
+        new = [
+            NewItem(
+                title=one.title,
+                slug=one.slug,
+                data=_json(one.data_json, f"items[{index}].data"),
+                status=one.status,
+            )
+            for index, one in enumerate(request.items)
+        ]
+        rows = await self.service.items.import_many(current_principal(), request.collection, new)
+        return pb.ImportItemsResponse(ids=[row.id for row in rows])
 
     async def GetItem(self, request: pb.GetItemRequest, context: Context) -> pb.Item:
         row = await self.service.items.get(current_principal(), request.id)

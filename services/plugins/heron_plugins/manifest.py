@@ -76,6 +76,9 @@ class PluginRequest:
     user_id: str
     role: str
     permissions: frozenset[str] = field(default_factory=frozenset)
+    credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """gRPC metadata carrying the caller's own credentials: a plugin that calls a service with
+    it acts as its caller, with the caller's permissions and no more (never log it)."""
 
     def json(self) -> Any:
         import orjson
@@ -106,7 +109,10 @@ class PluginContext:
     """The plugins service's settings (heron_plugins.settings.PluginsSettings)."""
     content: Any = None
     """A stub of the content service (`cms.content.v1.ContentService`); a call without
-    credentials is an anonymous reader's: it sees published items only."""
+    credentials is an anonymous reader's: it sees published items only. A route's handler may
+    call it as its caller, with `PluginRequest.credentials` as the metadata."""
+    auth: Any = None
+    """A stub of the auth service (`cms.auth.v1.AuthService`), on the same terms."""
 
 
 def plugin_version_table(name: str) -> str:

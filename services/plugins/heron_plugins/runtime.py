@@ -61,10 +61,17 @@ class Outcome:
 
 
 class Runtime:
-    def __init__(self, plugins: Plugins, service_settings: Any = None, content: Any = None) -> None:
+    def __init__(
+        self,
+        plugins: Plugins,
+        service_settings: Any = None,
+        content: Any = None,
+        auth: Any = None,
+    ) -> None:
         self.plugins = plugins
         self.service_settings = service_settings
         self.content = content
+        self.auth = auth
         self.started: dict[str, Manifest] = {}
         self._reconciling = asyncio.Lock()
         """The active plugins whose `start` ran in this process."""
@@ -153,7 +160,7 @@ class Runtime:
             await self.plugins.note(name, action, detail)
 
         return PluginContext(
-            name, self.plugins.db, settings, log, self.service_settings, self.content
+            name, self.plugins.db, settings, log, self.service_settings, self.content, self.auth
         )
 
     async def _stop(self, name: str) -> None:

@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from cms.auth.v1 import auth_pb2_grpc
 from cms.content.v1 import content_pb2_grpc
 from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.db import Database
@@ -42,7 +43,10 @@ async def build(
     content_channel = create_channel(settings.content_target)
     stack.push_async_callback(content_channel.close)
     content = content_pb2_grpc.ContentServiceStub(content_channel)
-    runtime = Runtime(plugins, settings, content)
+    auth_channel = create_channel(settings.auth_target)
+    stack.push_async_callback(auth_channel.close)
+    auth = auth_pb2_grpc.AuthServiceStub(auth_channel)
+    runtime = Runtime(plugins, settings, content, auth)
     inbox = Inbox(database, runtime)
 
     def register(server: Any) -> None:

@@ -189,6 +189,7 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
             user_id=principal.user_id,
             role=principal.role,
             permissions=frozenset(principal.permissions),
+            credentials=principal.metadata(),
         )
         answer = await self.runtime.handle_route(
             request.plugin, request.method, request.path, asked

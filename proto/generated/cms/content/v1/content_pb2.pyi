@@ -323,6 +323,82 @@ class Item(_message.Message):
 Global___Item: _TypeAlias = Item  # noqa: Y015
 
 @_typing.final
+class NewItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TITLE_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    DATA_JSON_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    title: _builtins.str
+    slug: _builtins.str
+    """Derived from the title when empty."""
+    data_json: _builtins.bytes
+    status: _builtins.str
+    """Empty means draft."""
+    def __init__(
+        self,
+        *,
+        title: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        data_json: _builtins.bytes = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_json", b"data_json", "slug", b"slug", "status", b"status", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NewItem: _TypeAlias = NewItem  # noqa: Y015
+
+@_typing.final
+class ImportItemsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    collection: _builtins.str
+    """A collection id or its name."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___NewItem]: ...
+    def __init__(
+        self,
+        *,
+        collection: _builtins.str = ...,
+        items: _abc.Iterable[Global___NewItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportItemsRequest: _TypeAlias = ImportItemsRequest  # noqa: Y015
+
+@_typing.final
+class ImportItemsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The new items' ids, in the order they were sent."""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportItemsResponse: _TypeAlias = ImportItemsResponse  # noqa: Y015
+
+@_typing.final
 class CreateItemRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

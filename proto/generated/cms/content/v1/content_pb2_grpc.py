@@ -64,6 +64,11 @@ class ContentServiceStub:
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.CreateItemRequest.SerializeToString,
                 response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
                 _registered_method=True)
+        self.ImportItems = channel.unary_unary(
+                '/cms.content.v1.ContentService/ImportItems',
+                request_serializer=cms_dot_content_dot_v1_dot_content__pb2.ImportItemsRequest.SerializeToString,
+                response_deserializer=cms_dot_content_dot_v1_dot_content__pb2.ImportItemsResponse.FromString,
+                _registered_method=True)
         self.GetItem = channel.unary_unary(
                 '/cms.content.v1.ContentService/GetItem',
                 request_serializer=cms_dot_content_dot_v1_dot_content__pb2.GetItemRequest.SerializeToString,
@@ -146,6 +151,13 @@ class ContentServiceServicer:
 
     def CreateItem(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportItems(self, request, context):
+        """Create up to 1,000 items of one collection in one transaction: all of them or none.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -241,6 +253,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.CreateItem,
                     request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.CreateItemRequest.FromString,
                     response_serializer=cms_dot_content_dot_v1_dot_content__pb2.Item.SerializeToString,
+            ),
+            'ImportItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportItems,
+                    request_deserializer=cms_dot_content_dot_v1_dot_content__pb2.ImportItemsRequest.FromString,
+                    response_serializer=cms_dot_content_dot_v1_dot_content__pb2.ImportItemsResponse.SerializeToString,
             ),
             'GetItem': grpc.unary_unary_rpc_method_handler(
                     servicer.GetItem,
@@ -450,6 +467,33 @@ class ContentService:
             '/cms.content.v1.ContentService/CreateItem',
             cms_dot_content_dot_v1_dot_content__pb2.CreateItemRequest.SerializeToString,
             cms_dot_content_dot_v1_dot_content__pb2.Item.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.content.v1.ContentService/ImportItems',
+            cms_dot_content_dot_v1_dot_content__pb2.ImportItemsRequest.SerializeToString,
+            cms_dot_content_dot_v1_dot_content__pb2.ImportItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,8 @@ class ContentServiceStub:
     UpdateCollection: _grpc.UnaryUnaryMultiCallable[_content_pb2.UpdateCollectionRequest, _content_pb2.Collection]
     DeleteCollection: _grpc.UnaryUnaryMultiCallable[_content_pb2.DeleteCollectionRequest, _content_pb2.DeleteCollectionResponse]
     CreateItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.CreateItemRequest, _content_pb2.Item]
+    ImportItems: _grpc.UnaryUnaryMultiCallable[_content_pb2.ImportItemsRequest, _content_pb2.ImportItemsResponse]
+    """Create up to 1,000 items of one collection in one transaction: all of them or none."""
     GetItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.GetItemRequest, _content_pb2.Item]
     ListItems: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]
     UpdateItem: _grpc.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]
@@ -68,6 +70,8 @@ class ContentServiceAsyncStub(ContentServiceStub):
     UpdateCollection: _aio.UnaryUnaryMultiCallable[_content_pb2.UpdateCollectionRequest, _content_pb2.Collection]  # type: ignore[assignment]
     DeleteCollection: _aio.UnaryUnaryMultiCallable[_content_pb2.DeleteCollectionRequest, _content_pb2.DeleteCollectionResponse]  # type: ignore[assignment]
     CreateItem: _aio.UnaryUnaryMultiCallable[_content_pb2.CreateItemRequest, _content_pb2.Item]  # type: ignore[assignment]
+    ImportItems: _aio.UnaryUnaryMultiCallable[_content_pb2.ImportItemsRequest, _content_pb2.ImportItemsResponse]  # type: ignore[assignment]
+    """Create up to 1,000 items of one collection in one transaction: all of them or none."""
     GetItem: _aio.UnaryUnaryMultiCallable[_content_pb2.GetItemRequest, _content_pb2.Item]  # type: ignore[assignment]
     ListItems: _aio.UnaryUnaryMultiCallable[_content_pb2.ListItemsRequest, _content_pb2.ListItemsResponse]  # type: ignore[assignment]
     UpdateItem: _aio.UnaryUnaryMultiCallable[_content_pb2.UpdateItemRequest, _content_pb2.Item]  # type: ignore[assignment]
@@ -126,6 +130,14 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _content_pb2.CreateItemRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_content_pb2.Item, _abc.Awaitable[_content_pb2.Item]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportItems(
+        self,
+        request: _content_pb2.ImportItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.ImportItemsResponse, _abc.Awaitable[_content_pb2.ImportItemsResponse]]:
+        """Create up to 1,000 items of one collection in one transaction: all of them or none."""
 
     @_abc_1.abstractmethod
     def GetItem(
