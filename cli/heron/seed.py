@@ -12,6 +12,7 @@ import getpass
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -73,8 +74,9 @@ def _seed_batch(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
         reply = client.post(f"/api/plugins/{PLUGIN}/seed", json=body)
         if reply.status_code == 201:
             return dict(reply.json()["data"])
-        # 404: the activation has not reached this gateway yet; 429/503/504: busy.
-        if reply.status_code in (404, 429, 503, 504) and attempt < RETRIES:
+        # 404: the activation has not reached this gateway yet; 409: a concurrent batch took
+        # a slug; 429/503/504: busy. Nothing of a refused batch was written.
+        if reply.status_code in (404, 409, 429, 503, 504) and attempt < RETRIES:
             wait = float(reply.headers.get("retry-after", "0") or 0)
             time.sleep(max(wait, 0.5 * 2**attempt))
             continue
@@ -104,15 +106,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
             )
-            with Progress(*columns, console=console, disable=args.quiet) as progress:
+            bodies: list[dict[str, Any]] = []
+            for number, start in enumerate(range(done, args.items, batch), start=1):
+                body: dict[str, Any] = {"items": min(batch, args.items - start), "users": False}
+                if args.seed is not None:
+                    body["seed"] = args.seed + number
+                bodies.append(body)
+            with (
+                Progress(*columns, console=console, disable=args.quiet) as progress,
+                ThreadPoolExecutor(max(1, args.parallel)) as pool,
+            ):
                 task = progress.add_task("seed", total=args.items, completed=done)
-                number = 0
-                while done < args.items:
-                    number += 1
-                    body: dict[str, Any] = {"items": min(batch, args.items - done), "users": False}
-                    if args.seed is not None:
-                        body["seed"] = args.seed + number
-                    done += _seed_batch(client, body)["items"]
+                # A few batches at once: one is checked while another is written.
+                for answer in pool.map(lambda body: _seed_batch(client, body), bodies):
+                    done += answer["items"]
                     progress.update(task, completed=done)
     except SeedError as exc:
         console.print(f"heron: {exc}")
@@ -121,10 +128,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
         console.print(f"heron: cannot reach Heron at {args.url}: {exc}")
         return 1
     elapsed = time.monotonic() - started
-    made = ", ".join(first["collections"]) or "none new"
+    new = ", ".join(first["collections"]) or "none new"
     console.print(
         f"Seeded {done} articles in {elapsed:.1f} s ({done / elapsed:.0f}/s); "
-        f"collections: {made}; new users: {first['users']}.",
+        f"collections: {new}; new users: {first['users']}.",
         soft_wrap=True,
     )
     return 0
@@ -149,6 +156,7 @@ def add_parser(sub: Any) -> None:
     seed.add_argument("--email", default="", help="sign in as (default: $HERON_ADMIN_EMAIL)")
     seed.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     seed.add_argument("--batch", type=int, default=1000, help="articles per request (at most 1000)")
+    seed.add_argument("--parallel", type=int, default=2, help="requests at once (default 2)")
     seed.add_argument("--seed", type=int, default=None, help="the same seed makes the same data")
     seed.add_argument("--no-users", action="store_true", help="make no demo users")
     seed.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -188,6 +188,14 @@ def test_an_import_is_all_or_nothing_and_names_the_bad_item(stack: Stack) -> Non
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
             ok = await send([item(n) for n in range(30)])
             assert len(ok.ids) == 30
+            # A slug of its own that another item holds: refused, naming the item.
+            holder = (await stub.GetItem(pb.GetItemRequest(id=ok.ids[0]), metadata=auth)).slug
+            clash = [item(40), item(41)]
+            clash[1].slug = holder
+            with pytest.raises(grpc.aio.AioRpcError) as held:
+                await send(clash)
+            assert held.value.code() == grpc.StatusCode.ALREADY_EXISTS
+            assert "items[1]" in (held.value.details() or "")
 
     asyncio.run(run())
     listed = stack.anon.get(f"/api/collections/{name}/content", params={"limit": "100"})

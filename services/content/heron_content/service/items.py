@@ -303,17 +303,22 @@ class Items(UseCases):
         for index, one in enumerate(new):
             with _naming_item(index):
                 wanted.append(await self._checked_new(principal, collection, one))
-        try:
-            made = await self._insert_many(principal, collection, wanted)
-        except repo.CollectionGone:
-            raise collection_not_found(collection) from None
-        except repo.UniqueValueTaken as exc:
-            raise _value_taken(exc.field) from None
-        except repo.SlugTaken:
-            raise Conflict(
-                "Another write took one of these slugs meanwhile; nothing was imported. "
-                "Send the import again."
-            ) from None
+        for attempt in range(_SLUG_RACE_RETRIES + 1):
+            try:
+                made = await self._insert_many(principal, collection, wanted)
+                break
+            except repo.CollectionGone:
+                raise collection_not_found(collection) from None
+            except repo.UniqueValueTaken as exc:
+                raise _value_taken(exc.field) from None
+            except repo.SlugTaken:
+                # A concurrent write took a slug derived here: derive them again, seeing it.
+                if attempt < _SLUG_RACE_RETRIES:
+                    continue
+                raise Conflict(
+                    "Another write took one of these slugs meanwhile; nothing was imported. "
+                    "Send the import again."
+                ) from None
         logger.info("items imported", extra={"collection": collection, "count": len(made)})
         return made
 
@@ -981,7 +986,7 @@ def _naming_item(index: int) -> Iterator[None]:
     """Name the imported item a problem is with: `items[3].data.price`."""
     try:
         yield
-    except InvalidArgument as exc:
+    except (InvalidArgument, AlreadyExists) as exc:
         exc.details = [
             dataclasses.replace(d, field=f"items[{index}].{d.field}") for d in exc.details
         ] or [ErrorDetail(f"items[{index}]", exc.message)]
@@ -995,9 +1000,13 @@ async def _import_slugs(
     """Each imported item's slug: its own, or derived from its title as `create` derives one,
     free of the collection's and of each other's (one query per thousand candidates)."""
     given = [one.slug for one in wanted if one.slug]
-    if len(set(given)) != len(given):
-        repeated = next(slug for slug in given if given.count(slug) > 1)
-        raise _slug_taken(repeated)
+    held = await repo.taken_slugs_among(conn, collection_id, given) if given else set()
+    seen: set[str] = set()
+    for index, one in enumerate(wanted):
+        if one.slug and (one.slug in held or one.slug in seen):
+            with _naming_item(index):
+                raise _slug_taken(one.slug)
+        seen.add(one.slug)
     bases = [slugify(one.title) or "item" for one in wanted]
     # The bases first: only those taken, or repeated, need their numbered candidates looked up.
     counts = Counter(bases)

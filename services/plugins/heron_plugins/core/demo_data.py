@@ -116,8 +116,9 @@ def _words(seed: int) -> _Words:
         fake.seed_instance(seed)
         _pools.clear()
         _pools[seed] = _Words(
-            phrases=[fake.catch_phrase() for _ in range(400)],
-            actions=[fake.bs() for _ in range(400)],
+            # A million titles: namesakes (and so numbered slugs) stay rare.
+            phrases=[fake.catch_phrase() for _ in range(1000)],
+            actions=[fake.bs() for _ in range(1000)],
             paragraphs=[fake.paragraph(nb_sentences=5) for _ in range(300)],
             words=sorted({fake.word() for _ in range(300)}),
         )
