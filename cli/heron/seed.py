@@ -75,8 +75,9 @@ def _seed_batch(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
         if reply.status_code == 201:
             return dict(reply.json()["data"])
         # 404: the activation has not reached this gateway yet; 409: a concurrent batch took
-        # a slug; 429/503/504: busy. Nothing of a refused batch was written.
-        if reply.status_code in (404, 409, 429, 503, 504) and attempt < RETRIES:
+        # a slug; 429/503: busy. Nothing of a refused batch was written. (Not 504: a batch
+        # that took too long may still have been written, and is not sent twice.)
+        if reply.status_code in (404, 409, 429, 503) and attempt < RETRIES:
             wait = float(reply.headers.get("retry-after", "0") or 0)
             time.sleep(max(wait, 0.5 * 2**attempt))
             continue
@@ -95,11 +96,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
         with httpx.Client(base_url=args.url, timeout=60.0) as client:
             _sign_in(client, args)
             _activate(client)
-            first = _seed_batch(
-                client,
-                {"items": min(batch, args.items), "users": not args.no_users, "seed": args.seed},
-            )
-            done = first["items"]
+            # First the collections, users, categories and authors, then the articles.
+            first = _seed_batch(client, {"items": 0, "users": not args.no_users, "seed": args.seed})
+            done = 0
             columns = (
                 TextColumn("Seeding articles"),
                 BarColumn(),
@@ -155,7 +154,7 @@ def add_parser(sub: Any) -> None:
     seed.add_argument("--token", default="", help="an API token (default: $HERON_TOKEN)")
     seed.add_argument("--email", default="", help="sign in as (default: $HERON_ADMIN_EMAIL)")
     seed.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    seed.add_argument("--batch", type=int, default=1000, help="articles per request (at most 1000)")
+    seed.add_argument("--batch", type=int, default=500, help="articles per request (at most 1000)")
     seed.add_argument("--parallel", type=int, default=2, help="requests at once (default 2)")
     seed.add_argument("--seed", type=int, default=None, help="the same seed makes the same data")
     seed.add_argument("--no-users", action="store_true", help="make no demo users")

@@ -33,6 +33,7 @@ from heron_gateway.routes import (
     docs,
     health,
     media,
+    passwordless,
     plugins,
     revisions,
     users,
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(plugins.router)
     api.include_router(revisions.router)
     api.include_router(auth.router)
+    api.include_router(passwordless.router)
     api.include_router(users.router)
     api.include_router(cache.router)
     api.include_router(admin.router)

@@ -629,6 +629,24 @@ class RegisterBody(BaseModel):
     display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
+class PasswordlessRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=320)
+
+
+class OtpVerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=320)
+    code: str = Field(min_length=1, max_length=20, description="The 4 to 8 digits mailed.")
+
+
+class PasswordlessSent(BaseModel):
+    message: str
+    expiresIn: int
+
+
 class RefreshBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -23,7 +23,12 @@ ITEMS = 2500
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("demo-data"), seed=False)
+    running = start_stack(
+        tmp_path_factory.mktemp("demo-data"),
+        seed=False,
+        # Beside the other test process's work, a batch may take more than the default 5 s.
+        extra_env={"HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "15"},
+    )
     yield running
     running.stop()
 

@@ -11,7 +11,7 @@ name and type in the media service, which stores nothing of a refused file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import re
 import uuid
 from collections import deque
@@ -54,6 +54,7 @@ from heron_gateway.security import Access
 from heron_gateway.settings import GatewaySettings
 from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
+logger = logging.getLogger("heron.gateway.media")
 router = APIRouter(tags=["media"], responses=ERROR_RESPONSES)
 
 # Paths whose bodies are uploads: held to the media limit, not the JSON one (see app.py).
@@ -398,13 +399,20 @@ async def _upload_multipart(
         await _read_parts(upstreams, settings, principal, body, fields, made, stored)
     except BaseException:
         # All or nothing: the files already stored by this request are taken back.
+        # The answer waits for them (with the upload's own deadline: deleting from a slow
+        # bucket may take longer than a read), so a client that saw the error finds none.
         for media_id in stored:
-            with contextlib.suppress(DomainError):
+            try:
                 await call(
                     upstreams.media.DiscardUpload,
                     pb.DeleteMediaRequest(id=media_id),
-                    timeout=settings.rpc_timeout_seconds,
+                    timeout=settings.media_upload_timeout_seconds,
                     metadata=principal.metadata(),
+                )
+            except DomainError as exc:
+                logger.warning(
+                    "could not take back a file of a failed upload",
+                    extra={"media_id": media_id, "error": exc.message},
                 )
         raise
     if not made:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from heron_common.errors import ErrorDetail, NotFound
 from heron_common.plugin_hooks import ActiveRoute
 from heron_common.rpc.client import call
+from heron_common.rpc.peers import forwarded_client
 from heron_common.security.authz import PUBLIC, deny
 from heron_common.security.permissions import ADMIN_ROLE, PERMISSIONS, Principal
 from starlette.convertors import PathConvertor, register_url_convertor
@@ -193,7 +194,10 @@ async def plugin_activity(
 # plugin learns who the caller is from the verified principal).
 FORWARDED_HEADERS = ("content-type", "accept", "accept-language", "user-agent", "if-none-match")
 # What the gateway passes back of a plugin's answer.
-RETURNED_HEADERS = frozenset({"content-type", "cache-control", "etag", "location", "vary"})
+RETURNED_HEADERS = frozenset(
+    {"content-type", "cache-control", "etag", "location", "vary", "retry-after"}
+    | {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy"}
+)
 
 
 async def plugin_route(
@@ -222,25 +226,49 @@ async def plugin_route(
         )
     if route.permission != PUBLIC and not _may(principal, route.permission):
         raise deny(principal, f"this route of {name} needs the `{route.permission}` permission.")
+    reply = await forward_to_plugin(name, wanted, request, upstreams, settings, principal)
+    return plugin_response(reply)
+
+
+async def forward_to_plugin(
+    name: str,
+    path: str,
+    request: Request,
+    upstreams: Any,
+    settings: Any,
+    principal: Principal,
+) -> pb.RouteResponse:
+    """The plugin's answer to this request at `path` of its routes, through the plugins
+    service, with the caller's verified principal and the client's address (vouched for with
+    the internal secret, for the plugin's own rate limits)."""
     body = await request.body()
     forwarded = [
         pb.Header(name=h, value=request.headers[h])
         for h in FORWARDED_HEADERS
         if h in request.headers
     ]
-    reply = await call(
+    address = request.client.host if request.client else "unknown"
+    reply: pb.RouteResponse = await call(
         upstreams.plugins.HandleRoute,
         pb.RouteRequest(
             plugin=name,
             method=request.method,
-            path=wanted,
+            path=path,
             query=request.url.query.encode("latin-1"),
             headers=forwarded,
             body=body,
         ),
         timeout=settings.rpc_timeout_seconds,
-        metadata=(*principal.metadata(), *upstreams.active_plugins.metadata),
+        metadata=(
+            *principal.metadata(),
+            *upstreams.active_plugins.metadata,
+            *forwarded_client(address, settings.internal_secret),
+        ),
     )
+    return reply
+
+
+def plugin_response(reply: pb.RouteResponse) -> Response:
     response = Response(reply.body, status_code=reply.status)
     for header in reply.headers:
         if header.name.lower() in RETURNED_HEADERS:

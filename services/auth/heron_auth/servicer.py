@@ -12,7 +12,7 @@ from cms.common.v1 import common_pb2
 from heron_common.limits import DEFAULT_USERS_PAGE_SIZE, MAX_USERS_PAGE_SIZE
 from heron_common.rpc.paging import page_bounds
 from heron_common.rpc.peers import client_address
-from heron_common.security.authz import AUTHENTICATED, PUBLIC, current_principal
+from heron_common.security.authz import AUTHENTICATED, INTERNAL, PUBLIC, current_principal
 
 from heron_auth.profile import Profile
 from heron_auth.repository import ApiToken, Role, User
@@ -23,6 +23,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # What each method needs. Methods missing here are refused (see heron_common.security.authz).
 POLICY: dict[str, str] = {
     "Login": PUBLIC,
+    "SignInVerified": INTERNAL,
+    "CheckAccount": INTERNAL,
     "Register": PUBLIC,
     "Refresh": PUBLIC,
     "Logout": PUBLIC,
@@ -137,6 +139,20 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             request.email, request.password, self._client(context)
         )
         return session_message(issued)
+
+    async def SignInVerified(
+        self, request: pb.SignInVerifiedRequest, context: Context
+    ) -> pb.Session:
+        issued = await self.service.sessions.sign_in_verified(
+            request.email, request.method or "passwordless", self._client(context)
+        )
+        return session_message(issued)
+
+    async def CheckAccount(
+        self, request: pb.CheckAccountRequest, context: Context
+    ) -> pb.CheckAccountResponse:
+        active = await self.service.sessions.account_active(request.email)
+        return pb.CheckAccountResponse(active=active)
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.Session:
         issued = await self.service.sessions.register(

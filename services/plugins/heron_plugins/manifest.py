@@ -76,6 +76,8 @@ class PluginRequest:
     user_id: str
     role: str
     permissions: frozenset[str] = field(default_factory=frozenset)
+    client_address: str = ""
+    """The client's address, as the gateway vouched for it (for a plugin's own rate limits)."""
     credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     """gRPC metadata carrying the caller's own credentials: a plugin that calls a service with
     it acts as its caller, with the caller's permissions and no more (never log it)."""

@@ -10,6 +10,7 @@ import orjson
 from cms.plugins.v1 import plugins_pb2 as pb
 from cms.plugins.v1 import plugins_pb2_grpc
 from heron_common.errors import ErrorDetail, InvalidArgument
+from heron_common.rpc.peers import client_address
 from heron_common.security.authz import INTERNAL, PUBLIC, current_principal
 
 from heron_plugins.inbox import Inbox, Incoming
@@ -189,6 +190,11 @@ class PluginsServicer(plugins_pb2_grpc.PluginsServiceServicer):
             user_id=principal.user_id,
             role=principal.role,
             permissions=frozenset(principal.permissions),
+            client_address=client_address(
+                context.invocation_metadata() or (),
+                context.peer(),
+                getattr(self.runtime.service_settings, "internal_secret", ""),
+            ),
             credentials=principal.metadata(),
         )
         answer = await self.runtime.handle_route(

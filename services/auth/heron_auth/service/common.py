@@ -3,8 +3,6 @@ rule, the grant rule (nobody hands out more than they hold) and session revocati
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -16,7 +14,6 @@ from heron_common.errors import (
     ErrorDetail,
     InvalidArgument,
     PermissionDenied,
-    validation_failed,
 )
 from heron_common.events import EventBus, UnitOfWork, unit_of_work
 from heron_common.ids import now_ms
@@ -27,8 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from heron_auth import repository as repo
 from heron_auth.settings import AuthSettings
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_EMAIL_LENGTH = 254
 # Revocations outlive the access tokens they cover by this much (verifiers' clock leeway).
 REVOCATION_MARGIN_MS = 60_000
 
@@ -47,29 +42,6 @@ class Context:
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         return unit_of_work(self.database, self.events, self.outbox)
-
-
-def normalize_email(email: str) -> tuple[str, str]:
-    """(email as stored, comparison key): NFKC-normalized and in lower case, and case-folded
-    for the key."""
-    normalized = unicodedata.normalize("NFKC", email).strip().lower()
-    if (
-        len(normalized) > MAX_EMAIL_LENGTH
-        or not EMAIL.fullmatch(normalized)
-        or not normalized.isprintable()
-    ):
-        raise validation_failed(
-            "the email address is not valid.", [ErrorDetail("email", "a valid email address")]
-        )
-    return normalized, normalized.casefold()
-
-
-def account_key(email: str) -> str:
-    """One rate-limit key per account whatever the spelling, valid address or not."""
-    try:
-        return normalize_email(email)[1]
-    except InvalidArgument:
-        return unicodedata.normalize("NFKC", email).strip().casefold()[:MAX_EMAIL_LENGTH]
 
 
 def taken(field: str) -> AlreadyExists:

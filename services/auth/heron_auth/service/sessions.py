@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from heron_common.emails import account_key
 from heron_common.errors import PermissionDenied, Unauthenticated
 from heron_common.events import UnitOfWork
 from heron_common.ids import new_id, now_ms
@@ -23,7 +24,6 @@ from heron_auth.repository import Role, User
 from heron_auth.service.common import (
     AFTER_LOGIN,
     Context,
-    account_key,
     revoke_sessions,
     user_summary,
 )
@@ -99,6 +99,32 @@ class Sessions:
                 AFTER_LOGIN,
                 user.id,
                 lambda: {"user": user_summary(signed_in), "method": "password"},
+            )
+            return await self._start(work, signed_in)
+
+    async def account_active(self, email: str) -> bool:
+        async with self.context.database.read() as conn:
+            user = await repo.user_by_email_key(conn, account_key(email))
+        return user is not None and user.status == "active"
+
+    async def sign_in_verified(self, email: str, method: str, address: str) -> Issued:
+        """Sign in the account of `email`, which the caller (a Heron process) proved the client
+        holds; a session like a password sign-in's, and `auth:afterLogin` with `method`."""
+        async with self.context.database.read() as conn:
+            user = await repo.user_by_email_key(conn, account_key(email))
+        if user is None or user.status != "active":
+            raise Unauthenticated(BAD_CREDENTIALS)
+        now = now_ms()
+        updates: dict[str, Any] = {"last_login_at": now}
+        async with self.context.unit_of_work() as work:
+            await repo.update_user(work.conn, user.id, **updates)
+            work.record("user.signed_in", user.id)
+            await repo.remember_address(work.conn, user.id, address_hash(address), now)
+            signed_in = repo.changed(user, updates)
+            await work.emit(
+                AFTER_LOGIN,
+                user.id,
+                lambda: {"user": user_summary(signed_in), "method": method},
             )
             return await self._start(work, signed_in)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron_common.emails import normalize_email
 from heron_common.errors import (
     ErrorDetail,
     InvalidArgument,
@@ -36,7 +37,6 @@ from heron_auth.service.common import (
     AFTER_REGISTER,
     Context,
     check_may_grant,
-    normalize_email,
     revoke_user_sessions,
     role_permissions,
     taken,

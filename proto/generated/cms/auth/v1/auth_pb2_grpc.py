@@ -39,6 +39,16 @@ class AuthServiceStub:
                 request_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
                 response_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.Session.FromString,
                 _registered_method=True)
+        self.SignInVerified = channel.unary_unary(
+                '/cms.auth.v1.AuthService/SignInVerified',
+                request_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.SignInVerifiedRequest.SerializeToString,
+                response_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.Session.FromString,
+                _registered_method=True)
+        self.CheckAccount = channel.unary_unary(
+                '/cms.auth.v1.AuthService/CheckAccount',
+                request_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountRequest.SerializeToString,
+                response_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountResponse.FromString,
+                _registered_method=True)
         self.Register = channel.unary_unary(
                 '/cms.auth.v1.AuthService/Register',
                 request_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.RegisterRequest.SerializeToString,
@@ -146,6 +156,22 @@ class AuthServiceServicer:
 
     def Login(self, request, context):
         """Sessions: credentials in, tokens out. Public: they authenticate by their own inputs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignInVerified(self, request, context):
+        """Sign in the account of an email address a Heron process has proved the caller holds (a
+        code or a link it mailed there): for Heron's own processes only (HERON_INTERNAL_SECRET).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAccount(self, request, context):
+        """Whether an email address is an active account's: for Heron's own processes only (a
+        passwordless sign-in mails a code to accounts only, and tells the client nothing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -285,6 +311,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.LoginRequest.FromString,
                     response_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.Session.SerializeToString,
             ),
+            'SignInVerified': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignInVerified,
+                    request_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.SignInVerifiedRequest.FromString,
+                    response_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.Session.SerializeToString,
+            ),
+            'CheckAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAccount,
+                    request_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountRequest.FromString,
+                    response_serializer=cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountResponse.SerializeToString,
+            ),
             'Register': grpc.unary_unary_rpc_method_handler(
                     servicer.Register,
                     request_deserializer=cms_dot_auth_dot_v1_dot_auth__pb2.RegisterRequest.FromString,
@@ -413,6 +449,60 @@ class AuthService:
             '/cms.auth.v1.AuthService/Login',
             cms_dot_auth_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
             cms_dot_auth_dot_v1_dot_auth__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignInVerified(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.auth.v1.AuthService/SignInVerified',
+            cms_dot_auth_dot_v1_dot_auth__pb2.SignInVerifiedRequest.SerializeToString,
+            cms_dot_auth_dot_v1_dot_auth__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cms.auth.v1.AuthService/CheckAccount',
+            cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountRequest.SerializeToString,
+            cms_dot_auth_dot_v1_dot_auth__pb2.CheckAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,14 @@ class AuthServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.Session]
     """Sessions: credentials in, tokens out. Public: they authenticate by their own inputs."""
+    SignInVerified: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignInVerifiedRequest, _auth_pb2.Session]
+    """Sign in the account of an email address a Heron process has proved the caller holds (a
+    code or a link it mailed there): for Heron's own processes only (HERON_INTERNAL_SECRET).
+    """
+    CheckAccount: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CheckAccountRequest, _auth_pb2.CheckAccountResponse]
+    """Whether an email address is an active account's: for Heron's own processes only (a
+    passwordless sign-in mails a code to accounts only, and tells the client nothing).
+    """
     Register: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.Session]
     Refresh: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.Session]
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]
@@ -70,6 +78,14 @@ class AuthServiceAsyncStub(AuthServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.Session]  # type: ignore[assignment]
     """Sessions: credentials in, tokens out. Public: they authenticate by their own inputs."""
+    SignInVerified: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignInVerifiedRequest, _auth_pb2.Session]  # type: ignore[assignment]
+    """Sign in the account of an email address a Heron process has proved the caller holds (a
+    code or a link it mailed there): for Heron's own processes only (HERON_INTERNAL_SECRET).
+    """
+    CheckAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.CheckAccountRequest, _auth_pb2.CheckAccountResponse]  # type: ignore[assignment]
+    """Whether an email address is an active account's: for Heron's own processes only (a
+    passwordless sign-in mails a code to accounts only, and tells the client nothing).
+    """
     Register: _aio.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.Session]  # type: ignore[assignment]
     Refresh: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.Session]  # type: ignore[assignment]
     Logout: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]  # type: ignore[assignment]
@@ -105,6 +121,26 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.Session, _abc.Awaitable[_auth_pb2.Session]]:
         """Sessions: credentials in, tokens out. Public: they authenticate by their own inputs."""
+
+    @_abc_1.abstractmethod
+    def SignInVerified(
+        self,
+        request: _auth_pb2.SignInVerifiedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Session, _abc.Awaitable[_auth_pb2.Session]]:
+        """Sign in the account of an email address a Heron process has proved the caller holds (a
+        code or a link it mailed there): for Heron's own processes only (HERON_INTERNAL_SECRET).
+        """
+
+    @_abc_1.abstractmethod
+    def CheckAccount(
+        self,
+        request: _auth_pb2.CheckAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CheckAccountResponse, _abc.Awaitable[_auth_pb2.CheckAccountResponse]]:
+        """Whether an email address is an active account's: for Heron's own processes only (a
+        passwordless sign-in mails a code to accounts only, and tells the client nothing).
+        """
 
     @_abc_1.abstractmethod
     def Register(
