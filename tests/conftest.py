@@ -151,6 +151,7 @@ LONGEST_FIRST = (
     "test_cache.py",
     "test_query_differential.py",
     "test_media.py",
+    "test_passwordless.py",
     "test_collections_as_code.py",
     "test_cli.py",
 )

@@ -16,7 +16,11 @@ class HeronSettings(BaseSettings):
     `HERON_CONTENT_DATA_DIR`).
     """
 
-    model_config = SettingsConfigDict(env_prefix="HERON_", extra="ignore", populate_by_name=True)
+    # An empty variable is an unset one (its default): deployment files list every setting,
+    # and `HERON_CONTENT_COLLECTIONS_DIR=` must not mean the current directory.
+    model_config = SettingsConfigDict(
+        env_prefix="HERON_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     data_dir: Path = Field(
         default=Path("data"),
