@@ -50,11 +50,19 @@ def retry_service_config(service: str, idempotent_methods: Iterable[str]) -> str
     )
 
 
+ROUND_ROBIN: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+
+
 def create_channel(target: str, *, service_config: str | None = None) -> grpc.aio.Channel:
     """An insecure channel to an internal service, tuned to reconnect quickly after a restart.
 
     gRPC's default reconnect backoff grows to two minutes; services restart in seconds, so the
     backoff is capped at one second to keep recovery within the documented bound.
+
+    Calls are spread round-robin over every address the target resolves to: with
+    `dns:///content:50052` and a headless Service (one address per ready pod), over every
+    replica; with `ipv4:127.0.0.1:50052,127.0.0.1:50062`, over both. (gRPC's default,
+    pick_first, would keep one HTTP/2 connection to one of them.)
     """
     options: list[tuple[str, Any]] = [
         ("grpc.initial_reconnect_backoff_ms", 100),
@@ -66,8 +74,8 @@ def create_channel(target: str, *, service_config: str | None = None) -> grpc.ai
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.enable_retries", 1),
     ]
-    if service_config:
-        options.append(("grpc.service_config", service_config))
+    config = {**(json.loads(service_config) if service_config else {}), **ROUND_ROBIN}
+    options.append(("grpc.service_config", json.dumps(config)))
     return grpc.aio.insecure_channel(target, options=options)
 
 
