@@ -152,6 +152,7 @@ LONGEST_FIRST = (
     "test_query_differential.py",
     "test_media.py",
     "test_passwordless.py",
+    "test_rolling_restart.py",
     "test_collections_as_code.py",
     "test_cli.py",
 )

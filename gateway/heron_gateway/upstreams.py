@@ -68,7 +68,17 @@ class Upstreams:
             )
             for service in SERVICES
         }
-        self.health = {name: health_pb2_grpc.HealthStub(c) for name, c in self.channels.items()}
+        # `/ready` asks each service how it is, NOT_SERVING included: a channel that does not
+        # leave such servers out (the call channels do).
+        self.health_channels = {
+            service.name: create_channel(
+                getattr(settings, service.target_setting), health_checked=False
+            )
+            for service in SERVICES
+        }
+        self.health = {
+            name: health_pb2_grpc.HealthStub(c) for name, c in self.health_channels.items()
+        }
         self._stubs: dict[tuple[str, object], object] = {}
         self.content = self.stub("content", content_pb2_grpc.ContentServiceStub)
         self.auth = self.stub("auth", auth_pb2_grpc.AuthServiceStub)
@@ -126,7 +136,7 @@ class Upstreams:
                 await self._active_task
         await self.authenticator.stop()
         await self.pages.stop()
-        for channel in self.channels.values():
+        for channel in (*self.channels.values(), *self.health_channels.values()):
             await channel.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from heron_common.registry import SERVICES
 
 from tests.conftest import free_port
 
@@ -21,11 +22,13 @@ HERON = Path(sys.executable).parent / "heron"
 def start_heron_up(
     data_dir: Path, ports: tuple[int, int, int] | None = None, **popen: Any
 ) -> tuple[subprocess.Popen[str], int]:
-    """`heron up` on the gateway, content and auth ports given (else free ones); returns the
-    process and the gateway's port."""
+    """`heron up` on the gateway, content and auth ports given (else free ones; the other
+    services on free ones too); returns the process and the gateway's port."""
     port, content_port, auth_port = ports or (free_port(), free_port(), free_port())
     env = {
         **os.environ,
+        # Every service on a free port: a default one may be another stack's.
+        **{s.port_variable: str(free_port()) for s in SERVICES},
         "HERON_GATEWAY_PORT": str(port),
         "HERON_CONTENT_GRPC_PORT": str(content_port),
         "HERON_AUTH_GRPC_PORT": str(auth_port),

@@ -51,9 +51,15 @@ def retry_service_config(service: str, idempotent_methods: Iterable[str]) -> str
 
 
 ROUND_ROBIN: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+# Each connection watches its server's overall health (grpc.health.v1): a server that drains
+# (NOT_SERVING before it stops) or is still starting gets no new calls while the others take
+# them.
+HEALTH_CHECKED: dict[str, Any] = {"healthCheckConfig": {"serviceName": ""}}
 
 
-def create_channel(target: str, *, service_config: str | None = None) -> grpc.aio.Channel:
+def create_channel(
+    target: str, *, service_config: str | None = None, health_checked: bool = True
+) -> grpc.aio.Channel:
     """An insecure channel to an internal service, tuned to reconnect quickly after a restart.
 
     gRPC's default reconnect backoff grows to two minutes; services restart in seconds, so the
@@ -62,7 +68,10 @@ def create_channel(target: str, *, service_config: str | None = None) -> grpc.ai
     Calls are spread round-robin over every address the target resolves to: with
     `dns:///content:50052` and a headless Service (one address per ready pod), over every
     replica; with `ipv4:127.0.0.1:50052,127.0.0.1:50062`, over both. (gRPC's default,
-    pick_first, would keep one HTTP/2 connection to one of them.)
+    pick_first, would keep one HTTP/2 connection to one of them.) Only servers whose health
+    service says SERVING get calls, so a draining replica is left alone before it stops;
+    `health_checked=False` is for the channel that asks the servers how they are (a readiness
+    check must reach a server that is not serving).
     """
     options: list[tuple[str, Any]] = [
         ("grpc.initial_reconnect_backoff_ms", 100),
@@ -75,6 +84,8 @@ def create_channel(target: str, *, service_config: str | None = None) -> grpc.ai
         ("grpc.enable_retries", 1),
     ]
     config = {**(json.loads(service_config) if service_config else {}), **ROUND_ROBIN}
+    if health_checked:
+        config.update(HEALTH_CHECKED)
     options.append(("grpc.service_config", json.dumps(config)))
     return grpc.aio.insecure_channel(target, options=options)
 
