@@ -29,6 +29,7 @@ import grpc
 import uvloop
 from cms.auth.v1 import auth_pb2_grpc
 from cms.plugins.v1 import plugins_pb2_grpc
+from prometheus_client import REGISTRY
 
 from heron_common.db import Database, create_engine, revisions
 from heron_common.errors import DomainError
@@ -37,6 +38,7 @@ from heron_common.outbox import Outbox, Relay
 from heron_common.plugin_hooks import PluginHooks
 from heron_common.registry import BY_NAME
 from heron_common.rpc.client import create_channel
+from heron_common.rpc.metrics import PoolCollector, serve_metrics
 from heron_common.rpc.server import create_server, run_server
 from heron_common.security.authz import MethodPolicy
 from heron_common.security.identity import Authenticator, GrpcAuthSource
@@ -195,6 +197,9 @@ async def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     """Build the service, serve it until SIGTERM/SIGINT, drain, and close everything."""
     async with AsyncExitStack() as stack:
         database, created = await open_database(spec, settings, stack)
+        if settings.metrics_port:
+            REGISTRY.register(PoolCollector(spec.name, database.engine))
+            serve_metrics(settings.metrics_port, settings.grpc_host)
         built = await spec.build(settings, database, created, stack)
         await built.authenticator.start()
         stack.push_async_callback(built.authenticator.stop)

@@ -107,6 +107,14 @@ class ServiceSettings(HeronSettings):
         description="After SIGTERM, keep serving (health NOT_SERVING) this long before "
         "stopping, so replicas behind a load balancer restart without failed calls.",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics (gRPC calls per method and code, latency, calls in "
+        "flight, caches, the database pool) on this port at /metrics, on the gRPC host; 0: "
+        "not served.",
+    )
     peer_timeout_seconds: float = Field(
         default=2.0,
         gt=0,

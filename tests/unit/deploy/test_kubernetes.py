@@ -160,6 +160,16 @@ def test_scaling_disruption_and_network_rules(rendered: tuple[str, list[dict[str
             assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
             assert deployment["spec"]["replicas"] >= 2
         assert _of(objects, "IngressRoute")
+        for service in SERVICES:
+            pod = next(
+                d
+                for d in _of(objects, "Deployment")
+                if d["metadata"]["name"] == f"heron-{service.name}"
+            )["spec"]["template"]
+            assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+            port = pod["metadata"]["annotations"]["prometheus.io/port"]
+            ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+            assert ports["metrics"] == int(port), service.name
     else:
         assert _of(objects, "Ingress")
 

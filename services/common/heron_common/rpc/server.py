@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from heron_common.context import (
     request_id_var,
 )
 from heron_common.errors import ERROR_TRAILER_KEY, DomainError
+from heron_common.rpc.metrics import MethodMetrics
 from heron_common.security.authz import MethodPolicy, principal_var
 
 logger = logging.getLogger("heron.grpc")
@@ -95,22 +97,43 @@ async def _translated(
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
+def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The status a handler aborted with (UNKNOWN where gRPC does not say)."""
+    try:
+        code = context.code()
+    except (AttributeError, NotImplementedError):
+        return "UNKNOWN"
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
 def _wrap_unary(
     handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
     behavior = handler.unary_unary
+    measured = MethodMetrics(method)
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         metadata, token, fresh_token = _call_context(context)
+        started = time.perf_counter()
+        measured.in_flight.inc()
+        code = "OK"
         try:
             if policy is not None:
                 principal_var.set(await policy.authorize(method, metadata))
             return await behavior(request, context)  # type: ignore[arg-type, misc]
-        except (grpc.aio.AbortError, asyncio.CancelledError):
+        except grpc.aio.AbortError:
+            code = _code_of(context)
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
             raise
         except Exception as exc:
+            code = exc.grpc_status.name if isinstance(exc, DomainError) else "INTERNAL"
             await _translated(exc, context, method)
         finally:
+            measured.in_flight.dec()
+            measured.handling.observe(time.perf_counter() - started)
+            measured.handled(code)
             request_id_var.reset(token)
             fresh_var.reset(fresh_token)
 
@@ -156,12 +179,29 @@ def _wrap_streaming(
     else:
         behavior, make = handler.stream_stream, grpc.stream_stream_rpc_method_handler
 
+    measured = MethodMetrics(method)
+
     async def streaming(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
-        async with _serving(context, method, policy):
-            async for message in behavior(request, context):
-                yield message
+        started = time.perf_counter()
+        measured.in_flight.inc()
+        code = "UNKNOWN"
+        try:
+            async with _serving(context, method, policy):
+                async for message in behavior(request, context):
+                    yield message
+            code = "OK"
+        except grpc.aio.AbortError:
+            code = _code_of(context)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = "CANCELLED"
+            raise
+        finally:
+            measured.in_flight.dec()
+            measured.handling.observe(time.perf_counter() - started)
+            measured.handled(code)
 
     wrapped: grpc.RpcMethodHandler[Any, Any] = make(
         streaming,
