@@ -3,7 +3,8 @@
 Per method and status code: `heron_grpc_server_handled_total`; per method: the handling time
 (`heron_grpc_server_handling_seconds`, a histogram) and the calls in flight
 (`heron_grpc_server_in_flight`). With `HERON_<SERVICE>_METRICS_PORT` set, the process serves
-its registry (these, its caches' and its database pool's figures) on that port at `/metrics`.
+its registry (these, its caches' and its database pool's figures) on that port at `/metrics`;
+without it calls are not measured at all (about 20 µs of CPU per call saved).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ class MethodMetrics:
         self.in_flight = IN_FLIGHT.labels(*self.labels)
         self._handled: dict[str, Any] = {}
 
-    def handled(self, code: str) -> None:
+    def done(self, code: str, seconds: float) -> None:
+        """A call ended with `code` after `seconds`."""
+        self.in_flight.dec()
+        self.handling.observe(seconds)
         counter = self._handled.get(code)
         if counter is None:
             counter = self._handled[code] = HANDLED.labels(*self.labels, code)
@@ -72,7 +76,22 @@ class PoolCollector(Collector):
             yield family
 
 
+class _Switch:
+    on = False
+
+
+_switch = _Switch()
+
+
+def measuring() -> bool:
+    """Whether calls are measured: only in a process that serves its metrics (the others,
+    `heron up`'s included, pay nothing for them)."""
+    return _switch.on
+
+
 def serve_metrics(port: int, host: str) -> None:
-    """Serve this process's registry on `host:port` (`/metrics`), from a thread of its own."""
+    """Serve this process's registry on `host:port` (`/metrics`), from a thread of its own;
+    calls are measured from then on."""
+    _switch.on = True
     start_http_server(port, addr=host, registry=REGISTRY)
     logger.info("metrics served", extra={"address": f"{host}:{port}"})

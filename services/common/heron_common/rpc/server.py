@@ -24,7 +24,7 @@ from heron_common.context import (
     request_id_var,
 )
 from heron_common.errors import ERROR_TRAILER_KEY, DomainError
-from heron_common.rpc.metrics import MethodMetrics
+from heron_common.rpc.metrics import MethodMetrics, measuring
 from heron_common.security.authz import MethodPolicy, principal_var
 
 logger = logging.getLogger("heron.grpc")
@@ -110,12 +110,13 @@ def _wrap_unary(
     handler: grpc.RpcMethodHandler[Any, Any], method: str, policy: MethodPolicy | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
     behavior = handler.unary_unary
-    measured = MethodMetrics(method)
+    measured = MethodMetrics(method) if measuring() else None
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         metadata, token, fresh_token = _call_context(context)
         started = time.perf_counter()
-        measured.in_flight.inc()
+        if measured is not None:
+            measured.in_flight.inc()
         code = "OK"
         try:
             if policy is not None:
@@ -131,9 +132,8 @@ def _wrap_unary(
             code = exc.grpc_status.name if isinstance(exc, DomainError) else "INTERNAL"
             await _translated(exc, context, method)
         finally:
-            measured.in_flight.dec()
-            measured.handling.observe(time.perf_counter() - started)
-            measured.handled(code)
+            if measured is not None:
+                measured.done(code, time.perf_counter() - started)
             request_id_var.reset(token)
             fresh_var.reset(fresh_token)
 
@@ -179,13 +179,14 @@ def _wrap_streaming(
     else:
         behavior, make = handler.stream_stream, grpc.stream_stream_rpc_method_handler
 
-    measured = MethodMetrics(method)
+    measured = MethodMetrics(method) if measuring() else None
 
     async def streaming(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        measured.in_flight.inc()
+        if measured is not None:
+            measured.in_flight.inc()
         code = "UNKNOWN"
         try:
             async with _serving(context, method, policy):
@@ -199,9 +200,8 @@ def _wrap_streaming(
             code = "CANCELLED"
             raise
         finally:
-            measured.in_flight.dec()
-            measured.handling.observe(time.perf_counter() - started)
-            measured.handled(code)
+            if measured is not None:
+                measured.done(code, time.perf_counter() - started)
 
     wrapped: grpc.RpcMethodHandler[Any, Any] = make(
         streaming,
