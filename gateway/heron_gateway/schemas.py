@@ -257,6 +257,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         504: "A backend service did not answer in time",
     }.items()
 }
+# A request the HTTP server cannot even parse (a request line or headers over its limits, about
+# 80 KiB) is refused by it before Heron sees it: a 400 in plain text.
+ERROR_RESPONSES[400]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+ERROR_RESPONSES[400]["description"] = (
+    "Invalid input; a request the HTTP server cannot parse (over about 80 KiB of request line "
+    "and headers) is refused in plain text"
+)
 
 
 # For a route that takes `If-Match`.
