@@ -132,7 +132,7 @@ def process_settings(classes: list[type[BaseSettings]]) -> list[type[BaseSetting
     return [c for c in classes if not any(o is not c and issubclass(o, c) for o in classes)]
 
 
-def _environment_names(cls: type[BaseSettings], field: str, info: FieldInfo) -> list[str]:
+def environment_names(cls: type[BaseSettings], field: str, info: FieldInfo) -> list[str]:
     """The variables a field reads: its aliases, else the class's prefix + the field's name.
 
     A field's own lower-case name among its aliases lets code pass it by name; pydantic-settings
@@ -156,7 +156,7 @@ def variables_read() -> dict[str, Read]:
     for cls in process_settings(settings_classes()):
         assert not cls.model_config.get("case_sensitive"), f"{cls.__name__}: case-sensitive"
         for field, info in cls.model_fields.items():
-            names = [n.upper() for n in _environment_names(cls, field, info)]
+            names = [n.upper() for n in environment_names(cls, field, info)]
             # The HERON_ name is the documented one; others (REDIS_URL) go in its row.
             names.sort(key=lambda n: not n.startswith("HERON_"))
             default = None if info.default_factory is not None else info.default

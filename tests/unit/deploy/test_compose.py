@@ -17,6 +17,8 @@ from heron_common.registry import SERVICES
 from heron_common.settings import HeronSettings
 from pydantic_settings import BaseSettings
 
+from tests.unit.test_readme import environment_names
+
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "compose" / ".env.example"
@@ -45,16 +47,15 @@ def settings_class(package: str) -> type[BaseSettings]:
 
 
 def variables(cls: type[BaseSettings]) -> set[str]:
-    """The environment variables a settings class reads."""
-    prefix = cls.model_config.get("env_prefix", "")
+    """The environment variables a settings class reads (each field's HERON_ name, as the
+    README's configuration tables name it)."""
     names = set()
-    for name, field in cls.model_fields.items():
-        alias = field.validation_alias
-        if alias is None:
-            names.add(f"{prefix}{name}".upper())
-        else:
-            choices = getattr(alias, "choices", [alias])
-            names.add(str(choices[0]))
+    for field, info in cls.model_fields.items():
+        read = sorted(
+            (n.upper() for n in environment_names(cls, field, info)),
+            key=lambda n: not n.startswith("HERON_"),
+        )
+        names.add(read[0])
     return names
 
 

@@ -147,34 +147,10 @@ class Items(UseCases):
         idempotency_key: str = "",
     ) -> Item:
         """A new item; `author_id` is only for the service itself (the caller is the author)."""
-        title = _check_title(title)
-        status = _check_status(status or "draft")
-        policy.check_create(principal, status)
-        if self.hooks is not None and self.hooks.handles(BEFORE_CREATE):
-            # Before anything is written: a plugin may change the item (checked again below,
-            # as any item is) or refuse it.
-            changed = await self._before(
-                BEFORE_CREATE,
-                principal,
-                {
-                    "collection": collection,
-                    "title": title,
-                    "slug": slug,
-                    "status": status,
-                    "data": {} if data is None else data,
-                },
-            )
-            title = _check_title(_text_of(changed, "title", title))
-            slug = _text_of(changed, "slug", slug)
-            status = _check_status(_text_of(changed, "status", status))
-            policy.check_create(principal, status)
-            data = changed.get("data", data)
+        wanted = await self._checked_new(principal, collection, NewItem(title, slug, data, status))
+        title, slug, data, status = wanted.title, wanted.slug, wanted.data, wanted.status
         if principal is not None:
             author_id = principal.user_id
-        if slug:
-            _check_slug(slug)
-        data = {} if data is None else data
-        check_json_document(data, "data")
         fingerprint = None
         if idempotency_key:
             # Keys are the caller's own: another caller's same key is another request. The
@@ -252,21 +228,8 @@ class Items(UseCases):
             else:
                 taken = await repo.taken_slugs(conn, coll.id, slug_candidates(base))
                 final_slug = next_free_slug(base, taken)
-            item = Item(
-                id=new_id(),
-                collection_id=coll.id,
-                title=title,
-                slug=final_slug,
-                data=orjson.dumps(data).decode(),
-                status=status,
-                author_id=author_id,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                published_at=now if status == "published" else None,
-                idempotency_key=idempotency_key or None,
-                idempotency_fingerprint=fingerprint,
-                collection_name=coll.name,
+            item = _new_row(
+                coll, title, final_slug, data, status, author_id, now, idempotency_key, fingerprint
             )
             await repo.insert_item(
                 conn, {**_columns(item, data), "search_text": search_text(coll.schema, title, data)}
@@ -349,22 +312,7 @@ class Items(UseCases):
             slugs = await _import_slugs(conn, coll.id, wanted)
             made: list[tuple[Item, dict[str, Any], set[str]]] = []
             for one, checked, slug in zip(wanted, checks, slugs, strict=True):
-                item = Item(
-                    id=new_id(),
-                    collection_id=coll.id,
-                    title=one.title,
-                    slug=slug,
-                    data=orjson.dumps(checked.data).decode(),
-                    status=one.status,
-                    author_id=author_id,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    published_at=now if one.status == "published" else None,
-                    idempotency_key=None,
-                    idempotency_fingerprint=None,
-                    collection_name=coll.name,
-                )
+                item = _new_row(coll, one.title, slug, checked.data, one.status, author_id, now)
                 made.append((item, checked.data, used_media(coll.schema, checked.data, item.data)))
             await repo.insert_items(
                 conn,
@@ -392,12 +340,14 @@ class Items(UseCases):
     async def _checked_new(
         self, principal: Principal | None, collection: str, one: NewItem
     ) -> NewItem:
-        """One imported item as `create` would take it, before anything is written."""
+        """A new item as it is written: checked, and as the before hooks leave it (checked
+        again then), before anything is written (for `create` and for each of an import)."""
         title = _check_title(one.title)
         status = _check_status(one.status or "draft")
         policy.check_create(principal, status)
         slug, data = one.slug, one.data
         if self.hooks is not None and self.hooks.handles(BEFORE_CREATE):
+            # A plugin may change the item (checked again below, as any item is) or refuse it.
             changed = await self._before(
                 BEFORE_CREATE,
                 principal,
@@ -966,6 +916,36 @@ async def _check_references(
             problems.append(ErrorDetail(ref.path, f"must be an item of {allowed}"))
     if problems:
         raise InvalidArgument("the item data points to items that do not exist", problems[:50])
+
+
+def _new_row(
+    coll: Collection,
+    title: str,
+    slug: str,
+    data: dict[str, Any],
+    status: str,
+    author_id: str,
+    now: int,
+    idempotency_key: str = "",
+    fingerprint: str | None = None,
+) -> Item:
+    """A new item of `coll` at version 1, as written at `now`."""
+    return Item(
+        id=new_id(),
+        collection_id=coll.id,
+        title=title,
+        slug=slug,
+        data=orjson.dumps(data).decode(),
+        status=status,
+        author_id=author_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        published_at=now if status == "published" else None,
+        idempotency_key=idempotency_key or None,
+        idempotency_fingerprint=fingerprint,
+        collection_name=coll.name,
+    )
 
 
 MAX_IMPORT = 1000

@@ -178,7 +178,7 @@ class DemoData:
             made.append(spec["name"])
         return made
 
-    async def users(self, rng: random.Random, words: _Words) -> int:
+    async def users(self, rng: random.Random) -> int:
         """Make the demo users that are missing; how many were made."""
         from faker import Faker
 
@@ -235,7 +235,7 @@ class DemoData:
         rng = random.Random(seed)
         words = _words(seed)
         collections = await self.collections()
-        users = await self.users(rng, words) if asked.users else 0
+        users = await self.users(rng) if asked.users else 0
 
         def category() -> Any:
             name = rng.choice(words.words).capitalize()

@@ -176,10 +176,7 @@ async def otp_request(request: PluginRequest) -> PluginResponse:
     plugin = _otp
     if plugin.context is None:
         return _unavailable()
-    try:
-        address, key = normalize_email(_fields(request, "email")["email"])
-    except InvalidArgument as exc:
-        return _invalid(exc)
+    address, key = normalize_email(_fields(request, "email")["email"])
     if (refused := await plugin.limit(request, "otp", key)) is not None:
         return refused
     settings = await plugin.settings()
@@ -212,11 +209,8 @@ async def otp_verify(request: PluginRequest) -> PluginResponse:
     plugin = _otp
     if plugin.context is None:
         return _unavailable()
-    try:
-        fields = _fields(request, "email", "code")
-        address, key = normalize_email(fields["email"])
-    except InvalidArgument as exc:
-        return _invalid(exc)
+    fields = _fields(request, "email", "code")
+    address, key = normalize_email(fields["email"])
     code = fields["code"].strip()
     if not CODE.fullmatch(code):
         return _json(
@@ -257,10 +251,7 @@ async def link_request(request: PluginRequest) -> PluginResponse:
     plugin = _link
     if plugin.context is None:
         return _unavailable()
-    try:
-        address, key = normalize_email(_fields(request, "email")["email"])
-    except InvalidArgument as exc:
-        return _invalid(exc)
+    address, key = normalize_email(_fields(request, "email")["email"])
     if (refused := await plugin.limit(request, "magic-link", key)) is not None:
         return refused
     settings = await plugin.settings()
@@ -331,6 +322,8 @@ async def _guarded(handler: Any, request: PluginRequest) -> PluginResponse:
         result: PluginResponse = await handler(request)
     except email.NotRunning:
         return _json(503, {"error": "Email is off: an administrator activates the email plugin."})
+    except InvalidArgument as exc:  # the request's own fields: each named in `details`
+        return _invalid(exc)
     except DomainError as exc:
         return _json(exc.http_status, {"error": exc.message})
     return result
