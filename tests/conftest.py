@@ -26,10 +26,20 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, and one this test process has not handed out before: the
+    kernel may offer a port again once its probe socket is closed, before the process it was
+    meant for has bound it (a stack's gateway and one of its services were once given one)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _docker_reachable() -> bool:
