@@ -49,18 +49,22 @@ def test_killed_service_gives_503_then_recovers(own_stack: Stack) -> None:
     assert c.get("/api/collections/kept").json()["data"]["name"] == "kept"
 
 
-def test_hung_service_gives_504_within_the_deadline(own_stack: Stack) -> None:
-    own_stack.content.signal(signal.SIGSTOP)
+def test_hung_service_gives_504_within_the_deadline(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, seed=False, extra_env={"HERON_GATEWAY_RPC_TIMEOUT_SECONDS": "2"})
     try:
-        started = time.monotonic()
-        reply = own_stack.client.get("/api/collections")
-        elapsed = time.monotonic() - started
-        assert reply.status_code == 504
-        assert reply.json()["code"] == "deadline_exceeded"
-        assert elapsed < 2 + 0.5  # the stack's deadline is 2 s
+        stack.content.signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            reply = stack.client.get("/api/collections")
+            elapsed = time.monotonic() - started
+            assert reply.status_code == 504
+            assert reply.json()["code"] == "deadline_exceeded"
+            assert 2 <= elapsed < 2 + 0.5  # the stack's deadline is 2 s
+        finally:
+            stack.content.signal(signal.SIGCONT)
+        _wait_for(stack, "/api/collections", 200, timeout=2)
     finally:
-        own_stack.content.signal(signal.SIGCONT)
-    _wait_for(own_stack, "/api/collections", 200, timeout=2)
+        stack.stop()
 
 
 def test_sigterm_stops_the_service_cleanly(own_stack: Stack) -> None:
