@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+from heron_common import tracing
 from heron_common.logging import configure_logging
 from starlette.types import ASGIApp
 
@@ -15,6 +16,7 @@ def app_from_env() -> ASGIApp:
     """Application factory for uvicorn workers: settings come from the environment."""
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_json)
+    tracing.configure_tracing("gateway")
     return create_app(settings)
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from heron_common import tracing
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -22,6 +23,7 @@ from heron_gateway.middleware import (
     SecurityHeadersMiddleware,
     UrlHygieneMiddleware,
 )
+from heron_gateway.observability import RouteNames, traced
 from heron_gateway.response_cache import ResponseCacheMiddleware
 from heron_gateway.routes import (
     admin,
@@ -87,6 +89,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             yield
         finally:
             await app.state.upstreams.close()
+            tracing.shutdown()
 
     api = FastAPI(
         title="Heron",
@@ -96,6 +99,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         docs_url=None,  # served from a pinned copy: routes/docs.py
         redoc_url=None,
         openapi_url="/openapi.json",
+        # The request's span is the OpenTelemetry ASGI middleware's, around the whole stack
+        # (heron_gateway.observability): FastAPI's own would start a second trace inside it.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
     described = api.openapi
@@ -125,7 +131,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
 
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into
     # GET in front of it, so HEAD is answered from the cache too.
-    guarded = RouteGuardMiddleware(api, RouteTable(api.routes))
+    table = RouteTable(api.routes)
+    routes = RouteNames(table)
+    guarded = RouteGuardMiddleware(api, table)
     pages = ResponseCacheMiddleware(guarded, api)
     app: ASGIApp = UrlHygieneMiddleware(HeadAsGetMiddleware(pages))
     app = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes, exempt=media.UPLOAD_PATHS)
@@ -160,12 +168,14 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             max_age=600,
         )
     security = SecurityHeadersMiddleware(app, hsts=settings.hsts, docs_prefix=DOCS_PREFIX)
-    app = RequestIdMiddleware(AccessLogMiddleware(security))
+    app = RequestIdMiddleware(AccessLogMiddleware(security, routes))
     # Cache hits skip the chain above (each layer's headers are added there in one list).
-    return HotPathMiddleware(
+    hot = HotPathMiddleware(
         app,
         pages,
         security.api_headers,
         cors=bool(settings.cors_origins),
         file_headers=security.file_headers,
+        routes=routes,
     )
+    return traced(hot, routes)

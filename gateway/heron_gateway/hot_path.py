@@ -25,6 +25,7 @@ from heron_gateway.middleware import (
     log_request,
     url_is_clean,
 )
+from heron_gateway.observability import RouteNames
 from heron_gateway.response_cache import HOT_PREFIXES, ResponseCacheMiddleware, send_page
 
 
@@ -41,8 +42,10 @@ class HotPathMiddleware:
         *,
         cors: bool,
         file_headers: RawHeaders,
+        routes: RouteNames,
     ) -> None:
         self.app = app
+        self.route_names = routes
         self.pages = pages
         self.security_headers = security_headers
         self.file_headers = file_headers
@@ -98,7 +101,8 @@ class HotPathMiddleware:
                 trailer,
                 match=seen.get(b"if-none-match"),
             )
-            log_request(scope, status, started, principal)
+            route = self.route_names.of("GET", scope["path"])
+            log_request(scope, status, started, principal, route)
             return True
         finally:
             request_id_var.reset(token)

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.errors import error_body
+from heron_gateway.observability import HTTP_METRICS, ROUTE_KEY, RouteNames
 
 access_logger = logging.getLogger("heron.access")
 
@@ -93,10 +94,12 @@ class RequestIdMiddleware:
 
 
 class AccessLogMiddleware:
-    """One JSON line per request: method, path (never the query string), status, duration."""
+    """One JSON line per request: method, path (never the query string), route template,
+    status, duration; and the request in the HTTP metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: RouteNames) -> None:
         self.app = app
+        self.route_names = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,20 +120,26 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            log_request(scope, status, started, state.get(PRINCIPAL_KEY))
+            route = state.get(ROUTE_KEY) or self.route_names.of(scope["method"], scope["path"])
+            log_request(scope, status, started, state.get(PRINCIPAL_KEY), route)
 
 
-def log_request(scope: Scope, status: int, started: float, principal: Any) -> None:
-    """The access log's line for a request answered with `status` (nothing when INFO is off)."""
+def log_request(scope: Scope, status: int, started: float, principal: Any, route: str) -> None:
+    """Count a request answered with `status` (`route`: the template it matched) in the HTTP
+    metrics, and write its access log line (when INFO is on)."""
+    seconds = time.perf_counter() - started
+    method = scope["method"]
+    HTTP_METRICS.observe(method, route, status, seconds)
     if access_logger.isEnabledFor(logging.INFO):
         client = scope.get("client")
         access_logger.info(
             "request",
             extra={
-                "method": scope["method"],
+                "method": method,
                 "path": redact_path(scope["path"]),
+                "route": route,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "duration_ms": round(seconds * 1000, 3),
                 "client": client[0] if client else None,
                 "principal": _principal_name(principal),
             },

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heron_gateway.middleware import header, send_error
+from heron_gateway.observability import ROUTE_KEY
 from heron_gateway.security import ACCESS_COOKIE, OPEN, PLUGIN, SAFE_METHODS, Access
 
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -179,7 +180,9 @@ class RouteGuardMiddleware:
             await self.app(scope, receive, send)
             return
         route = next((r for r in routes if method in r.methods), None)
-        if route is None:
+        if route is not None:  # for the access log and the HTTP metrics
+            scope.setdefault("state", {})[ROUTE_KEY] = route.template
+        else:
             allow = self.table.allow(routes).encode()
             if method == "OPTIONS":
                 start = [(b"allow", allow), (b"content-length", b"0")]

@@ -309,3 +309,41 @@ def content_sql(stack: Stack, statement: str, *args: Any) -> list[tuple[Any, ...
             await conn.close()
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's S3 server (its own process), for the module's tests."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto's server did not start") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def s3_env(url: str, bucket: str) -> dict[str, str]:
+    """The media service's settings for the bucket `bucket` at the S3 endpoint `url`."""
+    return {
+        "HERON_MEDIA_STORAGE": "s3",
+        "HERON_MEDIA_S3_BUCKET": bucket,
+        "HERON_MEDIA_S3_ENDPOINT_URL": url,
+        "HERON_MEDIA_S3_REGION": "us-east-1",
+        "HERON_MEDIA_S3_ACCESS_KEY_ID": "test",
+        "HERON_MEDIA_S3_SECRET_ACCESS_KEY": "test",
+        "HERON_MEDIA_S3_PATH_STYLE": "true",
+    }

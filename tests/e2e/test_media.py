@@ -10,8 +10,6 @@ import signal
 import socket
 import sqlite3
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -26,8 +24,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port, throwaway_database
-from tests.e2e.conftest import Stack, start_stack
+from tests.conftest import throwaway_database
+from tests.e2e.conftest import Stack, s3_env, start_stack
 
 MiB = 1024 * 1024
 BUCKET = "heron-test-media"
@@ -84,30 +82,6 @@ class Media:
         return [u["Key"] for u in listed.get("Uploads", [])]
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("moto's server did not start") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
 def _s3(url: str) -> Any:
     return boto3.client(
         "s3",
@@ -116,18 +90,6 @@ def _s3(url: str) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-
-
-def _s3_env(url: str) -> dict[str, str]:
-    return {
-        "HERON_MEDIA_STORAGE": "s3",
-        "HERON_MEDIA_S3_BUCKET": BUCKET,
-        "HERON_MEDIA_S3_ENDPOINT_URL": url,
-        "HERON_MEDIA_S3_REGION": "us-east-1",
-        "HERON_MEDIA_S3_ACCESS_KEY_ID": "test",
-        "HERON_MEDIA_S3_SECRET_ACCESS_KEY": "test",
-        "HERON_MEDIA_S3_PATH_STYLE": "true",
-    }
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -153,7 +115,7 @@ def media(
             # Production's shape: invalidations travel over Redis.
             extra_env={
                 **LIMITS,
-                **_s3_env(url),
+                **s3_env(url, BUCKET),
                 "HERON_REDIS_URL": request.getfixturevalue("redis_url"),
             },
         )

@@ -5,6 +5,7 @@ as a scraper reads them."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -73,3 +74,26 @@ def test_every_service_counts_its_calls_by_method_and_code(metered: Stack) -> No
     auth = _scrape("auth")
     login = _series("heron_grpc_server_handled_total", "OK", "Login", "cms.auth.v1.AuthService")
     assert _value(auth, login) >= 1
+
+
+def test_the_gateway_counts_requests_by_route_template_never_by_raw_path(metered: Stack) -> None:
+    client = metered.client
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for item_id in ids:
+        assert client.get(f"/api/content/{item_id}").status_code == 404
+    assert metered.anon.get(f"/no/such/page/{ids[0]}").status_code == 404
+    text = client.get("/metrics").text
+    route = "/api/content/{item_id}"
+    series = f'heron_http_requests_total{{method="GET",route="{route}",status="404"}}'
+    assert _value(text, series) >= 3
+    histogram = f'heron_http_request_duration_seconds_count{{method="GET",route="{route}"}}'
+    assert _value(text, histogram) >= 3
+    assert 'route="unmatched",status="404"' in text
+    assert not any(item_id in text for item_id in ids)  # no series per URL
+
+
+def test_each_outbox_reports_its_lag(metered: Stack) -> None:
+    for service in ("auth", "content", "media"):
+        text = _scrape(service)
+        assert _value(text, f'heron_outbox_lag_seconds{{source="{service}"}}') == 0
+        assert _value(text, f'heron_outbox_delivered_total{{source="{service}"}}') >= 0

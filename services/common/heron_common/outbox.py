@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -180,6 +183,10 @@ class Relay:
         self.poll_seconds = poll_seconds
         self.timeout = timeout
         self._failing = False
+        self.oldest_ms: int | None = None
+        """When the oldest event waiting was written, as of the relay's last look (None:
+        nothing waits, or another replica relays)."""
+        self.delivered = 0
 
     async def run(self) -> None:
         backoff = self.poll_seconds
@@ -212,25 +219,31 @@ class Relay:
             async with self.db.transaction() as conn:
                 lock = func.pg_try_advisory_xact_lock(relay_lock_id(self.outbox.source))
                 if not await conn.scalar(select(lock)):
+                    self.oldest_ms = None
                     return 0  # another replica is relaying
                 rows = await self._oldest(conn)
                 if rows:
                     await self._send(rows)
                     await self._forget(conn, rows)
-                return len(rows)
-        # SQLite has one writer: no transaction is held while the plugins service answers.
-        async with self.db.read() as conn:
-            rows = await self._oldest(conn)
-        if rows:
-            await self._send(rows)
-            async with self.db.transaction() as conn:
-                await self._forget(conn, rows)
+        else:
+            # SQLite has one writer: no transaction is held while the plugins service answers.
+            async with self.db.read() as conn:
+                rows = await self._oldest(conn)
+            if rows:
+                await self._send(rows)
+                async with self.db.transaction() as conn:
+                    await self._forget(conn, rows)
+        self.delivered += len(rows)
+        if len(rows) < BATCH:
+            self.oldest_ms = None  # all of it went (what came since, the next look sees)
         return len(rows)
 
     async def _oldest(self, conn: AsyncConnection) -> list[Any]:
         table = self.outbox.table
         query = select(table).order_by(table.c.seq).limit(BATCH)
-        return list(await conn.execute(query))
+        rows = list(await conn.execute(query))
+        self.oldest_ms = rows[0].created_at if rows else None
+        return rows
 
     async def _send(self, rows: list[Any]) -> None:
         from cms.plugins.v1 import plugins_pb2 as pb
@@ -257,3 +270,36 @@ class Relay:
 
 def _reason(exc: BaseException) -> str:
     return exc.message if isinstance(exc, DomainError) else type(exc).__name__
+
+
+class OutboxCollector(Collector):
+    """The relays' lag (`heron_outbox_lag_seconds`: how long the oldest event waiting has
+    waited; 0 when none waits) and deliveries (`heron_outbox_delivered_total`), by source."""
+
+    def __init__(self) -> None:
+        self.relays: list[Relay] = []
+
+    def collect(self) -> Any:
+        lag = GaugeMetricFamily(
+            "heron_outbox_lag_seconds",
+            "Age of the oldest after-event waiting in the outbox, as of the relay's last look",
+            labels=["source"],
+        )
+        delivered = CounterMetricFamily(
+            "heron_outbox_delivered",
+            "After-events the relay delivered to the plugins service",
+            labels=["source"],
+        )
+        now = now_ms()
+        for relay in self.relays:
+            oldest = relay.oldest_ms
+            lag.add_metric(
+                [relay.outbox.source], 0.0 if oldest is None else max(0, now - oldest) / 1000
+            )
+            delivered.add_metric([relay.outbox.source], relay.delivered)
+        yield lag
+        yield delivered
+
+
+OUTBOX_METRICS = OutboxCollector()
+REGISTRY.register(OUTBOX_METRICS)

@@ -31,10 +31,11 @@ from cms.auth.v1 import auth_pb2_grpc
 from cms.plugins.v1 import plugins_pb2_grpc
 from prometheus_client import REGISTRY
 
+from heron_common import tracing
 from heron_common.db import Database, create_engine, revisions
 from heron_common.errors import DomainError
 from heron_common.logging import configure_logging
-from heron_common.outbox import Outbox, Relay
+from heron_common.outbox import OUTBOX_METRICS, Outbox, Relay
 from heron_common.plugin_hooks import PluginHooks
 from heron_common.registry import BY_NAME
 from heron_common.rpc.client import create_channel
@@ -180,6 +181,7 @@ def plugin_outbox(
     relay = Relay(
         database, outbox, hooks.stub, hooks.metadata, poll_seconds=1.0, timeout=hooks.timeout
     )
+    OUTBOX_METRICS.relays.append(relay)
     return outbox, relay
 
 
@@ -196,6 +198,7 @@ def grpc_server(
 async def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     """Build the service, serve it until SIGTERM/SIGINT, drain, and close everything."""
     async with AsyncExitStack() as stack:
+        stack.callback(tracing.shutdown)  # closed last: what the others log is exported
         database, created = await open_database(spec, settings, stack)
         if settings.metrics_port:
             REGISTRY.register(PoolCollector(spec.name, database.engine))
@@ -246,6 +249,7 @@ def main(
     configure_logging(spec.name, settings.log_level, settings.log_json)
     name = args.command or "serve"
     if name == "serve":
+        tracing.configure_tracing(spec.name)
         work = serve(spec, settings)
     elif name == "migrate":
         work = _migrate_only(spec, settings)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,7 +64,12 @@ class _Pool:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="heron-media-storage")
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        # In the caller's context (as asyncio.to_thread does): its request id and its trace
+        # span reach what the call logs and the S3 requests it makes.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, context.run, function, *args
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

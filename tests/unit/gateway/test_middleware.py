@@ -13,6 +13,8 @@ from heron_gateway.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from heron_gateway.observability import RouteNames
+from heron_gateway.routing import RouteTable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -30,7 +32,8 @@ def make_client() -> httpx.AsyncClient:
         AccessLogMiddleware(
             SecurityHeadersMiddleware(
                 BodySizeLimitMiddleware(inner, max_bytes=10), docs_prefix="/docs"
-            )
+            ),
+            RouteNames(RouteTable(inner.routes)),
         )
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
@@ -19,7 +20,6 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 
 from heron_common.errors import InvalidArgument, Unavailable
@@ -75,7 +75,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 15}, **_ENGINE_OPTIONS)
+        engine = sa_asyncio.create_async_engine(
+            url, connect_args={"timeout": 15}, **_ENGINE_OPTIONS
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,7 +105,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                 context.is_disconnect = False
 
         return engine
-    return create_async_engine(
+    return sa_asyncio.create_async_engine(
         url,
         **_ENGINE_OPTIONS,
         pool_size=pool_size,

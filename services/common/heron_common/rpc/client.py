@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
+from heron_common import tracing
 from heron_common.cache.tags import tags_from
 from heron_common.context import (
     FRESH_METADATA_KEY,
@@ -87,7 +88,9 @@ def create_channel(
     if health_checked:
         config.update(HEALTH_CHECKED)
     options.append(("grpc.service_config", json.dumps(config)))
-    return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.insecure_channel(
+        target, options=options, interceptors=tracing.client_interceptors() or None
+    )
 
 
 class _Call(Protocol[Response]):

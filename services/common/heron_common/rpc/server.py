@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from heron_common import tracing
 from heron_common.context import (
     FRESH_METADATA_KEY,
     REQUEST_ID_METADATA_KEY,
@@ -215,7 +216,12 @@ def create_server(
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (), *, policy: MethodPolicy | None = None
 ) -> grpc.aio.Server:
     return grpc.aio.server(
-        interceptors=[ServerContextInterceptor(policy), *interceptors],
+        # The tracing interceptor (when traces are on) goes first: its span spans the rest.
+        interceptors=[
+            *tracing.server_interceptors(),
+            ServerContextInterceptor(policy),
+            *interceptors,
+        ],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 16 * 1024 * 1024),
