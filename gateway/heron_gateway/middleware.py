@@ -166,6 +166,14 @@ _DOCS_CSP = (
     b"form-action 'none'"
 )
 
+# The admin's pages (heron_gateway.admin_ui): scripts, styles and images from the gateway only,
+# no inline script or style, forms posting to the gateway only, never in a frame.
+_ADMIN_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+ADMIN_PREFIX = "/admin"
+
 
 class SecurityHeadersMiddleware:
     """Adds the standard hardening headers to every response."""
@@ -184,6 +192,7 @@ class SecurityHeadersMiddleware:
             common.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
         self.api_headers = [*common, (b"content-security-policy", _API_CSP)]
         self.docs_headers = [*common, (b"content-security-policy", _DOCS_CSP)]
+        self.admin_headers = [*common, (b"content-security-policy", _ADMIN_CSP)]
         # Uploaded files: embeddable from other origins (a site showing its images), and
         # sandboxed, so that even one a browser renders in place runs nothing.
         self.file_headers = [
@@ -200,6 +209,8 @@ class SecurityHeadersMiddleware:
         docs = path == self.docs_prefix or path.startswith(self.docs_prefix + "/")
         if docs:
             extra = self.docs_headers
+        elif path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            extra = self.admin_headers
         elif path.startswith(FILES_PREFIX):
             extra = self.file_headers
         else:

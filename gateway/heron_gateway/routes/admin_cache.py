@@ -92,7 +92,7 @@ class _View:
         return self.namespace == LOCAL_NAMESPACE
 
 
-async def _views(upstreams: Upstreams, names: Iterable[str] = NAMESPACES) -> list[_View]:
+async def cache_views(upstreams: Upstreams, names: Iterable[str] = NAMESPACES) -> list[_View]:
     views = []
     for name in names:
         cache = namespace_cache(upstreams, name)
@@ -104,7 +104,7 @@ def _percent(part: float, whole: float) -> float:
     return round(part / whole * 100, 2) if whole else 0.0
 
 
-def _cache_stats(view: _View) -> dict[str, Any]:
+def cache_stats_of(view: _View) -> dict[str, Any]:
     """SonicJS's CacheStats from Heron's counters: `kv*` is Redis, `dbHits` the loads that went
     to the store, `hitRate` the percentage of lookups answered by memory or Redis, `entryCount`
     the entries in Redis (shared by every process) or, without it, in this process's memory.
@@ -152,7 +152,7 @@ def _status(stats: dict[str, Any]) -> str:
 
 
 def _health(view: _View) -> dict[str, Any]:
-    stats = _cache_stats(view)
+    stats = cache_stats_of(view)
     capacity = stats["heron"].get("memory", {}).get("max_bytes", 0)
     return {
         "namespace": view.namespace,
@@ -337,7 +337,7 @@ class CacheWarmed(BaseModel):
 @router.get("/admin/cache/stats", response_model=CacheData, summary="Cache statistics")
 async def cache_stats(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
     """SonicJS's CacheStats per namespace (see `GET /admin/cache/stats/{namespace}`)."""
-    return ok({"data": {v.namespace: _cache_stats(v) for v in await _views(upstreams)}})
+    return ok({"data": {v.namespace: cache_stats_of(v) for v in await cache_views(upstreams)}})
 
 
 @router.get(
@@ -351,7 +351,7 @@ async def namespace_stats(
     or Redis; `entryCount` counts Redis entries (every process's) or, without Redis, this
     process's memory. The content service's memory tier and counters are not visible from the
     gateway: zeros, with `heron.counters_visible: false`."""
-    (view,) = await _views(upstreams, [_namespace(namespace)])
+    (view,) = await cache_views(upstreams, [_namespace(namespace)])
     settings = upstreams.settings
     config = {
         "namespace": namespace,
@@ -361,7 +361,7 @@ async def namespace_stats(
         "keyPrefix": namespace_cache(upstreams, namespace).key_prefix,
         "process": "gateway" if view.local else "content service",
     }
-    return ok({"data": {"namespace": namespace, "config": config, "stats": _cache_stats(view)}})
+    return ok({"data": {"namespace": namespace, "config": config, "stats": cache_stats_of(view)}})
 
 
 @router.post("/admin/cache/clear", response_model=CacheCleared, summary="Clear every namespace")
@@ -421,7 +421,7 @@ async def cache_health(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
     """Per namespace: `healthy` above a 70 % hit rate (or before any lookup), `warning` above
     40 %, else `unhealthy`; the whole is the worst of them. `memoryUsage` is of this process's
     memory budget for the namespace."""
-    namespaces = [_health(v) for v in await _views(upstreams)]
+    namespaces = [_health(v) for v in await cache_views(upstreams)]
     status = _overall([n["status"] for n in namespaces])
     return ok({"data": {"status": status, "namespaces": namespaces, "timestamp": now_iso()}})
 
@@ -516,7 +516,7 @@ async def browse_entry(
 @router.get("/admin/cache/analytics", response_model=CacheData, summary="Cache analytics")
 async def analytics(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
     """Totals and per-namespace rates from the statistics (hit rates are percentages)."""
-    stats = {v.namespace: _cache_stats(v) for v in await _views(upstreams)}
+    stats = {v.namespace: cache_stats_of(v) for v in await cache_views(upstreams)}
     namespaces = []
     for name, s in stats.items():
         namespaces.append(
@@ -572,8 +572,8 @@ async def trends(upstreams: UpstreamsDep, _: CanManageCache) -> Response:
                 "memorySize": s["memorySize"],
                 "totalRequests": s["totalRequests"],
             }
-            for v in await _views(upstreams)
-            for s in [_cache_stats(v)]
+            for v in await cache_views(upstreams)
+            for s in [cache_stats_of(v)]
         ],
     }
     note = "Historical trends require persistent storage. This returns current snapshot only."

@@ -69,7 +69,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _client(request: Request, settings: GatewaySettings) -> tuple[tuple[str, str], ...]:
+def client_metadata(request: Request, settings: GatewaySettings) -> tuple[tuple[str, str], ...]:
     """Metadata vouching for the client's address, under which the auth service counts
     sign-in and password attempts."""
     return forwarded_client(client_address(request), settings.internal_secret)
@@ -82,9 +82,7 @@ async def _limit(upstreams: Upstreams, key: str, limit: int, window: int) -> Dec
     return decision
 
 
-def _set_session_cookies(
-    response: Response, settings: GatewaySettings, session: pb.Session
-) -> None:
+def set_session_cookies(response: Response, settings: GatewaySettings, session: pb.Session) -> None:
     secure = settings.cookie_secure
     response.set_cookie(
         ACCESS_COOKIE,
@@ -117,7 +115,7 @@ def _set_session_cookies(
         )
 
 
-def _clear_session_cookies(response: Response, settings: GatewaySettings) -> None:
+def clear_session_cookies(response: Response, settings: GatewaySettings) -> None:
     for name, path in (
         (ACCESS_COOKIE, "/"),
         (REFRESH_COOKIE, REFRESH_COOKIE_PATH),
@@ -140,7 +138,7 @@ def _session_response(
 ) -> Response:
     """`body` as JSON, with the session's cookies for browsers."""
     response = json_response(body, status=status)
-    _set_session_cookies(response, settings, session)
+    set_session_cookies(response, settings, session)
     return response
 
 
@@ -162,7 +160,7 @@ async def login(
         upstreams.auth.Login,
         pb.LoginRequest(email=body.email, password=body.password),
         timeout=settings.rpc_timeout_seconds,
-        metadata=_client(request, settings),
+        metadata=client_metadata(request, settings),
     )
     return _session_response(_session_body(session), session, settings)
 
@@ -230,7 +228,7 @@ async def refresh(
     return _session_response(tokens, session, settings)
 
 
-async def _end_session(
+async def end_session(
     upstreams: Upstreams, settings: GatewaySettings, principal: Principal, token: str
 ) -> None:
     """End the session of `token` (a refresh token), or else of the caller's access token; with
@@ -258,9 +256,9 @@ async def logout(
     """End the session: of the given refresh token, or of the access token used. Its access
     tokens stop working within seconds everywhere; the session cookies are cleared."""
     token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE) or ""
-    await _end_session(upstreams, settings, principal, token)
+    await end_session(upstreams, settings, principal, token)
     response = json_response({"message": LOGGED_OUT, "success": True})
-    _clear_session_cookies(response, settings)
+    clear_session_cookies(response, settings)
     return response
 
 
@@ -277,10 +275,10 @@ async def logout_redirect(
     """For a link or a browser: ends the cookie session (the cookies are `SameSite=Strict`, so
     another site's link cannot), clears the cookies, and redirects to the sign-in page
     (`HERON_GATEWAY_SIGN_IN_URL`)."""
-    await _end_session(upstreams, settings, principal, request.cookies.get(REFRESH_COOKIE) or "")
+    await end_session(upstreams, settings, principal, request.cookies.get(REFRESH_COOKIE) or "")
     response = RedirectResponse(settings.sign_in_url, status_code=302)
     response.headers["Cache-Control"] = "no-store"
-    _clear_session_cookies(response, settings)
+    clear_session_cookies(response, settings)
     return response
 
 
@@ -373,10 +371,10 @@ async def change_password(
             current_password=body.current_password, new_password=body.new_password
         ),
         timeout=settings.rpc_timeout_seconds,
-        metadata=(*principal.metadata(), *_client(request, settings)),
+        metadata=(*principal.metadata(), *client_metadata(request, settings)),
     )
     response = json_response({"success": True})
-    _clear_session_cookies(response, settings)
+    clear_session_cookies(response, settings)
     return response
 
 

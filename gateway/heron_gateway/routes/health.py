@@ -14,7 +14,7 @@ from starlette.responses import Response
 from heron_gateway.render import json_response, now_iso
 from heron_gateway.schemas import Health, Readiness
 from heron_gateway.security import OPEN, Access
-from heron_gateway.upstreams import SettingsDep, UpstreamsDep
+from heron_gateway.upstreams import SettingsDep, Upstreams, UpstreamsDep
 
 router = APIRouter(tags=["health"])
 Open = Annotated[None, Depends(Access(OPEN))]
@@ -41,6 +41,17 @@ async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC
         return "unreachable" if exc.code() != grpc.StatusCode.NOT_FOUND else "unknown"
 
 
+async def readiness(upstreams: Upstreams, timeout: float) -> dict[str, str]:  # noqa: ASYNC109
+    """Each service's gRPC health (`serving`, `not_serving`, `unreachable`, …) and whether the
+    gateway has the permissions it verifies callers with (`synced` or `pending`)."""
+    states = await asyncio.gather(
+        *(_check(upstreams.health[s.name], s.grpc_service, timeout) for s in SERVICES)
+    )
+    checks = dict(zip((s.name for s in SERVICES), states, strict=True))
+    checks["permissions"] = "synced" if upstreams.authenticator.ready else "pending"
+    return checks
+
+
 @router.get(
     "/ready",
     response_model=Readiness,
@@ -50,13 +61,8 @@ async def _check(stub: Any, service: str, timeout: float) -> str:  # noqa: ASYNC
 async def ready(upstreams: UpstreamsDep, settings: SettingsDep, _: Open) -> Response:
     """Every backend service answers its gRPC health check with SERVING, and the gateway has
     fetched the permissions and revocations it verifies callers with."""
-    timeout = settings.ready_timeout_seconds
-    states = await asyncio.gather(
-        *(_check(upstreams.health[s.name], s.grpc_service, timeout) for s in SERVICES)
-    )
-    checks = dict(zip((s.name for s in SERVICES), states, strict=True))
-    checks["permissions"] = "synced" if upstreams.authenticator.ready else "pending"
-    ok = all(state == "serving" for state in states) and checks["permissions"] == "synced"
+    checks = await readiness(upstreams, settings.ready_timeout_seconds)
+    ok = all(state in ("serving", "synced") for state in checks.values())
     return json_response(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status=200 if ok else 503,

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from heron_gateway.middleware import MAGIC_LINK_VERIFY
 from heron_gateway.render import json_response
-from heron_gateway.routes.auth import _client, _session_body, _set_session_cookies
+from heron_gateway.routes.auth import _session_body, client_metadata, set_session_cookies
 from heron_gateway.routes.plugins import forward_to_plugin, plugin_response
 from heron_gateway.schemas import (
     ERROR_RESPONSES,
@@ -56,7 +56,10 @@ async def _sign_in(
         upstreams.auth.SignInVerified,
         pb.SignInVerifiedRequest(email=answer["email"], method=answer["method"]),
         timeout=settings.rpc_timeout_seconds,
-        metadata=((INTERNAL_METADATA_KEY, settings.internal_secret), *_client(request, settings)),
+        metadata=(
+            (INTERNAL_METADATA_KEY, settings.internal_secret),
+            *client_metadata(request, settings),
+        ),
     )
     return session
 
@@ -108,7 +111,7 @@ async def otp_verify(
         return plugin_response(reply)
     session = await _sign_in(request, upstreams, settings, orjson.loads(reply.body))
     response = json_response(_session_body(session))
-    _set_session_cookies(response, settings, session)
+    set_session_cookies(response, settings, session)
     return response
 
 
@@ -153,7 +156,7 @@ async def magic_link_verify(
         return plugin_response(reply)
     session = await _sign_in(request, upstreams, settings, answer)
     response = RedirectResponse(answer["redirect"], status_code=302)
-    _set_session_cookies(response, settings, session)
+    set_session_cookies(response, settings, session)
     # The page it lands on must not pass the link on (Referer) or keep it cached.
     response.headers["referrer-policy"] = "no-referrer"
     response.headers["cache-control"] = "no-store"

@@ -1,0 +1,1 @@
+"""The admin UI at `/admin`: server-rendered pages for editors (`pages`)."""

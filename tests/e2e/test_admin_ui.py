@@ -1,0 +1,284 @@
+"""The admin UI in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Every page is checked with axe-core (no serious or critical violation), its screenshot saved at
+desktop and phone widths under `test-artifacts/admin/`, and watched for script errors and
+Content-Security-Policy violations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, Stack, start_stack
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+XSS = [
+    "<img src=x onerror=alert(1)>",
+    '"><script>alert(2)</script>',
+    "<svg/onload=alert(3)>",
+    "javascript:alert(4)",
+]
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} is missing: install Debian's chromium package (apt install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def admin_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Plain HTTP on 127.0.0.1: cookies without `Secure`, so that httpx sends them back too
+    # (Chromium would send Secure ones to 127.0.0.1 as well).
+    running = start_stack(
+        tmp_path_factory.mktemp("admin-ui"),
+        seed=False,
+        extra_env={"HERON_GATEWAY_COOKIE_SECURE": "false"},
+    )
+    yield running
+    running.stop()
+
+
+class Watched:
+    """A browser page whose script errors, CSP violations and dialogs are recorded."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                self.problems.append(f"console {message.type}: {message.text}")
+                if message.type == "error"
+                else None
+            ),
+        )
+        page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.problems.append(f"a dialog opened: {dialog.message}")
+        dialog.dismiss()
+
+
+@pytest.fixture
+def browser_page(chromium: Any, admin_stack: Stack) -> Iterator[Watched]:
+    context = chromium.new_context(base_url=admin_stack.base_url, viewport=None)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    watched = Watched(page)
+    yield watched
+    context.close()
+
+
+def _sign_in(page: Any, email: str, password: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def _check_page(watched: Watched, name: str) -> None:
+    """axe-core finds no serious or critical problem; screenshots at both widths."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = watched.page
+    results = Axe().run(page)
+    serious = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, (name, serious)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+        # Nothing wider than a phone's screen (a table scrolls inside its own box).
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, (name, label, overflow)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert not watched.problems, (name, watched.problems)
+
+
+def test_sign_in_shows_the_dashboard_and_returns_where_you_were(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    name = f"articles_{uuid.uuid4().hex[:6]}"
+    made = admin_stack.client.post("/api/collections", json={"name": name, "schema": {}})
+    assert made.status_code == 201, made.text
+    for title, status in (("One", "published"), ("Two", "draft"), ("Three", "draft")):
+        created = admin_stack.client.post(
+            "/api/content", json={"collection": name, "title": title, "status": status}
+        )
+        assert created.status_code == 201, created.text
+
+    reply = page.goto(f"/admin/content/{name}?status=draft")
+    assert "/admin/login" in page.url and "next=" in page.url
+    assert reply is not None
+    _check_page(browser_page, "sign-in")
+
+    _sign_in(page, admin_stack.admin_email, "not-the-password")
+    assert page.locator("[role=alert]").inner_text() == "Invalid email or password"
+    assert page.input_value("#email") == admin_stack.admin_email  # kept, password not
+    assert page.input_value("#password") == ""
+    browser_page.problems.clear()  # the browser logs the refused sign-in's 401
+
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}?status=draft")
+    titles = page.locator("tbody th.title").all_inner_texts()
+    assert sorted(titles) == ["Three", "Two"]
+    _check_page(browser_page, "content-list")
+
+    page.goto("/admin")
+    assert page.locator("h1").inner_text() == "Dashboard"
+    row = page.locator("tbody tr", has=page.locator(f"a[href='/admin/content/{name}']"))
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:4] == ["2", "0", "1", "0"]  # draft, review, published, archived
+    assert "serving" in page.locator(".checks").inner_text()
+    _check_page(browser_page, "dashboard")
+
+    page.goto("/admin/collections")
+    assert page.locator(f"code:text-is('{name}')").count() == 1
+    _check_page(browser_page, "collections")
+
+    page.click("button:text('Sign out')")
+    page.wait_for_url("**/admin/login?message=*")
+    assert page.locator("[role=status]").inner_text() == "You have signed out."
+    page.goto("/admin")
+    assert "/admin/login" in page.url
+
+
+def test_search_and_filters_update_the_list_in_place(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    name = f"notes_{uuid.uuid4().hex[:6]}"
+    assert admin_stack.client.post("/api/collections", json={"name": name}).is_success
+    for title in ("Heron wading", "Kingfisher diving", "Heron flying"):
+        assert admin_stack.client.post(
+            "/api/content", json={"collection": name, "title": title}
+        ).is_success
+    page.goto(f"/admin/content/{name}")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}")
+    page.evaluate("window.__notReloaded = true")
+    page.fill("#q", "heron")
+    page.wait_for_url("**q=heron*")
+    page.wait_for_function("document.querySelectorAll('tbody th.title').length === 2")
+    assert sorted(page.locator("tbody th.title").all_inner_texts()) == [
+        "Heron flying",
+        "Heron wading",
+    ]
+    assert page.evaluate("window.__notReloaded") is True  # htmx swapped the list in place
+    page.select_option("#sort", "title")
+    page.wait_for_url("**sort=title*")
+    page.wait_for_function(
+        "document.querySelector('tbody th.title').textContent === 'Heron flying'"
+    )
+    assert not browser_page.problems, browser_page.problems
+
+
+def test_hostile_titles_render_as_text(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    name = f"hostile_{uuid.uuid4().hex[:6]}"
+    made = admin_stack.client.post("/api/collections", json={"name": name, "display_name": XSS[0]})
+    assert made.status_code == 201, made.text
+    for title in XSS:
+        assert admin_stack.client.post(
+            "/api/content", json={"collection": name, "title": title}
+        ).is_success
+    page.goto(f"/admin/content/{name}")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}")
+    assert sorted(page.locator("tbody th.title").all_inner_texts()) == sorted(XSS)
+    assert page.locator("main img, main svg, main script").count() == 0
+    for path in ("/admin", "/admin/collections", f"/admin/content/{name}"):
+        page.goto(path)
+        assert page.locator("main img, main svg, main script").count() == 0, path
+    assert not browser_page.problems, browser_page.problems  # no alert, no script ran
+
+
+def test_forms_without_the_sessions_csrf_token_are_refused(admin_stack: Stack) -> None:
+    with httpx.Client(base_url=admin_stack.base_url, follow_redirects=False) as browser:
+        assert browser.get("/admin/login").status_code == 200
+        # Another site's form cannot sign the browser in: its token is not the cookie's.
+        forged = browser.post(
+            "/admin/login",
+            data={"email": admin_stack.admin_email, "password": ADMIN_PASSWORD, "login_csrf": "x"},
+        )
+        assert forged.status_code == 403
+        assert "auth_token" not in forged.cookies
+        # The form shown again carries a new token (and its cookie).
+        token = forged.text.split('name="login_csrf" value="', 1)[1].split('"', 1)[0]
+        signed = browser.post(
+            "/admin/login",
+            data={
+                "email": admin_stack.admin_email,
+                "password": ADMIN_PASSWORD,
+                "login_csrf": token,
+                "next": "//evil.example/admin",
+            },
+        )
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/admin"  # never to another site
+        assert browser.get("/admin").status_code == 200
+        refused = browser.post("/admin/logout", data={"csrf_token": "forged"})
+        assert refused.status_code == 403
+        assert "Form expired" in refused.text
+        assert browser.get("/admin").status_code == 200  # still signed in
+        page = browser.get("/admin")
+        csrf = browser.cookies["csrf_token"]
+        assert f'value="{csrf}"' in page.text
+        out = browser.post("/admin/logout", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        assert browser.get("/admin").status_code == 303
+
+
+def test_pages_are_locked_down(admin_stack: Stack) -> None:
+    reply = httpx.get(f"{admin_stack.base_url}/admin/login")
+    csp = reply.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert reply.headers["cache-control"] == "no-store"
+    anonymous = httpx.get(f"{admin_stack.base_url}/admin/collections", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/admin/login?next=%2Fadmin%2Fcollections")
+    script = httpx.get(f"{admin_stack.base_url}/admin/assets/htmx.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith(
+        "text/javascript"
+    )
