@@ -47,6 +47,7 @@ CONTENT_WRITE_PREFIXES = (
     "/admin/api/collections",
     "/api/media",
     "/api/plugins/",
+    "/admin/content/",  # the admin's item forms
 )
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
 PRIVATE_CACHE_CONTROL = b"private, no-cache"
@@ -304,7 +305,8 @@ class ResponseCacheMiddleware:
         # With Redis, the content service's invalidations reach every gateway. Without it (or
         # while it is unreachable) this gateway drops its own pages after a write it forwarded;
         # other gateways' pages then live at most the cache's degraded TTL.
-        if 200 <= status < 300 and (upstreams.redis is None or not pages.bus_healthy):
+        # (A form's success is a 303 to the page that shows the result.)
+        if 200 <= status < 400 and (upstreams.redis is None or not pages.bus_healthy):
             pages.forget_local()
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,7 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def admin_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # Plain HTTP on 127.0.0.1: cookies without `Secure`, so that httpx sends them back too
-    # (Chromium would send Secure ones to 127.0.0.1 as well).
-    running = start_stack(
-        tmp_path_factory.mktemp("admin-ui"),
-        seed=False,
-        extra_env={"HERON_GATEWAY_COOKIE_SECURE": "false"},
-    )
+    running = start_stack(tmp_path_factory.mktemp("admin-ui"), seed=False)
     yield running
     running.stop()
 
@@ -232,8 +227,29 @@ def test_hostile_titles_render_as_text(browser_page: Watched, admin_stack: Stack
     assert not browser_page.problems, browser_page.problems  # no alert, no script ran
 
 
+def _keeping_cookies(client: httpx.Client) -> None:
+    """Like a browser on 127.0.0.1, send `Secure` cookies back over plain HTTP too."""
+    jar: dict[str, str] = {}
+
+    def keep(response: httpx.Response) -> None:
+        for line in response.headers.get_list("set-cookie"):
+            parsed = SimpleCookie()
+            parsed.load(line)
+            for name, morsel in parsed.items():
+                if morsel.value and morsel["max-age"] != "0":
+                    jar[name] = morsel.value
+                else:
+                    jar.pop(name, None)
+        client.cookies.clear()
+        for name, value in jar.items():
+            client.cookies.set(name, value)
+
+    client.event_hooks["response"].append(keep)
+
+
 def test_forms_without_the_sessions_csrf_token_are_refused(admin_stack: Stack) -> None:
     with httpx.Client(base_url=admin_stack.base_url, follow_redirects=False) as browser:
+        _keeping_cookies(browser)
         assert browser.get("/admin/login").status_code == 200
         # Another site's form cannot sign the browser in: its token is not the cookie's.
         forged = browser.post(
@@ -282,3 +298,126 @@ def test_pages_are_locked_down(admin_stack: Stack) -> None:
     assert script.status_code == 200 and script.headers["content-type"].startswith(
         "text/javascript"
     )
+
+
+def _new_collection(stack: Stack, prefix: str, schema: dict[str, Any]) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    made = stack.client.post("/api/collections", json={"name": name, "schema": schema})
+    assert made.status_code == 201, made.text
+    return name
+
+
+PRODUCT_SCHEMA = {
+    "properties": {
+        "price": {"type": "number", "minimum": 0, "required": True},
+        "body": {"type": "richtext"},
+        "category": {"type": "select", "options": ["birds", "fish"]},
+        "in_stock": {"type": "boolean"},
+        "tags": {"type": "multiselect", "options": ["new", "sale", "rare"]},
+    }
+}
+
+
+def test_an_editor_creates_fixes_and_publishes_an_item(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    name = _new_collection(admin_stack, "products", PRODUCT_SCHEMA)
+    page.goto(f"/admin/content/{name}/new")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}/new")
+    _check_page(browser_page, "item-new")
+
+    page.fill("#title", "Grey heron print")
+    page.fill("#field-price", "-5")
+    page.fill("#field-body", "<p>Wading <strong>bird</strong></p><script>alert(1)</script>")
+    page.select_option("#field-category", "birds")
+    page.check("#field-in_stock")
+    page.select_option("#field-tags", ["new", "rare"])
+    page.click("button[value=save]")
+    # The service's message, next to the field; what was typed is kept.
+    problem = page.locator("#data-price-problem")
+    assert "0" in problem.inner_text()
+    assert page.get_attribute("#field-price", "aria-invalid") == "true"
+    assert page.input_value("#field-body").startswith("<p>Wading")
+    assert page.is_checked("#field-in_stock")
+    browser_page.problems.clear()  # the browser logs the refused save's 400
+    _check_page(browser_page, "item-invalid")
+
+    page.fill("#field-price", "12.5")
+    page.click("button[value=publish]")
+    page.wait_for_url("**?saved=1")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    item_id = page.url.split("/")[-1].split("?")[0]
+    public = httpx.get(f"{admin_stack.base_url}/api/content/{item_id}")
+    assert public.status_code == 200, public.text  # published: anyone reads it
+    data = public.json()["data"]
+    assert data["title"] == "Grey heron print"
+    assert data["data"]["price"] == 12.5
+    assert data["data"]["category"] == "birds"
+    assert data["data"]["in_stock"] is True
+    assert sorted(data["data"]["tags"]) == ["new", "rare"]
+    assert "<script>" not in data["data"]["body"]  # sanitized on write
+    _check_page(browser_page, "item-edit")
+
+    with page.expect_navigation():
+        page.click("button[value=unpublish]")
+    assert page.locator(".meta .status").inner_text() == "draft"
+    # The page the public read a moment ago is not served again: drafts are not public.
+    assert httpx.get(f"{admin_stack.base_url}/api/content/{item_id}").status_code == 404
+
+
+def test_a_second_save_from_a_stale_page_shows_both_versions(
+    chromium: Any, admin_stack: Stack
+) -> None:
+    name = _new_collection(admin_stack, "notes", {"properties": {"text": {"type": "text"}}})
+    made = admin_stack.client.post(
+        "/api/content", json={"collection": name, "title": "Shared", "data": {"text": "v1"}}
+    )
+    item_id = made.json()["data"]["id"]
+    context = chromium.new_context(base_url=admin_stack.base_url)
+    first, second = context.new_page(), context.new_page()
+    first.goto(f"/admin/content/{name}/{item_id}")
+    _sign_in(first, admin_stack.admin_email, ADMIN_PASSWORD)
+    first.wait_for_url(f"**/admin/content/{name}/{item_id}")
+    second.goto(f"/admin/content/{name}/{item_id}")  # the same session: both open version 1
+    first.fill("#field-text", "mine")
+    first.click("button[value=save]")
+    first.wait_for_url("**?saved=1")
+    second.fill("#field-text", "theirs")
+    second.click("button[value=save]")
+    second.wait_for_selector("#theirs-heading")
+    assert "Someone else saved" in second.locator("#form-error").inner_text()
+    assert '"mine"' in second.locator(".theirs pre").inner_text()
+    assert second.input_value("#field-text") == "theirs"  # nothing typed is lost
+    stored = admin_stack.client.get(f"/api/content/{item_id}").json()["data"]
+    assert stored["data"]["text"] == "mine"
+    context.close()
+
+
+def test_a_viewer_cannot_edit(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    name = _new_collection(admin_stack, "locked", {"properties": {"text": {"type": "text"}}})
+    made = admin_stack.client.post(
+        "/api/content", json={"collection": name, "title": "Keep", "data": {"text": "same"}}
+    )
+    item_id = made.json()["data"]["id"]
+    viewer = admin_stack.user("viewer")
+    page.goto(f"/admin/content/{name}")
+    _sign_in(page, viewer.email, viewer.password)
+    page.wait_for_url(f"**/admin/content/{name}")
+    assert page.locator("text=New item").count() == 0
+    assert page.locator(f"a[href='/admin/content/{name}/{item_id}']").count() == 0
+    for path in (f"/admin/content/{name}/{item_id}", f"/admin/content/{name}/new"):
+        reply = page.goto(path)
+        assert reply is not None and reply.status == 403, path
+        assert page.locator("h1").inner_text() == "Not allowed"
+    # A form posted directly, with the viewer's own CSRF token, changes nothing.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrf_token")
+    posted = page.request.post(
+        f"/admin/content/{name}/{item_id}",
+        form={"csrf_token": csrf, "title": "Changed", "data.text": "changed", "version": "1"},
+    )
+    assert posted.status == 403
+    stored = admin_stack.client.get(f"/api/content/{item_id}").json()["data"]
+    assert (stored["title"], stored["data"]["text"]) == ("Keep", "same")

@@ -74,11 +74,13 @@ class Receiver:
         with self.lock:
             return [s for s in self.spans if s.trace_id == trace_id]
 
-    def wait_for(self, trace_id: str, services: set[str], timeout: float = 20) -> list[Span]:
+    def wait_for(self, trace_id: str, services: set[str], timeout: float = 30) -> list[Span]:
+        """The trace once each of `services` has sent its server span (a process exports a
+        span when it ends: the server span ends after everything under it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             spans = self.trace(trace_id)
-            if services <= {s.service for s in spans}:
+            if services <= {s.service for s in spans if s.kind == SERVER}:
                 return spans
             time.sleep(0.1)
         seen = {(s.service, s.name) for s in self.trace(trace_id)}

@@ -234,7 +234,7 @@ def _safe_next(target: str | None) -> str:
     return PREFIX
 
 
-async def _as(upstreams: Upstreams, principal: Principal, method: Any, request: Any) -> Any:
+async def as_user(upstreams: Upstreams, principal: Principal, method: Any, request: Any) -> Any:
     """A service call made as the signed-in user, as the REST routes make it."""
     return await call(
         method,
@@ -387,7 +387,7 @@ async def dashboard(
 ) -> Response:
     collections: list[dict[str, Any]] = []
     if principal.may("collections.read") and principal.may("content.read"):
-        listed = await _as(
+        listed = await as_user(
             upstreams, principal, upstreams.content.ListCollections, pb.ListCollectionsRequest()
         )
         counts = await asyncio.gather(
@@ -425,7 +425,7 @@ async def _counts(upstreams: Upstreams, principal: Principal, collection: str) -
     """How many items of `collection` the user may see, per status."""
 
     async def count(status: str) -> int:
-        reply = await _as(
+        reply = await as_user(
             upstreams,
             principal,
             upstreams.content.ListItems,
@@ -447,7 +447,7 @@ async def _counts(upstreams: Upstreams, principal: Principal, collection: str) -
 async def collections_page(
     request: Request, upstreams: UpstreamsDep, principal: ReadsCollections
 ) -> Response:
-    listed = await _as(
+    listed = await as_user(
         upstreams, principal, upstreams.content.ListCollections, pb.ListCollectionsRequest()
     )
     shown = []
@@ -489,7 +489,7 @@ async def content_page(
     if sort and sort not in SORTS:
         raise PageError(400, "Unknown sort", f"Sort by one of {', '.join(SORTS)}.")
     try:
-        found = await _as(
+        found = await as_user(
             upstreams,
             principal,
             upstreams.content.GetCollection,
@@ -503,7 +503,7 @@ async def content_page(
     if q:
         wanted.append(("search", q))
     try:
-        reply = await _as(
+        reply = await as_user(
             upstreams,
             principal,
             upstreams.content.ListItems,

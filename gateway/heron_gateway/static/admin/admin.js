@@ -17,3 +17,16 @@ document.addEventListener("htmx:afterSwap", (event) => {
     status.textContent = status.getAttribute("data-loaded") || "";
   }
 });
+
+// A form with data-unsaved-warning asks before the page is left with unsaved changes.
+for (const form of document.querySelectorAll("form[data-unsaved-warning]")) {
+  let changed = false;
+  form.addEventListener("input", () => { changed = true; });
+  form.addEventListener("submit", () => { changed = false; });
+  window.addEventListener("beforeunload", (event) => {
+    if (changed) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+}

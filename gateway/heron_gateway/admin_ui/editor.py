@@ -1,0 +1,405 @@
+"""The admin's item editor: a form generated from the collection's schema, for a new item and
+for an existing one, with the service's validation messages next to each field, publish and
+unpublish, and the version check (someone else saved first: both versions side by side)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import orjson
+from cms.content.v1 import content_pb2 as pb
+from fastapi import APIRouter, Depends, Query, Request
+from heron_common.errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from heron_common.security.permissions import Principal
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, form, render
+from heron_gateway.render import collection_json
+from heron_gateway.upstreams import Upstreams, UpstreamsDep
+
+router = APIRouter(include_in_schema=False)
+
+
+# -- the item editor ------------------------------------------------------------------------------
+CreatesContent = Annotated[Principal, Depends(PageAccess("content.create"))]
+UpdatesContent = Annotated[Principal, Depends(PageAccess("content.update"))]
+TEXT_TYPES = {"string", "email", "url", "slug", "color"}
+LONG_TEXT_TYPES = {"text", "textarea", "markdown", "richtext"}
+JSON_TYPES = {"array", "object", "json"}
+_SONIC_FORMATS = {
+    "richtext": "richtext",
+    "markdown": "markdown",
+    "textarea": "textarea",
+    "media": "media",
+    "date": "date",
+    "date-time": "datetime",
+    "email": "email",
+    "uri": "url",
+    "color": "color",
+    "slug": "slug",
+    "reference": "reference",
+}
+
+
+def editor_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The form's fields, in the schema's order: name, label, kind (the widget), options."""
+    required = set(schema.get("required") or [])
+    fields = []
+    for name, spec in (schema.get("properties") or {}).items():
+        if not isinstance(spec, dict) or spec.get("hidden"):
+            continue
+        kind = str(spec.get("type") or "string")
+        if kind == "string" and spec.get("format") in _SONIC_FORMATS:
+            kind = _SONIC_FORMATS[spec["format"]]
+        options = [
+            o if isinstance(o, dict) else {"value": o, "label": o}
+            for o in (spec.get("options") or spec.get("enum") or [])
+        ]
+        fields.append(
+            {
+                "name": name,
+                "label": spec.get("title") or name.replace("_", " ").capitalize(),
+                "kind": kind,
+                "help": spec.get("helpText") or spec.get("description") or "",
+                "placeholder": spec.get("placeholder") or "",
+                "required": bool(spec.get("required")) or name in required,
+                "multiple": bool(spec.get("multiple")),
+                "options": [
+                    {"value": str(o.get("value")), "label": o.get("label")} for o in options
+                ],
+                "readonly": bool(spec.get("readonly")),
+            }
+        )
+    return fields
+
+
+def _form_value(field: dict[str, Any], data: FormData) -> tuple[bool, Any, str]:
+    """(given, the value for the service, a problem found here). Values the service must judge
+    (a number that is not one) are passed as they are, so its message is the one shown."""
+    name, kind = f"data.{field['name']}", field["kind"]
+    if kind in ("boolean", "checkbox"):
+        return True, data.get(name) == "on", ""
+    if kind == "multiselect" or (kind == "reference" and field["multiple"]):
+        values = [str(v) for v in data.getlist(name) if str(v).strip()]
+        if kind == "reference":
+            values = [v.strip() for joined in values for v in joined.split(",") if v.strip()]
+        return bool(values), values, ""
+    raw = str(data.get(name) or "")
+    if not raw.strip():
+        return False, None, ""
+    if kind in ("number", "integer"):
+        try:
+            number = float(raw)
+        except ValueError:
+            return True, raw, ""
+        return True, int(number) if number.is_integer() else number, ""
+    if kind in JSON_TYPES:
+        try:
+            return True, orjson.loads(raw), ""
+        except orjson.JSONDecodeError as exc:
+            return True, None, f"is not valid JSON ({exc.msg} at character {exc.pos})"
+    if kind == "datetime" and len(raw) == 16:  # a datetime-local input: minutes, in UTC
+        return True, f"{raw}:00Z", ""
+    if kind == "media" and field["multiple"]:
+        return True, [v.strip() for v in raw.split(",") if v.strip()], ""
+    return True, raw, ""
+
+
+def _document(
+    fields: list[dict[str, Any]], data: FormData
+) -> tuple[dict[str, Any], dict[str, str]]:
+    document: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for field in fields:
+        given, value, problem = _form_value(field, data)
+        if problem:
+            problems[f"data.{field['name']}"] = f"{field['label']} {problem}."
+        elif given:
+            document[field["name"]] = value
+    return document, problems
+
+
+def _shown_values(fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """Each field's value as its input shows it."""
+    shown: dict[str, Any] = {}
+    for field in fields:
+        value = values.get(field["name"])
+        if value is None:
+            shown[field["name"]] = [] if field["kind"] == "multiselect" else ""
+        elif field["kind"] in JSON_TYPES:
+            shown[field["name"]] = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+        elif field["kind"] == "datetime" and isinstance(value, str):
+            shown[field["name"]] = value[:16]
+        elif isinstance(value, list) and field["kind"] != "multiselect":
+            shown[field["name"]] = ", ".join(str(v) for v in value)
+        else:
+            shown[field["name"]] = value
+    return shown
+
+
+async def _collection(upstreams: Upstreams, principal: Principal, name: str) -> Any:
+    try:
+        return await as_user(
+            upstreams,
+            principal,
+            upstreams.content.GetCollection,
+            pb.GetCollectionRequest(collection=name),
+        )
+    except NotFound:
+        raise PageError(404, "No such collection", f"There is no collection {name!r}.") from None
+
+
+def _editor(
+    request: Request,
+    principal: Principal,
+    collection: Any,
+    *,
+    item: dict[str, Any] | None,
+    values: dict[str, Any],
+    title: str,
+    slug: str,
+    problems: dict[str, str] | None = None,
+    error: str = "",
+    notice: str = "",
+    status: int = 200,
+    conflict: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    schema = orjson.loads(collection.schema_json or b"{}")
+    fields = editor_fields(schema)
+    return render(
+        request,
+        "item.html",
+        principal,
+        status=status,
+        collection=collection_json(collection),
+        fields=fields,
+        values=_shown_values(fields, values),
+        item=item,
+        title=title,
+        slug=slug,
+        problems=problems or {},
+        error=error,
+        notice=notice,
+        conflict=conflict,
+    )
+
+
+def _problems(exc: DomainError) -> dict[str, str]:
+    return {d.field: d.message for d in exc.details if d.field}
+
+
+@router.get("/admin/content/{collection}/new")
+async def new_item_page(
+    request: Request, collection: str, upstreams: UpstreamsDep, principal: CreatesContent
+) -> Response:
+    found = await _collection(upstreams, principal, collection)
+    return _editor(request, principal, found, item=None, values={}, title="", slug="")
+
+
+@router.post("/admin/content/{collection}/new")
+async def create_item(
+    request: Request, collection: str, upstreams: UpstreamsDep, principal: CreatesContent
+) -> Response:
+    data = await form(request, principal)
+    found = await _collection(upstreams, principal, collection)
+    fields = editor_fields(orjson.loads(found.schema_json or b"{}"))
+    document, problems = _document(fields, data)
+    title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
+    if not title:
+        problems["title"] = "Give the item a title."
+    if problems:
+        return _editor(
+            request,
+            principal,
+            found,
+            item=None,
+            values=document,
+            title=title,
+            slug=slug,
+            problems=problems,
+            error="Validation failed: fix the fields marked below.",
+            status=400,
+        )
+    try:
+        made = await as_user(
+            upstreams,
+            principal,
+            upstreams.content.CreateItem,
+            pb.CreateItemRequest(
+                collection=found.id,
+                title=title,
+                slug=slug,
+                data_json=orjson.dumps(document),
+                status="published" if data.get("action") == "publish" else "draft",
+            ),
+        )
+    except (InvalidArgument, Conflict, AlreadyExists, PermissionDenied) as exc:
+        return _editor(
+            request,
+            principal,
+            found,
+            item=None,
+            values=document,
+            title=title,
+            slug=slug,
+            problems=_problems(exc),
+            error=exc.message,
+            status=exc.http_status,
+        )
+    return RedirectResponse(f"/admin/content/{quote(collection)}/{made.id}?saved=1", 303)
+
+
+SavedParam = Annotated[str | None, Query(max_length=10)]
+
+
+@router.get("/admin/content/{collection}/{item_id}")
+async def item_page(
+    request: Request,
+    collection: str,
+    item_id: str,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+    saved: SavedParam = None,
+) -> Response:
+    found = await _collection(upstreams, principal, collection)
+    item = await _item(upstreams, principal, item_id)
+    return _editor(
+        request,
+        principal,
+        found,
+        item=_item_summary(item),
+        values=orjson.loads(item.data_json or b"{}"),
+        title=item.title,
+        slug=item.slug,
+        notice="Saved." if saved else "",
+    )
+
+
+async def _item(upstreams: Upstreams, principal: Principal, item_id: str) -> Any:
+    try:
+        return await as_user(
+            upstreams, principal, upstreams.content.GetItem, pb.GetItemRequest(id=item_id)
+        )
+    except (NotFound, InvalidArgument):
+        raise PageError(
+            404, "No such item", "This item does not exist, or you may not see it."
+        ) from None
+
+
+def _item_summary(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "status": item.status,
+        "version": item.version,
+        "updated_at": item.updated_at,
+    }
+
+
+@router.post("/admin/content/{collection}/{item_id}")
+async def update_item(
+    request: Request,
+    collection: str,
+    item_id: str,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+) -> Response:
+    data = await form(request, principal)
+    found = await _collection(upstreams, principal, collection)
+    fields = editor_fields(orjson.loads(found.schema_json or b"{}"))
+    document, problems = _document(fields, data)
+    title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
+    action = str(data.get("action") or "save")
+    try:
+        version = int(str(data.get("version") or ""))
+    except ValueError:
+        raise PageError(
+            400, "Form incomplete", "The form lost its version; reload the page."
+        ) from None
+    current = await _item(upstreams, principal, item_id)
+    summary = {**_item_summary(current), "version": version}
+    if not title:
+        problems["title"] = "Give the item a title."
+    if problems:
+        return _editor(
+            request,
+            principal,
+            found,
+            item=summary,
+            values=document,
+            title=title,
+            slug=slug,
+            problems=problems,
+            error="Validation failed: fix the fields marked below.",
+            status=400,
+        )
+    change = pb.UpdateItemRequest(
+        id=item_id,
+        title=title,
+        slug=slug or current.slug,
+        data_json=orjson.dumps(document),
+        replace_data=True,
+        expected_version=version,
+    )
+    if action in ("publish", "unpublish", "archive"):
+        change.status = {"publish": "published", "unpublish": "draft", "archive": "archived"}[
+            action
+        ]
+    try:
+        await as_user(upstreams, principal, upstreams.content.UpdateItem, change)
+    except Conflict as exc:
+        if not any(d.field == "version" for d in exc.details):
+            return _editor(
+                request,
+                principal,
+                found,
+                item=summary,
+                values=document,
+                title=title,
+                slug=slug,
+                problems=_problems(exc),
+                error=exc.message,
+                status=409,
+            )
+        theirs = await _item(upstreams, principal, item_id)
+        return _editor(
+            request,
+            principal,
+            found,
+            item=summary,
+            values=document,
+            title=title,
+            slug=slug,
+            error="Someone else saved this item after you opened it. Your changes are below, "
+            "theirs beside them: copy what you want to keep, then save again.",
+            status=409,
+            conflict={
+                "version": theirs.version,
+                "title": theirs.title,
+                "data": orjson.dumps(
+                    orjson.loads(theirs.data_json or b"{}"), option=orjson.OPT_INDENT_2
+                ).decode(),
+            },
+        )
+    except (InvalidArgument, AlreadyExists, PermissionDenied) as exc:
+        return _editor(
+            request,
+            principal,
+            found,
+            item=summary,
+            values=document,
+            title=title,
+            slug=slug,
+            problems=_problems(exc),
+            error=exc.message,
+            status=exc.http_status,
+        )
+    return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
