@@ -7,6 +7,7 @@ Content-Security-Policy violations.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -421,3 +422,53 @@ def test_a_viewer_cannot_edit(browser_page: Watched, admin_stack: Stack) -> None
     assert posted.status == 403
     stored = admin_stack.client.get(f"/api/content/{item_id}").json()["data"]
     assert (stored["title"], stored["data"]["text"]) == ("Keep", "same")
+
+
+def test_edit_twice_restore_the_first_version_and_schedule_an_unpublish(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    name = _new_collection(admin_stack, "pages", {"properties": {"text": {"type": "text"}}})
+    made = admin_stack.client.post(
+        "/api/content",
+        json={"collection": name, "title": "First", "data": {"text": "one"}, "status": "published"},
+    )
+    item_id = made.json()["data"]["id"]
+    editor = f"/admin/content/{name}/{item_id}"
+    page.goto(editor)
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**{editor}")
+    for title, text in (("Second", "two"), ("Third", "three")):
+        page.fill("#title", title)
+        page.fill("#field-text", text)
+        with page.expect_navigation():
+            page.click("button[value=save]")
+    page.click("text=Revisions")
+    page.wait_for_url(f"**{editor}/revisions")
+    _check_page(browser_page, "revisions")
+    versions = page.locator("tbody tr th").all_inner_texts()
+    assert versions == ["3", "2", "1"]
+    page.click("a[href$='/revisions/1']")
+    changed = page.locator("tr.changed th").all_inner_texts()
+    assert any(c.startswith("title") for c in changed)
+    assert any(c.startswith("data.text") for c in changed)
+    _check_page(browser_page, "revision-diff")
+    with page.expect_navigation():
+        page.click("button:text('Restore version 1')")
+    assert page.input_value("#title") == "First"
+    assert page.input_value("#field-text") == "one"
+    stored = admin_stack.client.get(f"/api/content/{item_id}").json()["data"]
+    assert (stored["title"], stored["data"]["text"], stored["version"]) == ("First", "one", 4)
+
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    page.fill("#unpublish_at", soon.strftime("%Y-%m-%dT%H:%M"))
+    with page.expect_navigation():
+        page.click("button[value=schedule]")
+    assert "unpublish" in page.locator("#schedule-state").inner_text()
+    stored = admin_stack.client.get(f"/api/content/{item_id}").json()["data"]
+    expected = int(soon.replace(second=0, microsecond=0).timestamp() * 1000)
+    assert stored["scheduled_unpublish_at"] == expected
+    assert stored["status"] == "published"  # until then
+    with page.expect_navigation():
+        page.click("button[value=cancel]")
+    assert page.locator("#schedule-state").count() == 0

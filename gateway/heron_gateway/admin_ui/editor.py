@@ -4,10 +4,12 @@ unpublish, and the version check (someone else saved first: both versions side b
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
+from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Query, Request
 from heron_common.errors import (
@@ -301,6 +303,11 @@ def _item_summary(item: Any) -> dict[str, Any]:
         "status": item.status,
         "version": item.version,
         "updated_at": item.updated_at,
+        "publish_at": item.scheduled_publish_at if item.HasField("scheduled_publish_at") else None,
+        "unpublish_at": (
+            item.scheduled_unpublish_at if item.HasField("scheduled_unpublish_at") else None
+        ),
+        "schedule_error": item.schedule_error,
     }
 
 
@@ -318,12 +325,7 @@ async def update_item(
     document, problems = _document(fields, data)
     title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
     action = str(data.get("action") or "save")
-    try:
-        version = int(str(data.get("version") or ""))
-    except ValueError:
-        raise PageError(
-            400, "Form incomplete", "The form lost its version; reload the page."
-        ) from None
+    version = _version(data)
     current = await _item(upstreams, principal, item_id)
     summary = {**_item_summary(current), "version": version}
     if not title:
@@ -402,4 +404,178 @@ async def update_item(
             error=exc.message,
             status=exc.http_status,
         )
+    return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
+
+
+# -- schedule -------------------------------------------------------------------------------------
+def _epoch_ms(raw: str) -> int | None:
+    """A datetime-local value (`YYYY-MM-DDTHH:MM`, read as UTC) in epoch milliseconds."""
+    if not raw.strip():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise PageError(400, "Not a time", f"{raw!r} is not a date and time.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@router.post("/admin/content/{collection}/{item_id}/schedule")
+async def schedule_item(
+    request: Request,
+    collection: str,
+    item_id: str,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+) -> Response:
+    data = await form(request, principal)
+    change = pb.ScheduleItemRequest(id=item_id, expected_version=_version(data))
+    if data.get("action") == "cancel":
+        change.cancel = True
+    else:
+        publish_at = _epoch_ms(str(data.get("publish_at") or ""))
+        unpublish_at = _epoch_ms(str(data.get("unpublish_at") or ""))
+        if publish_at is None and unpublish_at is None:
+            raise PageError(400, "Nothing to schedule", "Give a time to publish or unpublish at.")
+        if publish_at is not None:
+            change.publish_at = publish_at
+        if unpublish_at is not None:
+            change.unpublish_at = unpublish_at
+    try:
+        await as_user(upstreams, principal, upstreams.content.ScheduleItem, change)
+    except (InvalidArgument, Conflict, PermissionDenied) as exc:
+        raise PageError(exc.http_status, "Not scheduled", exc.message) from None
+    return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
+
+
+def _version(data: FormData) -> int:
+    try:
+        return int(str(data.get("version") or ""))
+    except ValueError:
+        raise PageError(
+            400, "Form incomplete", "The form lost its version; reload the page."
+        ) from None
+
+
+# -- revisions ------------------------------------------------------------------------------------
+@router.get("/admin/content/{collection}/{item_id}/revisions")
+async def revisions_page(
+    request: Request,
+    collection: str,
+    item_id: str,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+) -> Response:
+    found = await _collection(upstreams, principal, collection)
+    item = await _item(upstreams, principal, item_id)
+    listed = await as_user(
+        upstreams,
+        principal,
+        upstreams.content.ListRevisions,
+        pb.ListRevisionsRequest(item_id=item_id, page=PageRequest(limit=100)),
+    )
+    return render(
+        request,
+        "revisions.html",
+        principal,
+        collection=collection_json(found),
+        item=_item_summary(item),
+        title=item.title,
+        revisions=[
+            {
+                "version": r.version,
+                "action": r.action,
+                "status": r.status,
+                "title": r.title,
+                "created_at": r.created_at,
+                "author_id": r.author_id,
+            }
+            for r in listed.revisions
+        ],
+    )
+
+
+@router.get("/admin/content/{collection}/{item_id}/revisions/{version}")
+async def revision_page(
+    request: Request,
+    collection: str,
+    item_id: str,
+    version: int,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+) -> Response:
+    found = await _collection(upstreams, principal, collection)
+    item = await _item(upstreams, principal, item_id)
+    try:
+        old = await as_user(
+            upstreams,
+            principal,
+            upstreams.content.GetRevision,
+            pb.GetRevisionRequest(item_id=item_id, version=version),
+        )
+    except NotFound:
+        raise PageError(404, "No such revision", f"This item has no version {version}.") from None
+    then = {"title": old.title, "slug": old.slug, "status": old.status}
+    now = {"title": item.title, "slug": item.slug, "status": item.status}
+    old_data = orjson.loads(old.data_json or b"{}")
+    new_data = orjson.loads(item.data_json or b"{}")
+    rows = [
+        {"field": k, "then": then[k], "now": now[k], "changed": then[k] != now[k]} for k in then
+    ]
+    for key in sorted(set(old_data) | set(new_data)):
+        before, after = old_data.get(key), new_data.get(key)
+        rows.append(
+            {
+                "field": f"data.{key}",
+                "then": _shown(before),
+                "now": _shown(after),
+                "changed": before != after,
+            }
+        )
+    return render(
+        request,
+        "revision.html",
+        principal,
+        collection=collection_json(found),
+        item=_item_summary(item),
+        title=item.title,
+        version=version,
+        action=old.action,
+        created_at=old.created_at,
+        rows=rows,
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+@router.post("/admin/content/{collection}/{item_id}/revisions/{version}/restore")
+async def restore_revision(
+    request: Request,
+    collection: str,
+    item_id: str,
+    version: int,
+    upstreams: UpstreamsDep,
+    principal: UpdatesContent,
+) -> Response:
+    data = await form(request, principal)
+    try:
+        await as_user(
+            upstreams,
+            principal,
+            upstreams.content.RestoreRevision,
+            pb.RestoreRevisionRequest(
+                item_id=item_id, version=version, expected_version=_version(data)
+            ),
+        )
+    except Conflict as exc:
+        raise PageError(409, "Not restored", exc.message) from None
+    except (InvalidArgument, NotFound, PermissionDenied) as exc:
+        raise PageError(exc.http_status, "Not restored", exc.message) from None
     return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
