@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from heron_gateway.admin_ui import collections as admin_collections
 from heron_gateway.admin_ui import editor as admin_editor
 from heron_gateway.admin_ui import pages as admin_pages
 from heron_gateway.errors import error_body, install_error_handlers
@@ -132,6 +133,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(docs.router)
     api.include_router(admin_pages.router)
     api.include_router(admin_editor.router)
+    api.include_router(admin_collections.router)
     api.add_exception_handler(admin_pages.PageError, admin_pages.page_error)
 
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into

@@ -48,6 +48,7 @@ CONTENT_WRITE_PREFIXES = (
     "/api/media",
     "/api/plugins/",
     "/admin/content/",  # the admin's item forms
+    "/admin/collections/",  # and collection forms
 )
 PUBLIC_CACHE_CONTROL = b"public, max-age=0, s-maxage=30, stale-while-revalidate=30"
 PRIVATE_CACHE_CONTROL = b"private, no-cache"

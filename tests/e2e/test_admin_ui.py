@@ -472,3 +472,68 @@ def test_edit_twice_restore_the_first_version_and_schedule_an_unpublish(
     with page.expect_navigation():
         page.click("button[value=cancel]")
     assert page.locator("#schedule-state").count() == 0
+
+
+def test_the_field_builder_creates_and_changes_a_collection(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    authors = _new_collection(admin_stack, "authors", {"properties": {"bio": {"type": "text"}}})
+    books = f"books_{uuid.uuid4().hex[:6]}"
+    page.goto("/admin/collections/new")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url("**/admin/collections/new")
+    page.fill("#name", books)
+    page.fill("#display_name", "Books")
+    page.fill("#f0-name", "body")
+    page.select_option("#f0-type", "richtext")
+    with page.expect_navigation():
+        page.click("button[value=add]")
+    assert page.input_value("#f0-name") == "body"  # what was typed stays
+    page.fill("#f1-name", "cover")
+    page.select_option("#f1-type", "media")
+    page.fill("#f1-accept", "image/*")
+    with page.expect_navigation():
+        page.click("button[value=add]")
+    page.fill("#f2-name", "author")
+    page.select_option("#f2-type", "reference")
+    page.select_option("#f2-collection", authors)
+    page.check("#f2-required")
+    with page.expect_navigation():
+        page.click("button[value='up:2']")
+    assert [page.input_value(f"#f{i}-name") for i in range(3)] == ["body", "author", "cover"]
+    _check_page(browser_page, "collection-new")
+    with page.expect_navigation():
+        page.click("button[value=save]")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    schema = admin_stack.client.get(f"/api/collections/{books}").json()["data"]["schema"]
+    assert list(schema["properties"]) == ["body", "author", "cover"]
+    assert schema["properties"]["body"]["type"] == "richtext"
+    author_field = schema["properties"]["author"]
+    assert author_field["type"] == "reference"
+    assert author_field.get("collections", [author_field.get("collection")]) == [authors]
+    assert author_field.get("required") or "author" in schema.get("required", [])
+    assert schema["properties"]["cover"] == {"type": "media", "accept": "image/*"}
+    _check_page(browser_page, "collection-edit")
+
+    # Removing a field items hold asks first, then applies.
+    author = admin_stack.client.post(
+        "/api/content", json={"collection": authors, "title": "Ada", "data": {"bio": "x"}}
+    ).json()["data"]["id"]
+    assert admin_stack.client.post(
+        "/api/content",
+        json={"collection": books, "title": "B", "data": {"body": "<p>t</p>", "author": author}},
+    ).is_success
+    with page.expect_navigation():
+        page.click("button[value='remove:0']")
+    with page.expect_navigation():
+        page.click("button[value=save]")
+    assert "1 item" in page.locator("#form-error").inner_text()
+    schema = admin_stack.client.get(f"/api/collections/{books}").json()["data"]["schema"]
+    assert "body" in schema["properties"]  # nothing changed yet
+    browser_page.problems.clear()  # the browser logs the refused save's 409
+    with page.expect_navigation():
+        page.click("button[value=confirm]")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    schema = admin_stack.client.get(f"/api/collections/{books}").json()["data"]["schema"]
+    assert list(schema["properties"]) == ["author", "cover"]
