@@ -8,6 +8,7 @@ Content-Security-Policy violations.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import shutil
 import uuid
@@ -537,3 +538,60 @@ def test_the_field_builder_creates_and_changes_a_collection(
     assert page.locator("[role=status]").inner_text() == "Saved."
     schema = admin_stack.client.get(f"/api/collections/{books}").json()["data"]["schema"]
     assert list(schema["properties"]) == ["author", "cover"]
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_upload_images_describe_one_and_use_it_in_an_item(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    page.goto("/admin/media")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url("**/admin/media")
+    _check_page(browser_page, "media-empty")
+    stem = uuid.uuid4().hex[:6]
+    files = [
+        {"name": f"heron-{stem}.png", "mimeType": "image/png", "buffer": _png((90, 120, 160))},
+        {"name": f"egret-{stem}.png", "mimeType": "image/png", "buffer": _png((240, 240, 230))},
+    ]
+    with page.expect_navigation():  # the list reloads once both are in
+        page.set_input_files("#upload-files", files)
+    names = page.locator("#library .name").all_inner_texts()
+    assert {f"heron-{stem}.png", f"egret-{stem}.png"} <= set(names)
+    assert page.locator("#library img").count() >= 2
+    page.wait_for_function(  # the thumbnails load (same origin, with the session)
+        "[...document.querySelectorAll('#library img')].every(i => i.complete && i.naturalWidth)"
+    )
+    _check_page(browser_page, "media")
+
+    page.click(f"text=heron-{stem}.png")
+    page.fill("#alt", "A grey heron standing in water")
+    with page.expect_navigation():
+        page.click("button:text('Save')")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    media_id = page.locator("dd code").inner_text()
+    stored = admin_stack.client.get(f"/api/media/{media_id}").json()["data"]
+    assert stored["alt"] == "A grey heron standing in water"
+    _check_page(browser_page, "media-file")
+
+    name = _new_collection(
+        admin_stack, "gallery", {"properties": {"picture": {"type": "media", "accept": "image/*"}}}
+    )
+    page.goto(f"/admin/content/{name}/new")
+    page.fill("#title", "Heron at dawn")
+    page.fill("#field-picture", media_id)
+    with page.expect_navigation():
+        page.click("button[value=publish]")
+    item_id = page.url.split("/")[-1].split("?")[0]
+    public = httpx.get(f"{admin_stack.base_url}/api/content/{item_id}").json()["data"]
+    assert public["data"]["picture"] == media_id
+    # Published, so its picture is public too.
+    picture = httpx.get(f"{admin_stack.base_url}{stored['url']}")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"

@@ -30,3 +30,86 @@ for (const form of document.querySelectorAll("form[data-unsaved-warning]")) {
     }
   });
 }
+
+// Uploads: several files at once, chosen or dropped, each sent to the REST API with the
+// session's CSRF token and shown with its own progress bar; the list reloads when all are in.
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrf_token=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function uploadOne(url, file, list) {
+  const row = document.createElement("li");
+  const name = document.createElement("span");
+  name.textContent = file.name;
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `Uploading ${file.name}`);
+  row.append(name, bar);
+  list.append(row);
+  return new Promise((resolve) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("X-CSRF-Token", csrfToken());
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) {
+        bar.value = Math.round((event.loaded / event.total) * 100);
+      }
+    });
+    request.addEventListener("load", () => {
+      if (request.status === 201) {
+        bar.value = 100;
+        row.dataset.state = "done";
+        name.textContent = `${file.name}: uploaded`;
+      } else {
+        row.dataset.state = "failed";
+        row.classList.add("failed");
+        let message = `error ${request.status}`;
+        try {
+          message = JSON.parse(request.responseText).error || message;
+        } catch (ignored) {
+          // not JSON: keep the status
+        }
+        name.textContent = `${file.name}: ${message}`;
+      }
+      resolve(request.status === 201);
+    });
+    request.addEventListener("error", () => {
+      row.dataset.state = "failed";
+      row.classList.add("failed");
+      name.textContent = `${file.name}: the upload was interrupted`;
+      resolve(false);
+    });
+    const body = new FormData();
+    body.append("file", file);
+    request.send(body);
+  });
+}
+
+async function uploadAll(input, files) {
+  const list = document.getElementById("uploads");
+  const results = [];
+  for (const file of files) {
+    results.push(await uploadOne(input.dataset.uploadUrl, file, list));
+  }
+  if (results.length && results.every(Boolean)) {
+    window.location.reload();
+  }
+}
+
+const uploadInput = document.getElementById("upload-files");
+if (uploadInput) {
+  uploadInput.addEventListener("change", () => uploadAll(uploadInput, [...uploadInput.files]));
+  const zone = document.getElementById("dropzone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    uploadAll(uploadInput, [...event.dataTransfer.files]);
+  });
+}

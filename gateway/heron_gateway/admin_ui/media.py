@@ -1,0 +1,134 @@
+"""The admin's media library: the files as a grid, search and a type filter, uploads of several
+files at once (chosen or dropped, each with its own progress bar), and each file's details
+(preview, alt text, caption).
+
+Uploads go from the browser to the REST API's `POST /api/media/upload` with the session's
+cookie and CSRF token (`static/admin/admin.js`): the gateway streams them to the media service
+as it does for any client, with the same limits and checks. Everything else here calls the
+media service over gRPC as the signed-in user.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from cms.common.v1.common_pb2 import PageRequest
+from cms.media.v1 import media_pb2 as pb
+from fastapi import APIRouter, Depends, Query, Request
+from heron_common.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from heron_common.security.permissions import Principal
+from starlette.responses import RedirectResponse, Response
+
+from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, form, render
+from heron_gateway.routes.media import media_json
+from heron_gateway.upstreams import UpstreamsDep
+
+router = APIRouter(include_in_schema=False)
+ReadsMedia = Annotated[Principal, Depends(PageAccess("media.read"))]
+UpdatesMedia = Annotated[Principal, Depends(PageAccess("media.update"))]
+PAGE_SIZE = 48
+TYPES = {
+    "": "Any type",
+    "image/": "Images",
+    "video/": "Videos",
+    "audio/": "Audio",
+    "application/pdf": "PDF",
+}
+
+
+@router.get("/admin/media")
+async def library_page(
+    request: Request,
+    upstreams: UpstreamsDep,
+    principal: ReadsMedia,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    if type and type not in TYPES:
+        raise PageError(400, "Unknown type", f"Choose one of: {', '.join(t for t in TYPES if t)}.")
+    reply = await as_user(
+        upstreams,
+        principal,
+        upstreams.media.ListMedia,
+        pb.ListMediaRequest(
+            page=PageRequest(limit=PAGE_SIZE, cursor=cursor or ""),
+            mime_type=type or "",
+            search=q or "",
+            sort="-uploaded_at",
+        ),
+    )
+    files = [media_json(m) for m in reply.media]
+    here = {"q": q or "", "type": type or ""}
+    shown = {k: v for k, v in here.items() if v}
+    next_page = ""
+    if reply.page.next_cursor:
+        next_page = "/admin/media?" + "&".join(
+            f"{k}={quote(v)}" for k, v in {**shown, "cursor": reply.page.next_cursor}.items()
+        )
+    return render(
+        request,
+        "media.html",
+        principal,
+        files=files,
+        filters=here,
+        types=TYPES,
+        next_page=next_page,
+        max_bytes=upstreams.settings.media_max_request_bytes,
+    )
+
+
+@router.get("/admin/media/{media_id}")
+async def file_page(
+    request: Request,
+    media_id: str,
+    upstreams: UpstreamsDep,
+    principal: ReadsMedia,
+    saved: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    try:
+        found = await as_user(
+            upstreams, principal, upstreams.media.GetMedia, pb.GetMediaRequest(id=media_id)
+        )
+    except (NotFound, InvalidArgument):
+        raise PageError(
+            404, "No such file", "This file does not exist, or you may not see it."
+        ) from None
+    return render(
+        request,
+        "media_file.html",
+        principal,
+        file=media_json(found),
+        notice="Saved." if saved else "",
+    )
+
+
+@router.post("/admin/media/{media_id}")
+async def update_file(
+    request: Request, media_id: str, upstreams: UpstreamsDep, principal: UpdatesMedia
+) -> Response:
+    data = await form(request, principal)
+    try:
+        version = int(str(data.get("version") or ""))
+    except ValueError:
+        raise PageError(
+            400, "Form incomplete", "The form lost its version; reload the page."
+        ) from None
+    try:
+        await as_user(
+            upstreams,
+            principal,
+            upstreams.media.UpdateMedia,
+            pb.UpdateMediaRequest(
+                id=media_id,
+                alt=str(data.get("alt") or ""),
+                caption=str(data.get("caption") or ""),
+                expected_version=version,
+            ),
+        )
+    except Conflict as exc:
+        raise PageError(409, "Someone else saved first", exc.message) from None
+    except (InvalidArgument, NotFound, PermissionDenied) as exc:
+        raise PageError(exc.http_status, "Not saved", exc.message) from None
+    return RedirectResponse(f"/admin/media/{quote(media_id)}?saved=1", 303)
