@@ -595,3 +595,49 @@ def test_upload_images_describe_one_and_use_it_in_an_item(
     # Published, so its picture is public too.
     picture = httpx.get(f"{admin_stack.base_url}{stored['url']}")
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+
+
+def test_pickers_fill_reference_and_media_fields(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    people = _new_collection(admin_stack, "people", {"properties": {"bio": {"type": "text"}}})
+    ada = admin_stack.client.post(
+        "/api/content", json={"collection": people, "title": "Ada Lovelace", "status": "published"}
+    ).json()["data"]["id"]
+    admin_stack.client.post("/api/content", json={"collection": people, "title": "Grace Hopper"})
+    uploaded = admin_stack.client.post(
+        "/api/media/upload",
+        files={"file": (f"portrait-{uuid.uuid4().hex[:6]}.png", _png((20, 40, 60)), "image/png")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    picture = uploaded.json()["data"][0]["id"]
+    name = _new_collection(
+        admin_stack,
+        "essays",
+        {
+            "properties": {
+                "body": {"type": "richtext"},
+                "author": {"type": "reference", "collection": people},
+                "portrait": {"type": "media", "accept": "image/*"},
+            }
+        },
+    )
+    page.goto(f"/admin/content/{name}/new")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}/new")
+    page.fill("#title", "On engines")
+    page.fill("#field-body", "<p>The <em>Analytical</em> Engine</p>")
+    page.click(f"summary:text('Find an item of {people}')")
+    page.fill("#field-author-search", "ada")
+    page.click("button.choice:has-text('Ada Lovelace')")
+    assert page.input_value("#field-author") == ada
+    page.click("summary:text('Choose from the media library')")
+    page.click(f"button.choice[data-pick-value='{picture}']")
+    assert page.input_value("#field-portrait") == picture
+    _check_page(browser_page, "item-pickers")
+    with page.expect_navigation():
+        page.click("button[value=publish]")
+    item_id = page.url.split("/")[-1].split("?")[0]
+    public = httpx.get(f"{admin_stack.base_url}/api/content/{item_id}").json()["data"]
+    assert public["data"]["author"] == ada
+    assert public["data"]["portrait"] == picture
+    assert public["data"]["body"] == "<p>The <em>Analytical</em> Engine</p>"

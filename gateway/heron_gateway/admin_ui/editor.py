@@ -11,6 +11,7 @@ from urllib.parse import quote
 import orjson
 from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
+from cms.media.v1 import media_pb2
 from fastapi import APIRouter, Depends, Query, Request
 from heron_common.errors import (
     AlreadyExists,
@@ -20,6 +21,8 @@ from heron_common.errors import (
     NotFound,
     PermissionDenied,
 )
+from heron_common.names import file_path
+from heron_common.query import parse_list_query
 from heron_common.security.permissions import Principal
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -79,9 +82,23 @@ def editor_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
                     {"value": str(o.get("value")), "label": o.get("label")} for o in options
                 ],
                 "readonly": bool(spec.get("readonly")),
+                "target": str(
+                    spec.get("collection") or next(iter(spec.get("collections") or []), "")
+                ),
+                "accept": _family(spec.get("accept")),
             }
         )
     return fields
+
+
+def _family(accept: Any) -> str:
+    """The media type filter a picker starts with: `image/*` → `image/`, else any."""
+    first = accept[0] if isinstance(accept, list) and accept else accept
+    if isinstance(first, str):
+        first = first.split(",")[0].strip()
+        if first.endswith("/*"):
+            return first[:-1]
+    return ""
 
 
 def _form_value(field: dict[str, Any], data: FormData) -> tuple[bool, Any, str]:
@@ -579,3 +596,74 @@ async def restore_revision(
     except (InvalidArgument, NotFound, PermissionDenied) as exc:
         raise PageError(exc.http_status, "Not restored", exc.message) from None
     return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
+
+
+# -- pickers --------------------------------------------------------------------------------------
+ReadsContent = Annotated[Principal, Depends(PageAccess("content.read"))]
+ReadsMedia = Annotated[Principal, Depends(PageAccess("media.read"))]
+SearchParam = Annotated[str | None, Query(max_length=200)]
+ForParam = Annotated[str, Query(max_length=210, pattern=r"^field-[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+@router.get("/admin/pick/content/{collection}")
+async def pick_item(
+    request: Request,
+    collection: str,
+    upstreams: UpstreamsDep,
+    principal: ReadsContent,
+    field: ForParam,
+    q: SearchParam = None,
+) -> Response:
+    """Items of `collection` matching `q`, as buttons that fill the editor's `field`."""
+    query = [("sort", "-updated_at"), ("fields", "id,title,status")]
+    if q:
+        query = [("search", q), ("fields", "id,title,status")]
+    try:
+        reply = await as_user(
+            upstreams,
+            principal,
+            upstreams.content.ListItems,
+            pb.ListItemsRequest(
+                collection=collection,
+                page=PageRequest(limit=10),
+                query_json=parse_list_query(query).to_bytes(),
+            ),
+        )
+    except (NotFound, InvalidArgument):
+        reply = pb.ListItemsResponse()
+    choices = [
+        {"value": i.id, "label": i.title, "note": i.status, "image": "", "alt": ""}
+        for i in reply.items
+    ]
+    return render(request, "pick.html", principal, field=field, choices=choices, q=q or "")
+
+
+@router.get("/admin/pick/media")
+async def pick_media(
+    request: Request,
+    upstreams: UpstreamsDep,
+    principal: ReadsMedia,
+    field: ForParam,
+    q: SearchParam = None,
+    type: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Files matching `q` (and `type`), as buttons that fill the editor's `field`."""
+    reply = await as_user(
+        upstreams,
+        principal,
+        upstreams.media.ListMedia,
+        media_pb2.ListMediaRequest(
+            page=PageRequest(limit=12), search=q or "", mime_type=type, sort="-uploaded_at"
+        ),
+    )
+    choices = [
+        {
+            "value": m.id,
+            "label": m.filename,
+            "note": m.mime_type,
+            "image": file_path(m.id, m.filename) if m.mime_type.startswith("image/") else "",
+            "alt": m.alt,
+        }
+        for m in reply.media
+    ]
+    return render(request, "pick.html", principal, field=field, choices=choices, q=q or "")

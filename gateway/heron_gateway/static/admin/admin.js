@@ -113,3 +113,31 @@ if (uploadInput) {
     uploadAll(uploadInput, [...event.dataTransfer.files]);
   });
 }
+
+// A picker's choice fills its field (or, for a field of several values, adds to it).
+document.addEventListener("click", (event) => {
+  const choice = event.target.closest("[data-pick-for]");
+  if (!choice) {
+    return;
+  }
+  const input = document.getElementById(choice.dataset.pickFor);
+  if (!input) {
+    return;
+  }
+  const value = choice.dataset.pickValue;
+  if (input.hasAttribute("data-multiple") && input.value.trim()) {
+    const values = input.value.split(",").map((v) => v.trim()).filter(Boolean);
+    if (!values.includes(value)) {
+      values.push(value);
+    }
+    input.value = values.join(", ");
+  } else {
+    input.value = value;
+  }
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+  const details = choice.closest("details");
+  if (details) {
+    details.open = false;
+  }
+  input.focus();
+});
