@@ -233,8 +233,6 @@ class ScenarioRunner:
     def sequential_floor(self, plan: SequentialPlan, kind: str) -> FloorRun:
         """The scenario's own bodies, sent by the same client: to the echo hop, or to the raw
         ASGI floor (which reads each body and answers a small one, as an upload's answer)."""
-        if plan.make_body is None:
-            raise BenchError("a sequential scenario without a body has no floor yet")
         if kind == "asgi":
             size = plan.body_bytes or 0
             floor_plan = replace(
@@ -242,6 +240,8 @@ class ScenarioRunner:
             )
             url, servers = self.stack.asgi_floor_url, self.stack.asgi_floor
         else:
+            if plan.make_body is None:
+                raise BenchError("the echo floor needs the scenario's bodies; use the ASGI one")
             body = plan.make_body(0)
             if not isinstance(body, bytes):
                 raise BenchError("the echo floor sends whole bodies, not streamed ones")

@@ -370,6 +370,17 @@ def _login_plan(ctx: Context) -> Plan:
     return SequentialPlan("POST", "/auth/login", lambda _n: body)
 
 
+def _admin_list_plan(ctx: Context) -> Plan:
+    # The admin's content list page (HTML, 25 items, newest first), signed in: never cached.
+    return SequentialPlan("GET", f"/admin/content/{ctx.collection}", None, headers=_auth(ctx))
+
+
+def _json_list_plan(ctx: Context) -> Plan:
+    # The same 25 items as JSON through the REST API, from the database like the page.
+    path = f"{LIST.format(collection=ctx.collection)}?limit=25"
+    return SequentialPlan("GET", path, None, headers={**_auth(ctx), **FRESH})
+
+
 def _uncached_warm_plan(ctx: Context) -> Plan:
     # Sent to the gateway whose own response cache is off: the content service's tier answers.
     return LoadPlan(f"/api/content/{ctx.item_ids[0]}", paths_file=ctx.item_paths_file)
@@ -596,6 +607,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         _create_plan,
         prefers={"auth": "no auth yet: anonymous create"},
         targets=(p50_under(3),),
+    ),
+    Scenario(
+        "json-list",
+        "content list as JSON (25 items, signed in, no-cache), sequential",
+        "sequential",
+        "asgi",
+        _json_list_plan,
+        requires=frozenset({"auth"}),
+    ),
+    Scenario(
+        "admin-list",
+        "the admin's content list page (HTML, 25 items), sequential",
+        "sequential",
+        "asgi",
+        _admin_list_plan,
+        requires=frozenset({"auth"}),
+        compare_to="json-list",
     ),
     Scenario(
         "login",
