@@ -84,7 +84,13 @@ class Watched:
         )
         page.on("dialog", self._dialog)
 
+    confirming = False
+    """Accept the page's own confirmation questions (a revoke, a delete)."""
+
     def _dialog(self, dialog: Any) -> None:
+        if self.confirming and dialog.type == "confirm":
+            dialog.accept()
+            return
         self.problems.append(f"a dialog opened: {dialog.message}")
         dialog.dismiss()
 
@@ -641,3 +647,76 @@ def test_pickers_fill_reference_and_media_fields(browser_page: Watched, admin_st
     assert public["data"]["author"] == ada
     assert public["data"]["portrait"] == picture
     assert public["data"]["body"] == "<p>The <em>Analytical</em> Engine</p>"
+
+
+def test_users_roles_and_api_tokens(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    page.goto("/admin/users")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url("**/admin/users")
+    email = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    page.fill("#new-email", email)
+    page.fill("#new-password", "short")
+    with page.expect_navigation():
+        page.click("button:text('Create the account')")
+    assert page.get_attribute("#new-password", "aria-invalid") == "true"
+    assert page.input_value("#new-email") == email
+    browser_page.problems.clear()  # the refused form's 400
+    page.fill("#new-password", "a-Long-enough-pw-77")
+    page.select_option("#new-role", "author")
+    with page.expect_navigation():
+        page.click("button:text('Create the account')")
+    row = page.locator("tbody tr", has=page.locator(f"th:text-is('{email}')"))
+    assert row.locator("td").first.inner_text() == "author"
+    row.locator("select").select_option("editor")
+    with page.expect_navigation():
+        row.locator("button[value=role]").click()
+    row = page.locator("tbody tr", has=page.locator(f"th:text-is('{email}')"))
+    assert row.locator("td").first.inner_text() == "editor"
+    with page.expect_navigation():
+        row.locator("button[value=disable]").click()
+    row = page.locator("tbody tr", has=page.locator(f"th:text-is('{email}')"))
+    assert "disabled" in row.inner_text()
+    refused = httpx.post(
+        f"{admin_stack.base_url}/auth/login",
+        json={"email": email, "password": "a-Long-enough-pw-77"},
+    )
+    assert refused.status_code == 401
+    _check_page(browser_page, "users")
+
+    page.goto("/admin/roles")
+    box = page.locator("input[aria-label='viewer: media.upload']")
+    assert not box.is_checked()
+    box.check()
+    with page.expect_navigation():
+        page.click("button:text('Save viewer')")
+    roles = admin_stack.client.get("/api/roles").json()["data"]
+    viewer = next(r for r in roles if r["name"] == "viewer")
+    assert "media.upload" in viewer["permissions"] and "content.read" in viewer["permissions"]
+    _check_page(browser_page, "roles")
+
+    page.goto("/admin/tokens")
+    page.fill("#token-name", "deploy script")
+    page.fill("#token-days", "30")
+    page.click("button:text('Create the token')")
+    token = page.input_value("#new-token")
+    assert len(token) > 20
+    assert (
+        httpx.get(
+            f"{admin_stack.base_url}/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
+    _check_page(browser_page, "tokens")
+    page.goto("/admin/tokens")
+    assert page.locator("#new-token").count() == 0  # shown once
+    assert token not in page.content()
+    browser_page.confirming = True
+    with page.expect_navigation():
+        page.click("button:has-text('Revoke')")
+    assert (
+        httpx.get(
+            f"{admin_stack.base_url}/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 401
+    )
