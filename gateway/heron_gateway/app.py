@@ -134,6 +134,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(admin_cache.router)
     api.include_router(docs.router)
     api.include_router(admin_pages.router)
+    api.include_router(admin_editor.bulk_router)
     api.include_router(admin_editor.router)
     api.include_router(admin_collections.router)
     api.include_router(admin_media.router)

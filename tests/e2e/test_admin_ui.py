@@ -415,6 +415,7 @@ def test_a_viewer_cannot_edit(browser_page: Watched, admin_stack: Stack) -> None
     _sign_in(page, viewer.email, viewer.password)
     page.wait_for_url(f"**/admin/content/{name}")
     assert page.locator("text=New item").count() == 0
+    assert page.locator("#bulk").count() == 0  # no bulk actions either
     assert page.locator(f"a[href='/admin/content/{name}/{item_id}']").count() == 0
     for path in (f"/admin/content/{name}/{item_id}", f"/admin/content/{name}/new"):
         reply = page.goto(path)
@@ -720,3 +721,32 @@ def test_users_roles_and_api_tokens(browser_page: Watched, admin_stack: Stack) -
         ).status_code
         == 401
     )
+
+
+def test_bulk_publish_and_delete(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    name = _new_collection(admin_stack, "batch", {"properties": {}})
+    ids = {
+        title: admin_stack.client.post(
+            "/api/content", json={"collection": name, "title": title}
+        ).json()["data"]["id"]
+        for title in ("Alpha", "Beta", "Gamma")
+    }
+    page.goto(f"/admin/content/{name}")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url(f"**/admin/content/{name}")
+    page.check("input[aria-label='Choose Alpha']")
+    page.check("input[aria-label='Choose Beta']")
+    with page.expect_navigation():
+        page.click("#bulk button[value=publish]")
+    assert page.locator(".notice[role=status]").inner_text() == "2 published."
+    for title, status in (("Alpha", "published"), ("Beta", "published"), ("Gamma", "draft")):
+        stored = admin_stack.client.get(f"/api/content/{ids[title]}").json()["data"]
+        assert stored["status"] == status, title
+    browser_page.confirming = True
+    page.check("input[aria-label='Choose Gamma']")
+    with page.expect_navigation():
+        page.click("#bulk button[value=delete]")
+    assert page.locator(".notice[role=status]").inner_text() == "1 deleted."
+    assert admin_stack.client.get(f"/api/content/{ids['Gamma']}").status_code == 404
+    assert sorted(page.locator("tbody th.title").all_inner_texts()) == ["Alpha", "Beta"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 from cms.common.v1.common_pb2 import PageRequest
@@ -32,6 +32,8 @@ from heron_gateway.render import collection_json
 from heron_gateway.upstreams import Upstreams, UpstreamsDep
 
 router = APIRouter(include_in_schema=False)
+# Included before `router`: its path would otherwise be taken for an item's (`{item_id}`).
+bulk_router = APIRouter(include_in_schema=False)
 
 
 # -- the item editor ------------------------------------------------------------------------------
@@ -667,3 +669,55 @@ async def pick_media(
         for m in reply.media
     ]
     return render(request, "pick.html", principal, field=field, choices=choices, q=q or "")
+
+
+# -- bulk actions ---------------------------------------------------------------------------------
+BULK_LIMIT = 100
+_BULK_STATUS = {"publish": "published", "unpublish": "draft", "archive": "archived"}
+
+
+@bulk_router.post("/admin/content/{collection}/bulk")
+async def bulk_action(
+    request: Request,
+    collection: str,
+    upstreams: UpstreamsDep,
+    principal: ReadsContent,
+) -> Response:
+    """Publish, unpublish, archive or delete the chosen items, each as its own call (the
+    service checks each one's permission); the list then says what was done and what not."""
+    data = await form(request, principal)
+    action = str(data.get("action") or "")
+    ids = [str(i) for i in data.getlist("id")][:BULK_LIMIT]
+    if action not in (*_BULK_STATUS, "delete"):
+        raise PageError(400, "Unknown action", "Choose publish, unpublish, archive or delete.")
+    if not ids:
+        raise PageError(400, "Nothing chosen", "Tick the items to act on first.")
+    done, refused = 0, []
+    for item_id in ids:
+        try:
+            if action == "delete":
+                await as_user(
+                    upstreams,
+                    principal,
+                    upstreams.content.DeleteItem,
+                    pb.DeleteItemRequest(id=item_id),
+                )
+            else:
+                await as_user(
+                    upstreams,
+                    principal,
+                    upstreams.content.UpdateItem,
+                    pb.UpdateItemRequest(id=item_id, status=_BULK_STATUS[action]),
+                )
+            done += 1
+        except (InvalidArgument, Conflict, NotFound, PermissionDenied) as exc:
+            refused.append(exc.message)
+    verb = {"publish": "published", "unpublish": "unpublished", "archive": "archived"}.get(
+        action, "deleted"
+    )
+    outcome = f"{done} {verb}."
+    if refused:
+        outcome += f" {len(refused)} not: {refused[0]}"
+    return RedirectResponse(
+        f"/admin/content/{quote(collection)}?{urlencode({'done': outcome[:400]})}", 303
+    )

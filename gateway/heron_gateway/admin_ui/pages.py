@@ -483,6 +483,7 @@ async def content_page(
     q: SearchParam = None,
     sort: SortParam = None,
     cursor: CursorParam = None,
+    done: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     if status and status not in ITEM_STATUSES:
         raise PageError(400, "Unknown status", f"Status must be one of {', '.join(ITEM_STATUSES)}.")
@@ -531,5 +532,6 @@ async def content_page(
         if reply.page.next_cursor
         else "",
         first_page=_url(request.url.path, here) if cursor else "",
+        done=done or "",
         quote=quote,
     )

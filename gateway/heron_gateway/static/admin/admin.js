@@ -141,3 +141,12 @@ document.addEventListener("click", (event) => {
   }
   input.focus();
 });
+
+// Deleting several items asks first.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.getAttribute("data-confirm-delete");
+  if (question && event.submitter && event.submitter.value === "delete" && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
