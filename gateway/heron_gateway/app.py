@@ -18,6 +18,7 @@ from heron_gateway.admin_ui import collections as admin_collections
 from heron_gateway.admin_ui import editor as admin_editor
 from heron_gateway.admin_ui import media as admin_media
 from heron_gateway.admin_ui import pages as admin_pages
+from heron_gateway.admin_ui import plugins as admin_plugins
 from heron_gateway.admin_ui import users as admin_users
 from heron_gateway.errors import error_body, install_error_handlers
 from heron_gateway.hot_path import HotPathMiddleware
@@ -139,6 +140,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(admin_collections.router)
     api.include_router(admin_media.router)
     api.include_router(admin_users.router)
+    api.include_router(admin_plugins.router)
     api.add_exception_handler(admin_pages.PageError, admin_pages.page_error)
 
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into

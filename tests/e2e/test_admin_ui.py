@@ -750,3 +750,48 @@ def test_bulk_publish_and_delete(browser_page: Watched, admin_stack: Stack) -> N
     assert page.locator(".notice[role=status]").inner_text() == "1 deleted."
     assert admin_stack.client.get(f"/api/content/{ids['Gamma']}").status_code == 404
     assert sorted(page.locator("tbody th.title").all_inner_texts()) == ["Alpha", "Beta"]
+
+
+def test_plugins_activate_and_settings_keep_secrets_secret(
+    browser_page: Watched, admin_stack: Stack
+) -> None:
+    page = browser_page.page
+    page.goto("/admin/plugins")
+    _sign_in(page, admin_stack.admin_email, ADMIN_PASSWORD)
+    page.wait_for_url("**/admin/plugins")
+    _check_page(browser_page, "plugins")
+    card = page.locator("li.plugin", has=page.locator("h2:text-matches('^seo ')"))
+    if card.locator("button:has-text('Install')").count():
+        with page.expect_navigation():
+            card.locator("button:has-text('Install')").click()
+        card = page.locator("li.plugin", has=page.locator("h2:text-matches('^seo ')"))
+    with page.expect_navigation():
+        card.locator("button:has-text('Activate')").click()
+    assert page.locator(".notice[role=status]").inner_text() == "seo activated."
+    state = admin_stack.client.get("/api/plugins/seo").json()["data"]
+    assert state["status"] == "active"
+
+    secret = "smtp-" + uuid.uuid4().hex
+    if admin_stack.client.get("/api/plugins/email").json()["data"]["status"] == "available":
+        assert admin_stack.client.post("/api/plugins/email/install").is_success
+    page.goto("/admin/plugins/email")
+    page.fill("#setting-smtp_host", "mail.example.org")
+    page.fill("#setting-smtp_password", secret)
+    with page.expect_navigation():
+        page.click("button:text('Save')")
+    assert page.locator("[role=status]").inner_text() == "Saved."
+    assert page.input_value("#setting-smtp_host") == "mail.example.org"
+    assert page.input_value("#setting-smtp_password") == ""
+    assert (
+        "Set: its value is never shown"
+        in page.locator("#setting-smtp_password-secret").inner_text()
+    )
+    assert secret not in page.content()
+    stored = admin_stack.client.get("/api/plugins/email/settings").json()["data"]
+    assert secret not in str(stored) and "smtp_password" in stored["secrets_set"]
+    _check_page(browser_page, "plugin-settings")
+    # Saving again without typing it keeps the secret.
+    with page.expect_navigation():
+        page.click("button:text('Save')")
+    stored = admin_stack.client.get("/api/plugins/email/settings").json()["data"]
+    assert "smtp_password" in stored["secrets_set"]
