@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
@@ -715,12 +716,17 @@ def test_users_roles_and_api_tokens(browser_page: Watched, admin_stack: Stack) -
     browser_page.confirming = True
     with page.expect_navigation():
         page.click("button:has-text('Revoke')")
-    assert (
+    assert page.locator("tbody td:text-is('revoked')").count() == 1
+    # Revocations reach every gateway within about a second.
+    deadline = time.monotonic() + 10
+    while (
         httpx.get(
             f"{admin_stack.base_url}/auth/me", headers={"Authorization": f"Bearer {token}"}
         ).status_code
-        == 401
-    )
+        != 401
+    ):
+        assert time.monotonic() < deadline, "the revoked token still works"
+        time.sleep(0.1)
 
 
 def test_bulk_publish_and_delete(browser_page: Watched, admin_stack: Stack) -> None:
