@@ -233,6 +233,27 @@ def test_hostile_titles_render_as_text(browser_page: Watched, admin_stack: Stack
     for path in ("/admin", "/admin/collections", f"/admin/content/{name}"):
         page.goto(path)
         assert page.locator("main img, main svg, main script").count() == 0, path
+    # Filenames, alt texts and captions too (as the media service stored them).
+    uploaded = []
+    for n, hostile in enumerate(XSS):
+        reply = admin_stack.client.post(
+            "/api/media/upload",
+            files={"file": (f"{hostile}-{n}.png", _png((n * 40, 10, 10)), "image/png")},
+            data={"alt": hostile, "caption": hostile},
+        )
+        assert reply.status_code == 201, reply.text
+        stored = reply.json()["data"][0]
+        uploaded.append((hostile, stored["id"], stored["filename"]))
+    assert any("<" in filename for _, _, filename in uploaded)
+    page.goto("/admin/media")
+    shown = page.locator("#library .name").all_inner_texts()
+    for hostile, media_id, filename in uploaded:
+        assert filename in shown, (filename, shown)
+        page.goto(f"/admin/media/{media_id}")
+        assert page.locator("h1").inner_text() == filename
+        assert page.input_value("#alt") == hostile
+        assert page.locator("main script, main svg").count() == 0
+        assert page.locator("main img").count() == 1  # the preview, nothing injected
     assert not browser_page.problems, browser_page.problems  # no alert, no script ran
 
 
