@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from heron_common import tracing
+from heron_common.errors import DomainError
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -142,6 +143,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(admin_users.router)
     api.include_router(admin_plugins.router)
     api.add_exception_handler(admin_pages.PageError, admin_pages.page_error)
+    api.add_exception_handler(
+        DomainError, admin_pages.domain_errors(api.exception_handlers[DomainError])
+    )
 
     # The route guard sits behind the page cache (a hit never pays for it); HEAD is turned into
     # GET in front of it, so HEAD is answered from the cache too.

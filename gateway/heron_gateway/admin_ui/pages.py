@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -31,6 +32,7 @@ from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Query, Request
 from heron_common.errors import (
+    DomainError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -213,6 +215,51 @@ async def page_error(request: Request, exc: Exception) -> Response:
         title=exc.title,
         message=exc.message,
     )
+
+
+def is_page(path: str) -> bool:
+    """An admin page (not SonicJS's admin JSON routes under /admin/api and /admin/cache)."""
+    return (path == PREFIX or path.startswith(PREFIX + "/")) and not path.startswith(
+        ("/admin/api/", "/admin/cache", "/admin/assets/")
+    )
+
+
+def domain_errors(
+    default: Callable[[Request, Any], Response | Awaitable[Response]],
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The API's error handler, but a page for an admin page's error (a service away, a
+    deadline passed): the browser shows what happened and what to do, not JSON."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if not is_page(request.url.path) or not isinstance(exc, DomainError):
+            answer = default(request, exc)
+            return answer if isinstance(answer, Response) else await answer
+        response = render(
+            request,
+            "error.html",
+            None,
+            status=exc.http_status,
+            title=_ERROR_TITLES.get(exc.http_status, "Something went wrong"),
+            message=exc.message,
+        )
+        for name, value in exc.headers.items():
+            response.headers[name] = value
+        if exc.http_status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
+
+    return handle
+
+
+_ERROR_TITLES = {
+    400: "Not possible",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    429: "Too many attempts",
+    503: "A service is unavailable",
+    504: "A service did not answer in time",
+}
 
 
 def _url(path: str, query: dict[str, str]) -> str:

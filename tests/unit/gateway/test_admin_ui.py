@@ -8,6 +8,8 @@ import hashlib
 import pytest
 from heron_gateway.admin_ui import pages
 
+from tests.unit.gateway.conftest import gateway_client
+
 HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
 
 
@@ -56,3 +58,14 @@ def test_times_show_in_utc() -> None:
     shown = str(pages._when(1_764_777_600_000))
     assert shown == '<time datetime="2025-12-03T16:00:00Z">2025-12-03 16:00 UTC</time>'
     assert str(pages._when(0)) == ""
+
+
+async def test_a_page_whose_services_are_away_is_a_page_not_json() -> None:
+    async with gateway_client() as gateway:
+        page = await gateway.get("/admin/login")
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["retry-after"] == "1"
+        assert "A service is unavailable" in page.text
+        api = await gateway.get("/admin/api/collections")  # SonicJS's JSON stays JSON
+        assert api.headers["content-type"].startswith("application/json")
