@@ -822,3 +822,33 @@ def test_plugins_activate_and_settings_keep_secrets_secret(
         page.click("button:text('Save')")
     stored = admin_stack.client.get("/api/plugins/email/settings").json()["data"]
     assert "smtp_password" in stored["secrets_set"]
+
+
+def test_your_profile_and_password(browser_page: Watched, admin_stack: Stack) -> None:
+    page = browser_page.page
+    author = admin_stack.user("author")
+    page.goto("/admin/profile")
+    _sign_in(page, author.email, author.password)
+    page.wait_for_url("**/admin/profile")
+    assert author.email in page.locator(".meta").inner_text()
+    page.fill("#display_name", "Ada <b>L</b>")
+    with page.expect_navigation():
+        page.click("button:text('Save')")
+    assert page.input_value("#display_name") == "Ada <b>L</b>"
+    _check_page(browser_page, "profile")
+    page.fill("#current_password", "not-my-password")
+    page.fill("#new_password", "a-Brand-new-pw-2026")
+    with page.expect_navigation():
+        page.click("button:text('Change the password')")
+    assert page.locator("#form-error").count() == 1
+    browser_page.problems.clear()  # the refused change's error status
+    page.fill("#current_password", author.password)
+    page.fill("#new_password", "a-Brand-new-pw-2026")
+    with page.expect_navigation():
+        page.click("button:text('Change the password')")
+    assert "/admin/login" in page.url
+    assert "password has changed" in page.locator("[role=status]").inner_text()
+    page.goto("/admin")  # the old session ended
+    assert "/admin/login" in page.url
+    _sign_in(page, author.email, "a-Brand-new-pw-2026")
+    page.wait_for_url("**/admin")

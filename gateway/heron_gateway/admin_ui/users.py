@@ -21,6 +21,8 @@ from heron_common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
 )
 from heron_common.security.authz import AUTHENTICATED
 from heron_common.security.permissions import PERMISSIONS, Principal
@@ -28,6 +30,7 @@ from starlette.responses import RedirectResponse, Response
 
 from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, form, render
 from heron_gateway.render import user_json
+from heron_gateway.routes.auth import clear_session_cookies
 from heron_gateway.upstreams import Upstreams, UpstreamsDep
 
 router = APIRouter(include_in_schema=False)
@@ -254,3 +257,96 @@ async def revoke_token(
     except _REFUSALS as exc:
         raise PageError(exc.http_status, "Not revoked", exc.message) from None
     return RedirectResponse("/admin/tokens?saved=1", 303)
+
+
+# -- your profile ---------------------------------------------------------------------------------
+async def _profile_page(
+    request: Request,
+    upstreams: Upstreams,
+    principal: Principal,
+    *,
+    status: int = 200,
+    error: str = "",
+    problems: dict[str, str] | None = None,
+    notice: str = "",
+) -> Response:
+    me = await as_user(upstreams, principal, upstreams.auth.GetMe, pb.GetMeRequest())
+    return render(
+        request,
+        "profile.html",
+        principal,
+        status=status,
+        me=user_json(me),
+        error=error,
+        problems=problems or {},
+        notice=notice,
+    )
+
+
+@router.get("/admin/profile")
+async def profile_page(
+    request: Request, upstreams: UpstreamsDep, principal: SignedIn, saved: str | None = None
+) -> Response:
+    return await _profile_page(request, upstreams, principal, notice="Saved." if saved else "")
+
+
+@router.post("/admin/profile")
+async def update_profile(
+    request: Request, upstreams: UpstreamsDep, principal: SignedIn
+) -> Response:
+    data = await form(request, principal)
+    change = pb.UpdateMeRequest(
+        display_name=str(data.get("display_name") or "").strip(),
+        first_name=str(data.get("first_name") or "").strip(),
+        last_name=str(data.get("last_name") or "").strip(),
+    )
+    username = str(data.get("username") or "").strip()
+    if username:
+        change.username = username
+    try:
+        await as_user(upstreams, principal, upstreams.auth.UpdateMe, change)
+    except _REFUSALS as exc:
+        return await _profile_page(
+            request,
+            upstreams,
+            principal,
+            status=exc.http_status,
+            error=exc.message,
+            problems={d.field: d.message for d in exc.details if d.field},
+        )
+    return RedirectResponse("/admin/profile?saved=1", 303)
+
+
+@router.post("/admin/profile/password")
+async def change_password(
+    request: Request, upstreams: UpstreamsDep, principal: SignedIn
+) -> Response:
+    data = await form(request, principal)
+    try:
+        await as_user(
+            upstreams,
+            principal,
+            upstreams.auth.ChangePassword,
+            pb.ChangePasswordRequest(
+                current_password=str(data.get("current_password") or ""),
+                new_password=str(data.get("new_password") or ""),
+            ),
+        )
+    except (*_REFUSALS, Unauthenticated, ResourceExhausted) as exc:
+        response = await _profile_page(
+            request,
+            upstreams,
+            principal,
+            status=exc.http_status,
+            error=exc.message,
+            problems={d.field: d.message for d in exc.details if d.field},
+        )
+        for name, value in exc.headers.items():
+            response.headers[name] = value
+        return response
+    # Changing the password ends every session (this browser's cookies go at once).
+    response = RedirectResponse(
+        "/admin/login?message=Your+password+has+changed%3A+sign+in+with+the+new+one.", 303
+    )
+    clear_session_cookies(response, upstreams.settings)
+    return response
