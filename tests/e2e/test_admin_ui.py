@@ -344,6 +344,7 @@ PRODUCT_SCHEMA = {
         "category": {"type": "select", "options": ["birds", "fish"]},
         "in_stock": {"type": "boolean"},
         "tags": {"type": "multiselect", "options": ["new", "sale", "rare"]},
+        "notes": {"type": "markdown"},
     }
 }
 
@@ -364,6 +365,15 @@ def test_an_editor_creates_fixes_and_publishes_an_item(
     page.select_option("#field-category", "birds")
     page.check("#field-in_stock")
     page.select_option("#field-tags", ["new", "rare"])
+    page.fill("#field-notes", "A **framed** print <script>alert(9)</script>")
+    page.click("button:has-text('Preview Notes')")
+    page.wait_for_selector("#field-notes-preview .rendered")
+    assert page.locator("#field-notes-preview strong").inner_text() == "framed"
+    assert page.locator("#field-notes-preview script").count() == 0
+    page.click("button:has-text('Preview Body')")
+    page.wait_for_selector("#field-body-preview .rendered")
+    assert page.locator("#field-body-preview strong").inner_text() == "bird"
+    assert page.locator("#field-body-preview script").count() == 0
     page.click("button[value=save]")
     # The service's message, next to the field; what was typed is kept.
     problem = page.locator("#data-price-problem")

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import nh3
 import orjson
 from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
@@ -23,7 +24,9 @@ from heron_common.errors import (
 )
 from heron_common.names import file_path
 from heron_common.query import parse_list_query
+from heron_common.security.authz import AUTHENTICATED
 from heron_common.security.permissions import Principal
+from markdown_it import MarkdownIt
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -720,4 +723,26 @@ async def bulk_action(
         outcome += f" {len(refused)} not: {refused[0]}"
     return RedirectResponse(
         f"/admin/content/{quote(collection)}?{urlencode({'done': outcome[:400]})}", 303
+    )
+
+
+# -- preview --------------------------------------------------------------------------------------
+SignedIn = Annotated[Principal, Depends(PageAccess(AUTHENTICATED))]
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
+
+
+@router.post("/admin/preview/{kind}")
+async def preview(request: Request, kind: str, principal: SignedIn) -> Response:
+    """A markdown or richtext field's text as it will be read: markdown rendered without raw
+    HTML, then, like richtext, cleaned by nh3's allowlist (what the content service keeps)."""
+    data = await form(request, principal)
+    if kind not in ("markdown", "richtext"):
+        raise PageError(404, "No preview", "Markdown and richtext fields have a preview.")
+    # The button sends its form; `preview_of` names the field to render.
+    field = str(data.get("preview_of") or "")
+    source = str(data.get(field) or "")[:1_000_000] if field.startswith("data.") else ""
+    markup = _MARKDOWN.render(source) if kind == "markdown" else source
+    return HTMLResponse(
+        f'<div class="rendered">{nh3.clean(markup)}</div>',
+        headers={"Cache-Control": "no-store"},
     )
