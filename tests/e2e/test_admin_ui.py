@@ -173,6 +173,7 @@ def test_sign_in_shows_the_dashboard_and_returns_where_you_were(
     cells = row.locator("td").all_inner_texts()
     assert cells[:4] == ["2", "0", "1", "0"]  # draft, review, published, archived
     assert "serving" in page.locator(".checks").inner_text()
+    assert page.locator(".recent li").first.locator("a").first.inner_text() == "Three"
     _check_page(browser_page, "dashboard")
 
     page.goto("/admin/collections")

@@ -444,6 +444,28 @@ async def dashboard(
             {"name": c.name, "display_name": c.display_name or c.name, "counts": n}
             for c, n in zip(listed.collections, counts, strict=True)
         ]
+    recent: list[dict[str, Any]] = []
+    if principal.may("content.read"):
+        latest = await as_user(
+            upstreams,
+            principal,
+            upstreams.content.ListItems,
+            pb.ListItemsRequest(
+                page=PageRequest(limit=10),
+                query_json=parse_list_query([("sort", "-updated_at")]).to_bytes(),
+            ),
+        )
+        recent = [
+            {
+                "id": i.id,
+                "title": i.title,
+                "status": i.status,
+                "collection": i.collection_name,
+                "version": i.version,
+                "updated_at": i.updated_at,
+            }
+            for i in latest.items
+        ]
     checks = await readiness(upstreams, settings.ready_timeout_seconds)
     caches = []
     if principal.may("cache.manage"):
@@ -462,6 +484,7 @@ async def dashboard(
         "dashboard.html",
         principal,
         collections=collections,
+        recent=recent,
         statuses=ITEM_STATUSES,
         checks=checks,
         caches=caches,
