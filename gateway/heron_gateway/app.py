@@ -139,6 +139,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     api.include_router(admin_editor.bulk_router)
     api.include_router(admin_editor.router)
     api.include_router(admin_collections.router)
+    api.include_router(admin_media.bulk_router)
     api.include_router(admin_media.router)
     api.include_router(admin_users.router)
     api.include_router(admin_plugins.router)

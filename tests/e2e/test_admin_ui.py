@@ -636,6 +636,24 @@ def test_upload_images_describe_one_and_use_it_in_an_item(
     picture = httpx.get(f"{admin_stack.base_url}{stored['url']}")
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
 
+    # Folders: move the other file, find it there, then delete it.
+    folder = f"/birds-{stem}"
+    page.goto(f"/admin/media?q=egret-{stem}")
+    page.check("input[name=id] >> nth=0")
+    page.fill("#move-to", folder)
+    with page.expect_navigation():
+        page.click("#bulk button[value=move]")
+    assert page.locator(".notice[role=status]").inner_text() == f"1 moved to {folder}."
+    page.goto(f"/admin/media?folder={folder}")
+    assert page.locator("#library .name").all_inner_texts() == [f"egret-{stem}.png"]
+    browser_page.confirming = True
+    page.check("input[name=id] >> nth=0")
+    with page.expect_navigation():
+        page.click("#bulk button[value=delete]")
+    assert page.locator(".notice[role=status]").inner_text() == "1 deleted."
+    page.goto(f"/admin/media?folder={folder}")
+    assert page.locator("#library").count() == 0
+
 
 def test_pickers_fill_reference_and_media_fields(browser_page: Watched, admin_stack: Stack) -> None:
     page = browser_page.page

@@ -17,6 +17,7 @@ from cms.common.v1.common_pb2 import PageRequest
 from cms.media.v1 import media_pb2 as pb
 from fastapi import APIRouter, Depends, Query, Request
 from heron_common.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from heron_common.names import FOLDER_PATTERN, is_folder
 from heron_common.security.permissions import Principal
 from starlette.responses import RedirectResponse, Response
 
@@ -25,6 +26,8 @@ from heron_gateway.routes.media import media_json
 from heron_gateway.upstreams import UpstreamsDep
 
 router = APIRouter(include_in_schema=False)
+# Included before `router`: its path would otherwise be taken for a file's (`{media_id}`).
+bulk_router = APIRouter(include_in_schema=False)
 ReadsMedia = Annotated[Principal, Depends(PageAccess("media.read"))]
 UpdatesMedia = Annotated[Principal, Depends(PageAccess("media.update"))]
 PAGE_SIZE = 48
@@ -44,7 +47,9 @@ async def library_page(
     principal: ReadsMedia,
     q: Annotated[str | None, Query(max_length=200)] = None,
     type: Annotated[str | None, Query(max_length=100)] = None,
+    folder: Annotated[str | None, Query(max_length=2100, pattern=FOLDER_PATTERN)] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    done: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     if type and type not in TYPES:
         raise PageError(400, "Unknown type", f"Choose one of: {', '.join(t for t in TYPES if t)}.")
@@ -56,11 +61,13 @@ async def library_page(
             page=PageRequest(limit=PAGE_SIZE, cursor=cursor or ""),
             mime_type=type or "",
             search=q or "",
+            folder=folder or "",
+            recursive=True,
             sort="-uploaded_at",
         ),
     )
     files = [media_json(m) for m in reply.media]
-    here = {"q": q or "", "type": type or ""}
+    here = {"q": q or "", "type": type or "", "folder": folder or ""}
     shown = {k: v for k, v in here.items() if v}
     next_page = ""
     if reply.page.next_cursor:
@@ -75,6 +82,8 @@ async def library_page(
         filters=here,
         types=TYPES,
         next_page=next_page,
+        folders=sorted({f["folder"] for f in files if f["folder"]}),
+        done=done or "",
         max_bytes=upstreams.settings.media_max_request_bytes,
     )
 
@@ -132,3 +141,43 @@ async def update_file(
     except (InvalidArgument, NotFound, PermissionDenied) as exc:
         raise PageError(exc.http_status, "Not saved", exc.message) from None
     return RedirectResponse(f"/admin/media/{quote(media_id)}?saved=1", 303)
+
+
+@bulk_router.post("/admin/media/bulk")
+async def bulk_files(request: Request, upstreams: UpstreamsDep, principal: ReadsMedia) -> Response:
+    """Move the chosen files to a folder, or delete them; each file its own call (the service
+    checks each one's permission); the library then says what was done and what not."""
+    data = await form(request, principal)
+    action = str(data.get("action") or "")
+    ids = [str(i) for i in data.getlist("id")][:100]
+    if action not in ("move", "delete"):
+        raise PageError(400, "Unknown action", "Move the chosen files, or delete them.")
+    if not ids:
+        raise PageError(400, "Nothing chosen", "Tick the files to act on first.")
+    target = str(data.get("folder") or "").strip()
+    if action == "move" and not is_folder(target):
+        raise PageError(400, "Not a folder", "A folder looks like /photos/2026 (or / for none).")
+    done, refused = 0, []
+    for media_id in ids:
+        try:
+            if action == "delete":
+                await as_user(
+                    upstreams,
+                    principal,
+                    upstreams.media.DeleteMedia,
+                    pb.DeleteMediaRequest(id=media_id),
+                )
+            else:
+                await as_user(
+                    upstreams,
+                    principal,
+                    upstreams.media.UpdateMedia,
+                    pb.UpdateMediaRequest(id=media_id, folder=target),
+                )
+            done += 1
+        except (Conflict, InvalidArgument, NotFound, PermissionDenied) as exc:
+            refused.append(exc.message)
+    outcome = f"{done} {'deleted' if action == 'delete' else f'moved to {target}'}."
+    if refused:
+        outcome += f" {len(refused)} not: {refused[0]}"
+    return RedirectResponse(f"/admin/media?done={quote(outcome[:400])}", 303)
