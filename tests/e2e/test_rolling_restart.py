@@ -24,6 +24,7 @@ WORKERS = 4
 DRAIN_SECONDS = "1.5"
 # What a Kubernetes preStop pause gives the endpoints to drop a pod before its SIGTERM.
 ENDPOINTS_SECONDS = 0.5
+SETTLE_SECONDS = 2.5
 
 
 @dataclass
@@ -191,7 +192,10 @@ def test_restarting_every_process_in_turn_fails_no_request(
         for content in contents:
             port = content.env["HERON_CONTENT_GRPC_PORT"]
             _restart(content, f"grpc://127.0.0.1:{port}")
-            time.sleep(1)
+            # As a Deployment's minReadySeconds would: every gateway reconnects to the new
+            # process (its channels back off up to 1 s, with 20 % jitter, and then check its
+            # health) before the other one drains.
+            time.sleep(SETTLE_SECONDS)
         for gateway, url in zip(gateways, urls, strict=True):
             front.out.add(url)  # the endpoints drop it first, as a preStop pause lets them
             time.sleep(ENDPOINTS_SECONDS)
