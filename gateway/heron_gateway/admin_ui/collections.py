@@ -11,6 +11,7 @@ managed in code is shown read-only, with where it comes from.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -272,24 +273,26 @@ async def create_collection(
     description = str(data.get("description") or "").strip()
     rows = _rows_from(data)
     action = str(data.get("action") or "save")
-    page: dict[str, Any] = {"collection": None, "name": name, "display_name": display_name}
+    # The page again, with what was posted.
+    again = partial(
+        _page,
+        request,
+        principal,
+        collection=None,
+        name=name,
+        display_name=display_name,
+        description=description,
+        targets=await _targets(upstreams, principal),
+    )
     rearranged = _rearranged(rows, action)
-    targets = await _targets(upstreams, principal)
     if rearranged is not None:
-        return _page(
-            request, principal, **page, description=description, rows=rearranged, targets=targets
-        )
+        return again(rows=rearranged)
     schema, problems = _schema(rows)
     if not name:
         problems.insert(0, "Give the collection a name.")
     if problems:
-        return _page(
-            request,
-            principal,
-            **page,
-            description=description,
+        return again(
             rows=rows,
-            targets=targets,
             problems=problems,
             error="Validation failed.",
             status=400,
@@ -307,13 +310,8 @@ async def create_collection(
             ),
         )
     except (InvalidArgument, AlreadyExists, Conflict, PermissionDenied) as exc:
-        return _page(
-            request,
-            principal,
-            **page,
-            description=description,
+        return again(
             rows=rows,
-            targets=targets,
             problems=_details(exc),
             error=exc.message,
             status=exc.http_status,
@@ -369,26 +367,24 @@ async def update_collection(
     description = str(data.get("description") or "").strip()
     rows = _rows_from(data)
     action = str(data.get("action") or "save")
-    page: dict[str, Any] = {
-        "collection": collection_json(found),
-        "name": found.name,
-        "display_name": display_name,
-    }
-    targets = await _targets(upstreams, principal)
+    # The page again, with what was posted.
+    again = partial(
+        _page,
+        request,
+        principal,
+        collection=collection_json(found),
+        name=found.name,
+        display_name=display_name,
+        description=description,
+        targets=await _targets(upstreams, principal),
+    )
     rearranged = _rearranged(rows, action)
     if rearranged is not None:
-        return _page(
-            request, principal, **page, description=description, rows=rearranged, targets=targets
-        )
+        return again(rows=rearranged)
     schema, problems = _schema(rows)
     if problems:
-        return _page(
-            request,
-            principal,
-            **page,
-            description=description,
+        return again(
             rows=rows,
-            targets=targets,
             problems=problems,
             error="Validation failed.",
             status=400,
@@ -407,13 +403,8 @@ async def update_collection(
             ),
         )
     except Conflict as exc:
-        return _page(
-            request,
-            principal,
-            **page,
-            description=description,
+        return again(
             rows=rows,
-            targets=targets,
             problems=_details(exc),
             error=exc.message,
             status=409,
@@ -421,13 +412,8 @@ async def update_collection(
             "the old values). Confirm to apply it.",
         )
     except (InvalidArgument, PermissionDenied) as exc:
-        return _page(
-            request,
-            principal,
-            **page,
-            description=description,
+        return again(
             rows=rows,
-            targets=targets,
             problems=_details(exc),
             error=exc.message,
             status=exc.http_status,

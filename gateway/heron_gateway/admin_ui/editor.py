@@ -5,6 +5,7 @@ unpublish, and the version check (someone else saved first: both versions side b
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -30,7 +31,7 @@ from markdown_it import MarkdownIt
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, form, render
+from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, each, form, render
 from heron_gateway.render import collection_json
 from heron_gateway.upstreams import Upstreams, UpstreamsDep
 
@@ -229,30 +230,33 @@ async def new_item_page(
     return _editor(request, principal, found, item=None, values={}, title="", slug="")
 
 
+def _posted(found: Any, data: FormData) -> tuple[dict[str, Any], dict[str, str], str, str]:
+    """The item a form posts for `found`'s schema: its data, what is wrong with it before the
+    service looks, its title and its slug."""
+    fields = editor_fields(orjson.loads(found.schema_json or b"{}"))
+    document, problems = _document(fields, data)
+    title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
+    if not title:
+        problems["title"] = "Give the item a title."
+    return document, problems, title, slug
+
+
+_INVALID = "Validation failed: fix the fields marked below."
+
+
 @router.post("/admin/content/{collection}/new")
 async def create_item(
     request: Request, collection: str, upstreams: UpstreamsDep, principal: CreatesContent
 ) -> Response:
     data = await form(request, principal)
     found = await _collection(upstreams, principal, collection)
-    fields = editor_fields(orjson.loads(found.schema_json or b"{}"))
-    document, problems = _document(fields, data)
-    title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
-    if not title:
-        problems["title"] = "Give the item a title."
+    document, problems, title, slug = _posted(found, data)
+    # The form again, with what was typed.
+    again = partial(
+        _editor, request, principal, found, item=None, values=document, title=title, slug=slug
+    )
     if problems:
-        return _editor(
-            request,
-            principal,
-            found,
-            item=None,
-            values=document,
-            title=title,
-            slug=slug,
-            problems=problems,
-            error="Validation failed: fix the fields marked below.",
-            status=400,
-        )
+        return again(problems=problems, error=_INVALID, status=400)
     try:
         made = await as_user(
             upstreams,
@@ -267,18 +271,7 @@ async def create_item(
             ),
         )
     except (InvalidArgument, Conflict, AlreadyExists, PermissionDenied) as exc:
-        return _editor(
-            request,
-            principal,
-            found,
-            item=None,
-            values=document,
-            title=title,
-            slug=slug,
-            problems=_problems(exc),
-            error=exc.message,
-            status=exc.http_status,
-        )
+        return again(problems=_problems(exc), error=exc.message, status=exc.http_status)
     return RedirectResponse(f"/admin/content/{quote(collection)}/{made.id}?saved=1", 303)
 
 
@@ -343,28 +336,17 @@ async def update_item(
 ) -> Response:
     data = await form(request, principal)
     found = await _collection(upstreams, principal, collection)
-    fields = editor_fields(orjson.loads(found.schema_json or b"{}"))
-    document, problems = _document(fields, data)
-    title, slug = str(data.get("title") or "").strip(), str(data.get("slug") or "").strip()
+    document, problems, title, slug = _posted(found, data)
     action = str(data.get("action") or "save")
     version = _version(data)
     current = await _item(upstreams, principal, item_id)
     summary = {**_item_summary(current), "version": version}
-    if not title:
-        problems["title"] = "Give the item a title."
+    # The form again, with what was typed.
+    again = partial(
+        _editor, request, principal, found, item=summary, values=document, title=title, slug=slug
+    )
     if problems:
-        return _editor(
-            request,
-            principal,
-            found,
-            item=summary,
-            values=document,
-            title=title,
-            slug=slug,
-            problems=problems,
-            error="Validation failed: fix the fields marked below.",
-            status=400,
-        )
+        return again(problems=problems, error=_INVALID, status=400)
     change = pb.UpdateItemRequest(
         id=item_id,
         title=title,
@@ -381,27 +363,9 @@ async def update_item(
         await as_user(upstreams, principal, upstreams.content.UpdateItem, change)
     except Conflict as exc:
         if not any(d.field == "version" for d in exc.details):
-            return _editor(
-                request,
-                principal,
-                found,
-                item=summary,
-                values=document,
-                title=title,
-                slug=slug,
-                problems=_problems(exc),
-                error=exc.message,
-                status=409,
-            )
+            return again(problems=_problems(exc), error=exc.message, status=409)
         theirs = await _item(upstreams, principal, item_id)
-        return _editor(
-            request,
-            principal,
-            found,
-            item=summary,
-            values=document,
-            title=title,
-            slug=slug,
+        return again(
             error="Someone else saved this item after you opened it. Your changes are below, "
             "theirs beside them: copy what you want to keep, then save again.",
             status=409,
@@ -414,18 +378,7 @@ async def update_item(
             },
         )
     except (InvalidArgument, AlreadyExists, PermissionDenied) as exc:
-        return _editor(
-            request,
-            principal,
-            found,
-            item=summary,
-            values=document,
-            title=title,
-            slug=slug,
-            problems=_problems(exc),
-            error=exc.message,
-            status=exc.http_status,
-        )
+        return again(problems=_problems(exc), error=exc.message, status=exc.http_status)
     return RedirectResponse(f"/admin/content/{quote(collection)}/{item_id}?saved=1", 303)
 
 
@@ -695,34 +648,19 @@ async def bulk_action(
         raise PageError(400, "Unknown action", "Choose publish, unpublish, archive or delete.")
     if not ids:
         raise PageError(400, "Nothing chosen", "Tick the items to act on first.")
-    done, refused = 0, []
-    for item_id in ids:
-        try:
-            if action == "delete":
-                await as_user(
-                    upstreams,
-                    principal,
-                    upstreams.content.DeleteItem,
-                    pb.DeleteItemRequest(id=item_id),
-                )
-            else:
-                await as_user(
-                    upstreams,
-                    principal,
-                    upstreams.content.UpdateItem,
-                    pb.UpdateItemRequest(id=item_id, status=_BULK_STATUS[action]),
-                )
-            done += 1
-        except (InvalidArgument, Conflict, NotFound, PermissionDenied) as exc:
-            refused.append(exc.message)
+    method: Any
+    calls: list[Any]
+    if action == "delete":
+        method, calls = upstreams.content.DeleteItem, [pb.DeleteItemRequest(id=i) for i in ids]
+    else:
+        method = upstreams.content.UpdateItem
+        calls = [pb.UpdateItemRequest(id=i, status=_BULK_STATUS[action]) for i in ids]
     verb = {"publish": "published", "unpublish": "unpublished", "archive": "archived"}.get(
         action, "deleted"
     )
-    outcome = f"{done} {verb}."
-    if refused:
-        outcome += f" {len(refused)} not: {refused[0]}"
+    outcome = await each(upstreams, principal, method, calls, verb)
     return RedirectResponse(
-        f"/admin/content/{quote(collection)}?{urlencode({'done': outcome[:400]})}", 303
+        f"/admin/content/{quote(collection)}?{urlencode({'done': outcome})}", 303
     )
 
 

@@ -10,7 +10,7 @@ media service over gRPC as the signed-in user.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from cms.common.v1.common_pb2 import PageRequest
@@ -21,7 +21,7 @@ from heron_common.names import FOLDER_PATTERN, is_folder
 from heron_common.security.permissions import Principal
 from starlette.responses import RedirectResponse, Response
 
-from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, form, render
+from heron_gateway.admin_ui.pages import PageAccess, PageError, as_user, each, form, render
 from heron_gateway.routes.media import media_json
 from heron_gateway.upstreams import UpstreamsDep
 
@@ -157,27 +157,14 @@ async def bulk_files(request: Request, upstreams: UpstreamsDep, principal: Reads
     target = str(data.get("folder") or "").strip()
     if action == "move" and not is_folder(target):
         raise PageError(400, "Not a folder", "A folder looks like /photos/2026 (or / for none).")
-    done, refused = 0, []
-    for media_id in ids:
-        try:
-            if action == "delete":
-                await as_user(
-                    upstreams,
-                    principal,
-                    upstreams.media.DeleteMedia,
-                    pb.DeleteMediaRequest(id=media_id),
-                )
-            else:
-                await as_user(
-                    upstreams,
-                    principal,
-                    upstreams.media.UpdateMedia,
-                    pb.UpdateMediaRequest(id=media_id, folder=target),
-                )
-            done += 1
-        except (Conflict, InvalidArgument, NotFound, PermissionDenied) as exc:
-            refused.append(exc.message)
-    outcome = f"{done} {'deleted' if action == 'delete' else f'moved to {target}'}."
-    if refused:
-        outcome += f" {len(refused)} not: {refused[0]}"
-    return RedirectResponse(f"/admin/media?done={quote(outcome[:400])}", 303)
+    method: Any
+    calls: list[Any]
+    if action == "delete":
+        method, calls = upstreams.media.DeleteMedia, [pb.DeleteMediaRequest(id=i) for i in ids]
+        verb = "deleted"
+    else:
+        method = upstreams.media.UpdateMedia
+        calls = [pb.UpdateMediaRequest(id=i, folder=target) for i in ids]
+        verb = f"moved to {target}"
+    outcome = await each(upstreams, principal, method, calls, verb)
+    return RedirectResponse(f"/admin/media?done={quote(outcome)}", 303)

@@ -32,6 +32,7 @@ from cms.common.v1.common_pb2 import PageRequest
 from cms.content.v1 import content_pb2 as pb
 from fastapi import APIRouter, Depends, Query, Request
 from heron_common.errors import (
+    Conflict,
     DomainError,
     InvalidArgument,
     NotFound,
@@ -289,6 +290,24 @@ async def as_user(upstreams: Upstreams, principal: Principal, method: Any, reque
         timeout=upstreams.settings.rpc_timeout_seconds,
         metadata=principal.metadata(),
     )
+
+
+async def each(
+    upstreams: Upstreams, principal: Principal, method: Any, requests: list[Any], verb: str
+) -> str:
+    """Make each call as the user, each checked on its own (a bulk action); what was done and
+    what not, as one sentence for the page (`verb`: what a done one was, e.g. "deleted")."""
+    done, refused = 0, []
+    for one in requests:
+        try:
+            await as_user(upstreams, principal, method, one)
+            done += 1
+        except (Conflict, InvalidArgument, NotFound, PermissionDenied) as exc:
+            refused.append(exc.message)
+    outcome = f"{done} {verb}."
+    if refused:
+        outcome += f" {len(refused)} not: {refused[0]}"
+    return outcome[:400]
 
 
 # -- assets ---------------------------------------------------------------------------------------
